@@ -1,0 +1,264 @@
+"""Entry point: GARM's environment → one command; errors → one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+from . import __version__
+from .errors import EXIT_ERROR, EXIT_OK, InputError, ProviderError
+
+INTERFACE_VERSIONS = ("v0.1.0", "v0.1.1")
+MAX_STDIN_BYTES = 4 << 20
+INSTANCE_COMMANDS = ("DeleteInstance", "GetInstance", "StartInstance", "StopInstance")
+
+
+class Streams:
+    """The three standard streams of one invocation (binary stdout, text stderr)."""
+
+    def __init__(self, stdin: IO[bytes], stdout: IO[bytes], stderr: IO[str]) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run one invocation and return its exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    env = os.environ if environ is None else environ
+    streams = Streams(
+        stdin if stdin is not None else sys.stdin.buffer,
+        stdout if stdout is not None else sys.stdout.buffer,
+        stderr if stderr is not None else sys.stderr,
+    )
+    try:
+        if args:
+            from .operator import run_operator
+
+            return run_operator(args, streams)
+        return run_garm_command(env, streams)
+    except ProviderError as exc:
+        report(streams.stderr, str(exc) or type(exc).__name__)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report(streams.stderr, "interrupted")
+        return EXIT_ERROR
+    except BaseException as exc:  # noqa: BLE001 - no traceback may ever reach GARM
+        if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+            return exc.code
+        report(streams.stderr, f"internal error: {type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+
+
+def report(stderr: IO[str], message: str) -> None:
+    """Write message to stderr as one line."""
+    line = " ".join(message.split())
+    try:
+        stderr.write(f"garm-provider-lxd: {line}\n")
+        stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def run_garm_command(env: Mapping[str, str], streams: Streams) -> int:
+    """Execute GARM_COMMAND as GARM's external-provider contract defines it."""
+    command = env.get("GARM_COMMAND", "").strip()
+    version = env.get("GARM_INTERFACE_VERSION", "").strip() or "v0.1.0"
+    if version not in INTERFACE_VERSIONS:
+        raise InputError(f"GARM_INTERFACE_VERSION {version!r} is not supported")
+    if not command:
+        raise InputError("GARM_COMMAND is not set")
+    static = STATIC_COMMANDS.get(command)
+    if static is not None:
+        write(streams.stdout, static())
+        return EXIT_OK
+    handler = LXD_COMMANDS.get(command)
+    if handler is None:
+        raise InputError(f"unknown GARM_COMMAND {command!r}")
+    controller_id = env.get("GARM_CONTROLLER_ID", "").strip()
+    if not controller_id:
+        raise InputError("GARM_CONTROLLER_ID is not set")
+    if command in INSTANCE_COMMANDS and not env.get("GARM_INSTANCE_ID", "").strip():
+        raise InputError("GARM_INSTANCE_ID is not set")
+    from .config import load_config
+
+    config = load_config(env.get("GARM_PROVIDER_CONFIG_FILE", "").strip())
+    output = handler(env, config, controller_id, streams)
+    if output is not None:
+        write(streams.stdout, output)
+    return EXIT_OK
+
+
+def write(stdout: IO[bytes], data: bytes) -> None:
+    """Write the command's single result to stdout."""
+    stdout.write(data)
+    stdout.flush()
+
+
+def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
+    """Read and decode the BootstrapInstance JSON GARM writes to stdin."""
+    import json
+
+    data = stdin.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(f"bootstrap JSON on stdin is larger than {MAX_STDIN_BYTES >> 20} MiB")
+    if not data.strip():
+        raise InputError("no bootstrap JSON on stdin")
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError("bootstrap JSON on stdin must be an object")
+    return value
+
+
+def pool_extra_specs(env: Mapping[str, str]) -> object:
+    """Decode GARM_POOL_EXTRASPECS (base64 JSON, v0.1.1); None when absent."""
+    import base64
+    import binascii
+    import json
+
+    raw = env.get("GARM_POOL_EXTRASPECS", "").strip()
+    if not raw:
+        return None
+    try:
+        return json.loads(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        raise InputError("GARM_POOL_EXTRASPECS is not base64-encoded JSON") from None
+
+
+# -- commands that need neither config nor LXD ------------------------------------------------
+
+
+def _version() -> bytes:
+    return f"v{__version__}".encode()
+
+
+def _interface_versions() -> bytes:
+    import json
+
+    return json.dumps(list(INTERFACE_VERSIONS)).encode()
+
+
+def _config_schema() -> bytes:
+    import json
+
+    from .schemas import CONFIG_SCHEMA
+
+    return json.dumps(CONFIG_SCHEMA).encode()
+
+
+def _extra_specs_schema() -> bytes:
+    import json
+
+    from .specs import EXTRA_SPECS_SCHEMA
+
+    return json.dumps(EXTRA_SPECS_SCHEMA).encode()
+
+
+STATIC_COMMANDS: dict[str, Callable[[], bytes]] = {
+    "GetVersion": _version,
+    "GetSupportedInterfaceVersions": _interface_versions,
+    "GetConfigJSONSchema": _config_schema,
+    "GetExtraSpecsJSONSchema": _extra_specs_schema,
+}
+
+
+# -- commands that talk to LXD ----------------------------------------------------------------
+
+Handler = Callable[[Mapping[str, str], Any, str, Streams], "bytes | None"]
+
+
+def _provider(config: Any, controller_id: str) -> Any:
+    from .provider import Provider
+
+    return Provider(config, controller_id)
+
+
+def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    from .specs import parse_extra_specs
+    from .userdata import build_user_data
+
+    bootstrap = read_bootstrap(streams.stdin)
+    user_data = build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
+    provider = _provider(config, controller_id)
+    with _signals_as_exceptions():
+        result: bytes = provider.create_instance(bootstrap, user_data)
+    return result
+
+
+def _delete(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
+    _provider(config, controller_id).delete_instance(env["GARM_INSTANCE_ID"].strip())
+
+
+def _get(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    result: bytes = _provider(config, controller_id).get_instance(env["GARM_INSTANCE_ID"].strip())
+    return result
+
+
+def _list(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    pool_id = env.get("GARM_POOL_ID", "").strip()
+    result: bytes = _provider(config, controller_id).list_instances(pool_id)
+    return result
+
+
+def _remove_all(
+    env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
+) -> None:
+    _provider(config, controller_id).remove_all_instances()
+
+
+def _start(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
+    _provider(config, controller_id).start_instance(env["GARM_INSTANCE_ID"].strip())
+
+
+def _stop(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
+    _provider(config, controller_id).stop_instance(env["GARM_INSTANCE_ID"].strip())
+
+
+def _validate_pool(
+    env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
+) -> None:
+    from .specs import parse_extra_specs
+
+    parse_extra_specs(pool_extra_specs(env))
+
+
+LXD_COMMANDS: dict[str, Handler] = {
+    "CreateInstance": _create,
+    "DeleteInstance": _delete,
+    "GetInstance": _get,
+    "ListInstances": _list,
+    "RemoveAllInstances": _remove_all,
+    "StartInstance": _start,
+    "StopInstance": _stop,
+    "ValidatePoolInfo": _validate_pool,
+}
+
+
+class _signals_as_exceptions:
+    """Turn SIGTERM into an exception so a create in progress cleans up after itself."""
+
+    def __enter__(self) -> None:
+        import signal
+
+        def interrupted(signum: int, frame: object) -> None:
+            raise ProviderError(f"interrupted by signal {signum}")
+
+        self._previous = signal.signal(signal.SIGTERM, interrupted)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGTERM, self._previous)
+

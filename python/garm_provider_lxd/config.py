@@ -1,0 +1,158 @@
+"""The provider config file: the Go provider's TOML keys, validated into a frozen Config."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+INSTANCE_TYPES = ("container", "virtual-machine")
+REMOTE_PROTOCOLS = ("simplestreams",)
+
+
+@dataclass(frozen=True)
+class ImageRemote:
+    """A simplestreams image server the LXD daemon pulls images from."""
+
+    addr: str
+    public: bool = True
+    protocol: str = "simplestreams"
+    skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated provider configuration."""
+
+    unix_socket_path: str = ""
+    url: str = ""
+    client_certificate: str = ""
+    client_key: str = ""
+    tls_server_certificate: str = ""
+    tls_ca: str = ""
+    project_name: str = ""
+    include_default_profile: bool = False
+    instance_type: str = "container"
+    secure_boot: bool = False
+    image_remotes: Mapping[str, ImageRemote] = field(default_factory=dict)
+    # Keys below are this provider's own; the Go provider ignores unknown keys, so a
+    # config carrying them still loads there.
+    address_wait_seconds: float = 10.0
+    request_timeout_seconds: float = 30.0
+    operation_timeout_seconds: float = 600.0
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the TOML config file at path."""
+    if not path:
+        raise ConfigError("GARM_PROVIDER_CONFIG_FILE is not set")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read: {exc.strerror or exc}") from None
+    return parse_config(raw, source=path)
+
+
+def parse_config(raw: bytes, *, source: str = "config") -> Config:
+    """Parse TOML bytes into a validated Config."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised only on Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {source}: invalid TOML: {exc}") from None
+    return _validate(data, source)
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type, default: Any, source: str) -> Any:
+    value = data.get(key, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {str: "a string", bool: "a boolean", float: "a number"}[kind]
+        raise ConfigError(f"config {source}: {key}: must be {expected}")
+    return value
+
+
+def _validate(data: Mapping[str, Any], source: str) -> Config:
+    def text(key: str) -> str:
+        return str(_get(data, key, str, "", source)).strip()
+
+    def flag(key: str) -> bool:
+        return bool(_get(data, key, bool, False, source))
+
+    def seconds(key: str, default: float) -> float:
+        value = float(_get(data, key, float, default, source))
+        if not 0 <= value <= 86400:
+            raise ConfigError(f"config {source}: {key}: must be between 0 and 86400")
+        return value
+
+    config = Config(
+        unix_socket_path=text("unix_socket_path"),
+        url=text("url"),
+        client_certificate=text("client_certificate"),
+        client_key=text("client_key"),
+        tls_server_certificate=text("tls_server_certificate"),
+        tls_ca=text("tls_ca"),
+        project_name=text("project_name"),
+        include_default_profile=flag("include_default_profile"),
+        instance_type=text("instance_type") or "container",
+        secure_boot=flag("secure_boot"),
+        image_remotes=_image_remotes(data.get("image_remotes", {}), source),
+        address_wait_seconds=seconds("address_wait_seconds", 10.0),
+        request_timeout_seconds=seconds("request_timeout_seconds", 30.0),
+        operation_timeout_seconds=seconds("operation_timeout_seconds", 600.0),
+    )
+    if config.instance_type not in INSTANCE_TYPES:
+        raise ConfigError(
+            f"config {source}: instance_type: must be one of {', '.join(INSTANCE_TYPES)}, "
+            f"not {config.instance_type!r}"
+        )
+    _validate_endpoint(config, source)
+    return config
+
+
+def _validate_endpoint(config: Config, source: str) -> None:
+    if config.unix_socket_path:
+        return
+    if not config.url:
+        raise ConfigError(f"config {source}: one of unix_socket_path or url must be set")
+    scheme, _, rest = config.url.partition("://")
+    if scheme != "https" or not rest or rest.startswith("/"):
+        raise ConfigError(f"config {source}: url: must be an https:// URL, not {config.url!r}")
+    if not config.client_certificate or not config.client_key:
+        raise ConfigError(
+            f"config {source}: client_certificate and client_key are required with url"
+        )
+
+
+def _image_remotes(value: object, source: str) -> dict[str, ImageRemote]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config {source}: image_remotes: must be a table")
+    remotes: dict[str, ImageRemote] = {}
+    for name, entry in value.items():
+        key = f"image_remotes.{name}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"config {source}: {key}: must be a table")
+        addr = _get(entry, "addr", str, "", f"{source}: {key}")
+        scheme = addr.partition("://")[0]
+        if scheme not in ("http", "https"):
+            raise ConfigError(f"config {source}: {key}.addr: must be an http(s) URL")
+        protocol = _get(entry, "protocol", str, "simplestreams", f"{source}: {key}")
+        if protocol not in REMOTE_PROTOCOLS:
+            raise ConfigError(f"config {source}: {key}.protocol: {protocol!r} is not supported")
+        remotes[name] = ImageRemote(
+            addr=addr,
+            public=_get(entry, "public", bool, True, f"{source}: {key}"),
+            protocol=protocol,
+            skip_verify=_get(entry, "skip_verify", bool, False, f"{source}: {key}"),
+        )
+    return remotes

@@ -1,0 +1,215 @@
+"""The one module that talks to LXD on the GARM command path (through the Rust transport)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+from .config import Config
+from .errors import (
+    ConfigError,
+    DuplicateError,
+    LxdError,
+    LxdTimeoutError,
+    NotFoundError,
+)
+
+# LXD status codes of operations (shared/api/status_code.go).
+_OPERATION_SUCCESS = 200
+_OPERATION_FAILURE = 400
+_OPERATION_CANCELLED = 401
+
+
+def _read_pem(path: str, key: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"config: {key}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+class Lxd:
+    """A connection to one LXD (or Incus) server and project."""
+
+    def __init__(self, config: Config) -> None:
+        from ._native import LxdTransport
+
+        self.config = config
+        self.project = config.project_name
+        timeout = config.request_timeout_seconds or 30.0
+        if config.unix_socket_path:
+            self._transport = LxdTransport(unix_socket=config.unix_socket_path, timeout=timeout)
+        else:
+            self._transport = LxdTransport(
+                url=config.url,
+                client_cert=_read_pem(config.client_certificate, "client_certificate"),
+                client_key=_read_pem(config.client_key, "client_key"),
+                server_cert=(
+                    _read_pem(config.tls_server_certificate, "tls_server_certificate")
+                    if config.tls_server_certificate
+                    else None
+                ),
+                ca_cert=_read_pem(config.tls_ca, "tls_ca") if config.tls_ca else None,
+                timeout=timeout,
+            )
+        self._server: dict[str, Any] | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def path(self, path: str, **query: str) -> str:
+        """Return path with the project and the given query parameters appended."""
+        params = dict(query)
+        if self.project:
+            params["project"] = self.project
+        if not params:
+            return path
+        joined = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+        return f"{path}{'&' if '?' in path else '?'}{joined}"
+
+    def raw(
+        self, method: str, path: str, body: object = None, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        """Send one request; return the HTTP status and the raw response body."""
+        payload = None if body is None else json.dumps(body).encode()
+        return self._transport.request(method, path, payload, timeout)
+
+    def call(
+        self, method: str, path: str, body: object = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send one request and return the decoded envelope, raising on LXD errors."""
+        status, data = self.raw(method, path, body, timeout)
+        envelope = _decode(data, method, path)
+        if status >= 400 or envelope.get("type") == "error":
+            raise _error_for(envelope, status, f"{method} {path.split('?')[0]}")
+        return envelope
+
+    def wait(self, envelope: dict[str, Any], what: str, timeout: float | None = None) -> None:
+        """Wait for the operation an async response started; raise if it failed."""
+        if envelope.get("type") != "async":
+            return
+        operation = envelope.get("operation")
+        if not isinstance(operation, str) or not operation.startswith("/1.0/operations/"):
+            raise LxdError(f"{what}: LXD returned an async response without an operation")
+        budget = self.config.operation_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LxdTimeoutError(f"{what}: LXD operation did not finish within {budget:g}s")
+            chunk = max(1, min(int(remaining), 60))
+            result = self.call(
+                "GET",
+                self.path(f"{operation}/wait", timeout=str(chunk)),
+                timeout=chunk + (self.config.request_timeout_seconds or 30.0),
+            )
+            meta = result.get("metadata") or {}
+            code = meta.get("status_code")
+            if code == _OPERATION_SUCCESS:
+                return
+            if code in (_OPERATION_FAILURE, _OPERATION_CANCELLED):
+                raise _error_for({"error": meta.get("err") or meta.get("status")}, 500, what)
+
+    # -- server -----------------------------------------------------------------------------
+
+    def server(self) -> dict[str, Any]:
+        """Return GET /1.0 (read once per process)."""
+        if self._server is None:
+            self._server = self.call("GET", self.path("/1.0")).get("metadata") or {}
+        return self._server
+
+    def has_extension(self, name: str) -> bool:
+        """Whether the server advertises the API extension name."""
+        return name in (self.server().get("api_extensions") or ())
+
+    # -- instances --------------------------------------------------------------------------
+
+    def instance_path(self, name: str) -> str:
+        """Return the API path of instance name."""
+        return f"/1.0/instances/{quote(name, safe='')}"
+
+    def get_instance(self, name: str) -> tuple[dict[str, Any], bytes]:
+        """Return (metadata, raw envelope) of an instance; NotFoundError if absent."""
+        status, data = self.raw("GET", self.path(self.instance_path(name)))
+        envelope = _decode(data, "GET", "instance")
+        if status == 404:
+            raise NotFoundError(f"instance {name} not found")
+        if status >= 400:
+            raise _error_for(envelope, status, f"get instance {name}")
+        return envelope.get("metadata") or {}, data
+
+    def get_state(self, name: str) -> bytes:
+        """Return the raw envelope of GET /1.0/instances/<name>/state."""
+        status, data = self.raw("GET", self.path(self.instance_path(name) + "/state"))
+        if status == 404:
+            raise NotFoundError(f"instance {name} not found")
+        if status >= 400:
+            raise _error_for(_decode(data, "GET", "state"), status, f"get state of {name}")
+        return data
+
+    def create_instance(self, body: dict[str, Any], target: str = "") -> None:
+        """Create an instance (and start it when the body asks) and wait for it."""
+        name = str(body.get("name"))
+        query = {"target": target} if target else {}
+        status, data = self.raw("POST", self.path("/1.0/instances", **query), body)
+        envelope = _decode(data, "POST", "instances")
+        if status == 409:
+            raise DuplicateError(f"instance {name} already exists")
+        if status >= 400 or envelope.get("type") == "error":
+            raise _error_for(envelope, status, f"create instance {name}")
+        self.wait(envelope, f"create instance {name}")
+
+    def change_state(self, name: str, action: str, *, force: bool = False) -> None:
+        """Start or stop an instance and wait for the change."""
+        envelope = self.call(
+            "PUT",
+            self.path(self.instance_path(name) + "/state"),
+            {"action": action, "force": force, "timeout": 30},
+        )
+        self.wait(envelope, f"{action} instance {name}")
+
+    def delete_instance(self, name: str, *, force: bool) -> None:
+        """Delete an instance (force=true stops it first on servers that support it)."""
+        query = {"force": "true"} if force else {}
+        status, data = self.raw("DELETE", self.path(self.instance_path(name), **query))
+        if status == 404:
+            raise NotFoundError(f"instance {name} not found")
+        envelope = _decode(data, "DELETE", "instance")
+        if status >= 400 or envelope.get("type") == "error":
+            raise _error_for(envelope, status, f"delete instance {name}")
+        self.wait(envelope, f"delete instance {name}")
+
+    def list_instances(self, filters: dict[str, str], recursion: str) -> bytes:
+        """Return the raw envelope of the instance list, filtered server-side when possible."""
+        query = {"recursion": recursion}
+        if filters and self.has_extension("api_filtering"):
+            clauses = [f"config.{key} eq {value}" for key, value in filters.items()]
+            if all(_filter_safe(v) for v in filters.values()):
+                query["filter"] = " and ".join(clauses)
+        status, data = self.raw("GET", self.path("/1.0/instances", **query))
+        if status >= 400:
+            raise _error_for(_decode(data, "GET", "instances"), status, "list instances")
+        return data
+
+
+def _filter_safe(value: str) -> bool:
+    return bool(value) and all(c.isalnum() or c in "-_." for c in value)
+
+
+def _decode(data: bytes, method: str, what: str) -> dict[str, Any]:
+    try:
+        envelope = json.loads(data)
+    except ValueError:
+        raise LxdError(f"{method} {what}: LXD returned a response that is not JSON") from None
+    if not isinstance(envelope, dict):
+        raise LxdError(f"{method} {what}: LXD returned an unexpected response")
+    return envelope
+
+
+def _error_for(envelope: dict[str, Any], status: int, what: str) -> LxdError:
+    message = str(envelope.get("error") or f"HTTP {status}").strip().splitlines()
+    text = message[0] if message else f"HTTP {status}"
+    if status == 404 or envelope.get("error_code") == 404:
+        return NotFoundError(f"{what}: {text}")
+    return LxdError(f"{what}: LXD: {text}")

@@ -1,0 +1,252 @@
+"""One method per GARM command that touches LXD."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .config import Config
+from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
+from .lxd import Lxd
+
+# GARM architecture names → LXD architecture names.
+LXD_ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
+OS_TYPES = ("linux", "windows")
+TAG_CONTROLLER = "user.runner-controller-id"
+TAG_POOL = "user.runner-pool-id"
+TAG_OS_TYPE = "user.os-type"
+TAG_OS_ARCH = "user.os-arch"
+ADDRESS_POLL_SECONDS = 0.25
+REMOVE_ALL_CONCURRENCY = 8
+
+
+def validate_instance_name(name: str) -> None:
+    """Reject names LXD would refuse, before anything is created."""
+    problem = ""
+    if not name:
+        problem = "it is empty"
+    elif len(name) > 63:
+        problem = "it is longer than 63 characters"
+    elif not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+        problem = "only ASCII letters, digits and '-' are allowed"
+    elif name[0].isdigit() or name[0] == "-" or name[-1] == "-":
+        problem = "it must not start with a digit or '-', nor end with '-'"
+    if problem:
+        raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
+
+
+class Provider:
+    """The LXD provider for one GARM controller."""
+
+    def __init__(self, config: Config, controller_id: str) -> None:
+        self.config = config
+        self.controller_id = controller_id
+        self.lxd = Lxd(config)
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
+        """Create and start a runner instance; return its ProviderInstance JSON."""
+        name = _field(bootstrap, "name")
+        validate_instance_name(name)
+        body = self._create_body(bootstrap, user_data)
+        try:
+            self.lxd.get_instance(name)
+        except NotFoundError:
+            pass
+        else:
+            raise DuplicateError(f"instance {name} already exists")
+        try:
+            self.lxd.create_instance(body)
+            if not body.get("start"):
+                self.lxd.change_state(name, "start")
+            return self._wait_for_address(name)
+        except DuplicateError:
+            raise
+        except BaseException:
+            # Whatever failed (including a signal turned into an exception by the CLI),
+            # nothing half-created may stay behind.
+            self._discard(name)
+            raise
+
+    def _create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
+        from .images import image_source
+
+        name = _field(bootstrap, "name")
+        arch = _field(bootstrap, "arch")
+        if arch not in LXD_ARCHITECTURES:
+            raise InputError(f"architecture {arch} is not supported")
+        os_type = _field(bootstrap, "os_type")
+        if os_type not in OS_TYPES:
+            raise InputError(f"unsupported OS type: {os_type}")
+        pool_id = _field(bootstrap, "pool_id", required=False)
+        flavor = _field(bootstrap, "flavor", required=False)
+        profiles = ["default"] if self.config.include_default_profile else []
+        if flavor and flavor not in profiles:
+            profiles.append(flavor)
+        lxd = self.lxd
+        user_data_key = (
+            "cloud-init.user-data" if lxd.has_extension("cloud_init") else "user.user-data"
+        )
+        config: dict[str, str] = {
+            TAG_CONTROLLER: self.controller_id,
+            TAG_POOL: pool_id,
+            TAG_OS_TYPE: os_type,
+            TAG_OS_ARCH: arch,
+            user_data_key: user_data.decode("utf-8"),
+        }
+        if self.config.instance_type == "virtual-machine":
+            if lxd.has_extension("instance_boot_mode"):
+                mode = "uefi-secureboot" if self.config.secure_boot else "uefi-nosecureboot"
+                config["boot.mode"] = mode
+            else:
+                config["security.secureboot"] = "true" if self.config.secure_boot else "false"
+        return {
+            "name": name,
+            "type": self.config.instance_type,
+            "architecture": LXD_ARCHITECTURES[arch],
+            "profiles": profiles,
+            "config": config,
+            "devices": {},
+            "source": image_source(_field(bootstrap, "image"), self.config.image_remotes),
+            "start": lxd.has_extension("instance_create_start"),
+        }
+
+    def _wait_for_address(self, name: str) -> bytes:
+        from ._native import provider_instance
+
+        _, instance = self.lxd.get_instance(name)
+        deadline = time.monotonic() + self.config.address_wait_seconds
+        while True:
+            state = self.lxd.get_state(name)
+            result = provider_instance(instance, state)
+            if time.monotonic() >= deadline or _has_ipv4(result):
+                return result
+            time.sleep(ADDRESS_POLL_SECONDS)
+
+    def _discard(self, name: str) -> None:
+        """Best-effort removal of a half-created instance."""
+        try:
+            self._force_delete(name)
+        except BaseException:  # noqa: BLE001 - the original error is the one to report
+            return
+
+    # -- single-instance commands -----------------------------------------------------------
+
+    def _owned(self, instance_id: str) -> tuple[dict[str, Any], bytes]:
+        """Return the instance if it exists and belongs to this controller."""
+        meta, raw = self.lxd.get_instance(instance_id)
+        tags = meta.get("config") or {}
+        if tags.get(TAG_CONTROLLER) != self.controller_id:
+            raise NotFoundError(f"instance {instance_id} is not managed by this GARM controller")
+        return meta, raw
+
+    def get_instance(self, instance_id: str) -> bytes:
+        """Return the ProviderInstance JSON of one instance."""
+        from ._native import provider_instance
+
+        meta, raw = self._owned(instance_id)
+        state = self.lxd.get_state(instance_id) if meta.get("status") == "Running" else None
+        return provider_instance(raw, state)
+
+    def delete_instance(self, instance_id: str) -> None:
+        """Stop (forced) and delete an instance; a missing one is already deleted."""
+        try:
+            self._owned(instance_id)
+            self._force_delete(instance_id)
+        except NotFoundError:
+            return
+
+    def _force_delete(self, name: str) -> None:
+        if self.lxd.has_extension("instance_force_delete"):
+            self.lxd.delete_instance(name, force=True)
+            return
+        try:
+            self.lxd.change_state(name, "stop", force=True)
+        except LxdError as exc:
+            if not _already(exc, "stop"):
+                raise
+        self.lxd.delete_instance(name, force=False)
+
+    def start_instance(self, instance_id: str) -> None:
+        """Start an instance; starting a running one succeeds."""
+        self._owned(instance_id)
+        try:
+            self.lxd.change_state(instance_id, "start")
+        except LxdError as exc:
+            if not _already(exc, "start"):
+                raise
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Force-stop an instance; stopping a stopped one succeeds."""
+        self._owned(instance_id)
+        try:
+            self.lxd.change_state(instance_id, "stop", force=True)
+        except LxdError as exc:
+            if not _already(exc, "stop"):
+                raise
+
+    # -- many instances ---------------------------------------------------------------------
+
+    def list_instances(self, pool_id: str) -> bytes:
+        """Return the ProviderInstance JSON array of this controller's (pool's) instances."""
+        from ._native import provider_instances
+
+        filters = {TAG_CONTROLLER: self.controller_id}
+        if pool_id:
+            filters[TAG_POOL] = pool_id
+        recursion = (
+            "2;fields=state.network"
+            if self.lxd.has_extension("instances_state_selective_recursion")
+            else "1"
+        )
+        body = self.lxd.list_instances(filters, recursion)
+        return provider_instances(body, self.controller_id, pool_id or None)
+
+    def remove_all_instances(self) -> None:
+        """Delete every instance of this controller, a bounded number at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        names = [item["name"] for item in json.loads(self.list_instances(""))]
+        if not names:
+            return
+        errors: list[ProviderError] = []
+
+        def remove(name: str) -> None:
+            try:
+                self._force_delete(name)
+            except NotFoundError:
+                return
+            except ProviderError as exc:
+                errors.append(exc)
+
+        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(names))) as pool:
+            list(pool.map(remove, names))
+        if errors:
+            raise LxdError(
+                f"removed {len(names) - len(errors)} of {len(names)} instances; first error: "
+                f"{errors[0]}"
+            )
+
+
+def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    value = bootstrap.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise InputError(f"bootstrap: {key}: must be a non-empty string")
+    return value
+
+
+def _has_ipv4(result: bytes) -> bool:
+    addresses = json.loads(result).get("addresses") or []
+    return any(":" not in str(item.get("address", "")) for item in addresses)
+
+
+def _already(exc: Exception, action: str) -> bool:
+    text = str(exc).lower()
+    if action == "start":
+        return "already running" in text
+    return "already stopped" in text or "not running" in text
