@@ -42,7 +42,7 @@ def main(
     )
     try:
         if args:
-            from .operator import run_operator
+            from .operator_commands import run_operator
 
             return run_operator(args, streams)
         return run_garm_command(env, streams)
@@ -122,6 +122,14 @@ def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
     return value
 
 
+def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
+    """Build the user data CreateInstance attaches (also what `userdata` prints)."""
+    from .specs import parse_extra_specs
+    from .userdata import build_user_data
+
+    return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
+
+
 def pool_extra_specs(env: Mapping[str, str]) -> object:
     """Decode GARM_POOL_EXTRASPECS (base64 JSON, v0.1.1); None when absent."""
     import base64
@@ -186,11 +194,8 @@ def _provider(config: Any, controller_id: str) -> Any:
 
 
 def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
-    from .specs import parse_extra_specs
-    from .userdata import build_user_data
-
     bootstrap = read_bootstrap(streams.stdin)
-    user_data = build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
+    user_data = user_data_for(bootstrap)
     provider = _provider(config, controller_id)
     with _signals_as_exceptions():
         result: bytes = provider.create_instance(bootstrap, user_data)

@@ -1,0 +1,167 @@
+"""The GARM contract at the process boundary, for what needs no LXD (driven in-process)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from garm_provider_lxd import __version__
+from garm_provider_lxd.cli import main
+
+CASES = Path(__file__).resolve().parent.parent / "testdata" / "conformance" / "cases"
+
+
+def run(
+    env: dict[str, str], stdin: bytes = b"", argv: list[str] | None = None
+) -> tuple[int, bytes, str]:
+    out, err = io.BytesIO(), io.StringIO()
+    code = main(argv or [], environ=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("version", ["", "v0.1.0", "v0.1.1"])
+def test_get_version_prints_a_bare_string(version: str) -> None:
+    code, out, err = run({"GARM_COMMAND": "GetVersion", "GARM_INTERFACE_VERSION": version})
+    assert (code, out, err) == (0, f"v{__version__}".encode(), "")
+
+
+def test_supported_interface_versions() -> None:
+    code, out, _ = run(
+        {"GARM_COMMAND": "GetSupportedInterfaceVersions", "GARM_INTERFACE_VERSION": "v0.1.1"}
+    )
+    assert code == 0
+    assert json.loads(out) == ["v0.1.0", "v0.1.1"]
+
+
+@pytest.mark.parametrize("command", ["GetConfigJSONSchema", "GetExtraSpecsJSONSchema"])
+def test_schemas_are_one_json_object(command: str) -> None:
+    code, out, err = run({"GARM_COMMAND": command, "GARM_INTERFACE_VERSION": "v0.1.1"})
+    assert code == 0, err
+    schema = json.loads(out)
+    assert schema["type"] == "object"
+    assert schema["properties"]
+
+
+def test_config_schema_covers_every_go_key() -> None:
+    _, out, _ = run({"GARM_COMMAND": "GetConfigJSONSchema"})
+    keys = set(json.loads(out)["properties"])
+    assert {
+        "unix_socket_path",
+        "url",
+        "client_certificate",
+        "client_key",
+        "tls_server_certificate",
+        "tls_ca",
+        "project_name",
+        "include_default_profile",
+        "instance_type",
+        "secure_boot",
+        "image_remotes",
+    } <= keys
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "GARM_COMMAND is not set"),
+        ({"GARM_COMMAND": "Explode"}, "unknown GARM_COMMAND"),
+        ({"GARM_COMMAND": "GetVersion", "GARM_INTERFACE_VERSION": "v9"}, "not supported"),
+        ({"GARM_COMMAND": "ListInstances"}, "GARM_CONTROLLER_ID is not set"),
+        (
+            {"GARM_COMMAND": "GetInstance", "GARM_CONTROLLER_ID": "c"},
+            "GARM_INSTANCE_ID is not set",
+        ),
+        (
+            {"GARM_COMMAND": "ListInstances", "GARM_CONTROLLER_ID": "c"},
+            "GARM_PROVIDER_CONFIG_FILE is not set",
+        ),
+        (
+            {
+                "GARM_COMMAND": "ListInstances",
+                "GARM_CONTROLLER_ID": "c",
+                "GARM_PROVIDER_CONFIG_FILE": "/nonexistent/provider.toml",
+            },
+            "cannot read",
+        ),
+    ],
+)
+def test_bad_environment_is_one_line_and_exit_1(env: dict[str, str], message: str) -> None:
+    code, out, err = run(env)
+    assert code == 1
+    assert out == b""
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def _config(tmp_path: Path) -> str:
+    path = tmp_path / "provider.toml"
+    # A socket that does not exist: these tests must fail before talking to LXD.
+    path.write_text(f'unix_socket_path = "{tmp_path}/no.socket"\n')
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"", "no bootstrap JSON"),
+        (b"{", "invalid"),
+        (b"[1, 2]", "must be an object"),
+        (b"x" * ((4 << 20) + 1), "larger than 4 MiB"),
+    ],
+)
+def test_bad_bootstrap_on_stdin(tmp_path: Path, stdin: bytes, message: str) -> None:
+    env = {
+        "GARM_COMMAND": "CreateInstance",
+        "GARM_CONTROLLER_ID": "c",
+        "GARM_POOL_ID": "p",
+        "GARM_PROVIDER_CONFIG_FILE": _config(tmp_path),
+    }
+    code, out, err = run(env, stdin)
+    assert (code, out) == (1, b"")
+    assert message in err
+
+
+def test_validate_pool_info_checks_extra_specs(tmp_path: Path) -> None:
+    env = {
+        "GARM_COMMAND": "ValidatePoolInfo",
+        "GARM_INTERFACE_VERSION": "v0.1.1",
+        "GARM_CONTROLLER_ID": "c",
+        "GARM_PROVIDER_CONFIG_FILE": _config(tmp_path),
+    }
+    good = base64.b64encode(b'{"disable_updates": true}').decode()
+    assert run({**env, "GARM_POOL_EXTRASPECS": good})[0] == 0
+    null = base64.b64encode(b"null").decode()
+    assert run({**env, "GARM_POOL_EXTRASPECS": null})[0] == 0
+    bad = base64.b64encode(b'{"disable_updates": "yes"}').decode()
+    code, _, err = run({**env, "GARM_POOL_EXTRASPECS": bad})
+    assert code == 1
+    assert "disable_updates" in err
+    code, _, err = run({**env, "GARM_POOL_EXTRASPECS": "!!!"})
+    assert code == 1
+    assert "GARM_POOL_EXTRASPECS" in err
+
+
+def test_userdata_subcommand_prints_cloud_config() -> None:
+    stdin = (CASES / "c01_minimal_jit.json").read_bytes()
+    code, out, err = run({}, stdin, ["userdata"])
+    assert code == 0, err
+    assert out.startswith(b"#cloud-config\n")
+
+
+def test_userdata_subcommand_bad_input_is_one_line() -> None:
+    stdin = (CASES / "e03_unsupported_os.json").read_bytes()
+    code, out, err = run({}, stdin, ["userdata"])
+    assert (code, out) == (1, b"")
+    assert "freebsd" in err
+    assert err.count("\n") == 1
+
+
+def test_unknown_subcommand_is_a_usage_error() -> None:
+    code, _, err = run({}, b"", ["frobnicate"])
+    assert code == 1
+    assert "see --help" in err

@@ -1,0 +1,75 @@
+"""The config file: Go-provider compatible keys, clear errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from garm_provider_lxd.config import load_config, parse_config
+from garm_provider_lxd.errors import ConfigError
+
+TESTDATA = Path(__file__).resolve().parent.parent / "testdata" / "config"
+
+
+def test_documented_sample_loads() -> None:
+    config = load_config(str(TESTDATA / "garm-provider-lxd.toml"))
+    assert config.unix_socket_path == "/var/snap/lxd/common/lxd/unix.socket"
+    assert config.instance_type == "container"
+    assert config.project_name == "default"
+    assert config.address_wait_seconds == 10.0
+    assert sorted(config.image_remotes) == ["images", "ubuntu", "ubuntu_daily"]
+    assert config.image_remotes["ubuntu"].addr == "https://cloud-images.ubuntu.com/releases"
+    assert config.image_remotes["ubuntu"].protocol == "simplestreams"
+
+
+def test_go_provider_sample_loads_unchanged() -> None:
+    config = load_config(str(TESTDATA / "go-provider-upstream.toml"))
+    assert config.include_default_profile is False
+    assert config.secure_boot is False
+    assert config.image_remotes["images"].addr == "https://images.linuxcontainers.org"
+
+
+def test_unknown_keys_are_ignored_like_the_go_provider() -> None:
+    config = parse_config(b'unix_socket_path = "/s"\nsome_future_key = 3\n')
+    assert config.unix_socket_path == "/s"
+
+
+def test_https_with_client_certificate() -> None:
+    config = parse_config(
+        b'url = "https://10.0.0.1:8443"\nclient_certificate = "/c"\nclient_key = "/k"\n'
+        b'tls_server_certificate = "/s"\ninstance_type = "virtual-machine"\nsecure_boot = true\n'
+    )
+    assert config.url == "https://10.0.0.1:8443"
+    assert config.instance_type == "virtual-machine"
+    assert config.secure_boot is True
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (b"", "one of unix_socket_path or url must be set"),
+        (b'url = "http://x:8443"\nclient_certificate="/c"\nclient_key="/k"', "url: must be an https"),
+        (b'url = "https://x:8443"', "client_certificate and client_key are required"),
+        (b'unix_socket_path = "/s"\ninstance_type = "vm"', "instance_type: must be one of"),
+        (b"unix_socket_path = 3", "unix_socket_path: must be a string"),
+        (b'unix_socket_path = "/s"\nsecure_boot = "yes"', "secure_boot: must be a boolean"),
+        (b'unix_socket_path = "/s"\naddress_wait_seconds = -1', "address_wait_seconds"),
+        (
+            b'unix_socket_path = "/s"\n[image_remotes.x]\naddr = "https://a"\nprotocol = "lxd"',
+            "image_remotes.x.protocol",
+        ),
+        (b'unix_socket_path = "/s"\n[image_remotes.x]\naddr = "ftp://a"', "image_remotes.x.addr"),
+        (b"unix_socket_path = ", "invalid TOML"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_invalid_config_names_the_problem(toml: bytes, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")) as info:
+        parse_config(toml, source="p.toml")
+    assert "\n" not in str(info.value).strip()
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(str(tmp_path / "absent.toml"))
