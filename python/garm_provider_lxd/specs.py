@@ -1,0 +1,218 @@
+"""Pool extra specs: the Go provider's schema, validated by hand from one table."""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+_LETTERS_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_B64_ALPHABET = frozenset((_LETTERS_DIGITS + "+/").encode())
+_SCRIPT_NAME_CHARS = frozenset(_LETTERS_DIGITS + "._-")
+
+
+@dataclass(frozen=True)
+class ExtraSpecs:
+    """Validated extra specs of a pool; every field has the Go provider's default."""
+
+    extra_packages: tuple[str, ...] = ()
+    disable_updates: bool = False
+    enable_boot_debug: bool = False
+    runner_install_template: bytes | None = None
+    extra_context: Mapping[str, str] = field(default_factory=dict)
+    pre_install_scripts: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def json_type_name(value: object) -> str:
+    """Name the JSON type of a decoded value the way JSON schema does."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _show(name: str) -> str:
+    # Keys come from outside: keep the error message on one printable line.
+    return name if name.isprintable() else ascii(name)
+
+
+def _fail(path: str, problem: str) -> InputError:
+    return InputError(f"extra specs: {path}: {problem}")
+
+
+def _wrong_type(path: str, expected: str, value: object) -> InputError:
+    return _fail(path, f"expected {expected}, got {json_type_name(value)}")
+
+
+def _as_str(path: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type(path, "string", value)
+    return value
+
+
+def _as_list(path: str, value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise _wrong_type(path, "array", value)
+    return value
+
+
+def _as_dict(path: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong_type(path, "object", value)
+    return value
+
+
+def strict_b64decode(text: str) -> bytes | None:
+    """Decode standard, padded base64 (Go's StdEncoding); None when it is not exactly that."""
+    data = text.encode("ascii", "replace")
+    if len(data) % 4:
+        return None
+    body = data.rstrip(b"=")
+    if len(data) - len(body) > 2 or not _B64_ALPHABET.issuperset(body):
+        return None
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        return None
+
+
+def _parse_bool(path: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong_type(path, "boolean", value)
+    return value
+
+
+def _parse_string_list(path: str, value: object) -> tuple[str, ...]:
+    items = _as_list(path, value)
+    return tuple(_as_str(f"{path}[{index}]", item) for index, item in enumerate(items))
+
+
+def _parse_string_map(path: str, value: object) -> dict[str, str]:
+    items = _as_dict(path, value)
+    return {key: _as_str(f"{path}.{_show(key)}", item) for key, item in items.items()}
+
+
+def _parse_scripts(path: str, value: object) -> dict[str, bytes]:
+    decoded: dict[str, bytes] = {}
+    for name, text in _parse_string_map(path, value).items():
+        # The name becomes a path under /garm-pre-install and a runcmd command line.
+        if not name or name.startswith(".") or not _SCRIPT_NAME_CHARS.issuperset(name):
+            raise _fail(f"{path}.{_show(name)}", "use only letters, digits, '.', '_', '-'")
+        data = strict_b64decode(text)
+        if data is None:
+            raise _fail(f"{path}.{_show(name)}", "not valid base64")
+        decoded[name] = data
+    return decoded
+
+
+def _parse_template(path: str, value: object) -> bytes:
+    # Go sends []byte as base64, while people write the template as plain text: anything
+    # that is not strict base64 of UTF-8 text is taken as the template itself.
+    text = _as_str(path, value)
+    data = strict_b64decode(text)
+    if data is not None:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            data = None
+    return data if data is not None else text.encode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True)
+class SpecKey:
+    """One accepted extra-specs key: its name, JSON schema and parser (see ExtraSpecs)."""
+
+    name: str
+    schema: Mapping[str, Any]
+    parse: Callable[[str, object], object]
+
+
+_B64_STRING = {"type": "string", "contentEncoding": "base64"}
+
+SPEC_KEYS: tuple[SpecKey, ...] = (
+    SpecKey(
+        "extra_packages",
+        {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Packages cloud-init installs on the instance.",
+        },
+        _parse_string_list,
+    ),
+    SpecKey(
+        "disable_updates",
+        {"type": "boolean", "description": "Skip the package upgrade when cloud-init runs."},
+        _parse_bool,
+    ),
+    SpecKey(
+        "enable_boot_debug",
+        {"type": "boolean", "description": "Run the runner install script with set -x."},
+        _parse_bool,
+    ),
+    SpecKey(
+        "runner_install_template",
+        {
+            "type": "string",
+            "description": "Go text/template of the install script, base64 or plain text.",
+        },
+        _parse_template,
+    ),
+    SpecKey(
+        "extra_context",
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Extra values the install template sees as .ExtraContext.",
+        },
+        _parse_string_map,
+    ),
+    SpecKey(
+        "pre_install_scripts",
+        {
+            "type": "object",
+            "additionalProperties": _B64_STRING,
+            "description": "Base64 scripts run in name order before the runner is installed.",
+        },
+        _parse_scripts,
+    ),
+)
+
+_KEYS_BY_NAME = {key.name: key for key in SPEC_KEYS}
+
+EXTRA_SPECS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/cloudbase/garm-provider-lxd/extra-specs.json",
+    "title": "garm-provider-lxd extra specs",
+    "type": "object",
+    "properties": {key.name: dict(key.schema) for key in SPEC_KEYS},
+    "additionalProperties": False,
+}
+
+
+def parse_extra_specs(raw: object) -> ExtraSpecs:
+    """Validate a JSON-decoded extra-specs value (None means none) into ExtraSpecs."""
+    if raw is None:
+        return ExtraSpecs()
+    if not isinstance(raw, dict):
+        raise InputError(f"extra specs: expected object, got {json_type_name(raw)}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        key = _KEYS_BY_NAME.get(name)
+        if key is None:
+            raise InputError(f'extra specs: unknown key "{_show(name)}"')
+        values[name] = key.parse(name, value)
+    return ExtraSpecs(**values)
