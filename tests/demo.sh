@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up and run the provider's main job against a private local LXD, as GARM would run it:
+# CreateInstance → ListInstances → GetInstance → StopInstance → StartInstance → DeleteInstance.
+# Idempotent; needs root on Debian/Ubuntu and a Rust toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+source tests/setup.sh
+socket=$(tests/env/lxd-up.sh | sed -n 's/^LXD_SOCKET=//p')
+
+work=$(mktemp -d /tmp/garm-provider-lxd-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cat >"$work/provider.toml" <<TOML
+unix_socket_path = "$socket"
+instance_type = "container"
+TOML
+controller=$(cat /proc/sys/kernel/random/uuid)
+pool=$(cat /proc/sys/kernel/random/uuid)
+name="garm-demo-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+"$py" - "$root/testdata/conformance/cases/c01_minimal_jit.json" "$name" "$pool" \
+    >"$work/bootstrap.json" <<'PY'
+import json, sys
+boot = json.load(open(sys.argv[1]))
+boot.update(name=sys.argv[2], pool_id=sys.argv[3], image="busybox", flavor="default")
+json.dump(boot, sys.stdout)
+PY
+
+provider=$venv/bin/garm-provider-lxd
+garm() {
+    local command=$1 stdin=${2:-/dev/null}
+    echo "\$ GARM_COMMAND=$command garm-provider-lxd"
+    # Exactly GARM's environment: GARM_* variables only, no PATH, no HOME.
+    env -i GARM_COMMAND="$command" GARM_CONTROLLER_ID="$controller" GARM_POOL_ID="$pool" \
+        GARM_INSTANCE_ID="$name" GARM_PROVIDER_CONFIG_FILE="$work/provider.toml" \
+        GARM_INTERFACE_VERSION=v0.1.1 GARM_POOL_EXTRASPECS="$(printf null | base64)" \
+        "$provider" <"$stdin" && status=0 || status=$?
+    echo
+    echo "  (exit $status)"
+    return "$status"
+}
+garm CreateInstance "$work/bootstrap.json"
+garm ListInstances
+garm GetInstance
+garm StopInstance
+garm GetInstance
+garm StartInstance
+garm DeleteInstance
+garm ListInstances

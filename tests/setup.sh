@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what the provider and its tests need on a Debian/Ubuntu machine: apt packages, a
+# virtualenv (.venv, or $GARM_TEST_VENV) holding the abi3 wheel built from this checkout and the
+# test tools. Idempotent. Sourced by tests/run.sh and tests/demo.sh; sets $venv and $py.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+need_apt=()
+for pkg in python3-venv git curl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+    echo "setup: a Rust toolchain (cargo, rustc >= 1.74) is required; install it with rustup" >&2
+    exit 1
+fi
+
+# Build outputs live outside the checkout so repeated runs (and fresh clones) reuse them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/garm-provider-lxd-test/target}
+mkdir -p "$CARGO_TARGET_DIR"
+
+venv=${GARM_TEST_VENV:-$root/.venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+py=$venv/bin/python
+"$py" -m pip install -q --upgrade pip
+"$py" -m pip install -q "maturin>=1.9.4,<2"
+
+echo "== building the wheel"
+rm -rf "$root/dist"
+(cd "$root" && "$venv/bin/maturin" build --release --quiet --out "$root/dist" >/dev/null)
+wheel=$(ls "$root"/dist/garm_provider_lxd-*.whl)
+case "$wheel" in
+    *-cp310-abi3-*) ;;
+    *) echo "setup: expected one cp310-abi3 wheel, got $wheel" >&2; exit 1 ;;
+esac
+"$py" -m pip install -q --force-reinstall --no-deps "$wheel"
+"$py" -m pip install -q "$wheel[test]"
