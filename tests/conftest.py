@@ -1,0 +1,235 @@
+"""Shared fixtures: the test LXD daemon, the provider executable, GARM's calling convention."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pylxd  # type: ignore[import-untyped]
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LXD_UP = REPO_ROOT / "tests" / "env" / "lxd-up.sh"
+CONFORMANCE_CASES = REPO_ROOT / "testdata" / "conformance" / "cases"
+PROVIDER_SCRIPT = "garm-provider-lxd"
+CONTROLLER_ID_KEY = "user.runner-controller-id"
+# The image alias lxd-up.sh imports (GARM_TEST_IMAGE in tests/env/lxd-env.sh); a constant so
+# that building a bootstrap payload does not need the daemon. test_lxd_env.py checks they agree.
+TEST_IMAGE = "busybox"
+# The first run on a fresh machine installs packages and builds the image; later runs are fast.
+LXD_UP_TIMEOUT = 900.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LxdEnv:
+    """Where the test LXD daemon lives and the names of what lxd-up.sh set up in it."""
+
+    socket: str
+    lxd_dir: str
+    netns: str
+    bridge: str
+    image: str
+    profile: str
+    pool: str = "default"
+
+
+class RunProvider(Protocol):
+    """Runs the provider executable the way GARM does."""
+
+    def __call__(
+        self,
+        command: str,
+        *,
+        config: Path,
+        controller_id: str,
+        pool_id: str = "",
+        instance_id: str = "",
+        interface_version: str = "v0.1.1",
+        extra_specs: object = None,
+        stdin: bytes = b"",
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[bytes]: ...
+
+
+def run_lxd_up() -> dict[str, str]:
+    """Run tests/env/lxd-up.sh and return the KEY=VALUE lines it printed."""
+    try:
+        done = subprocess.run(
+            ["bash", str(LXD_UP)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=LXD_UP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{LXD_UP} did not finish in {LXD_UP_TIMEOUT:.0f} s", pytrace=False)
+    if done.returncode != 0:
+        stderr = done.stderr.decode(errors="replace")[-4000:]
+        pytest.fail(f"{LXD_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
+    values: dict[str, str] = {}
+    for line in done.stdout.decode().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key] = value
+    return values
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the test LXD daemon with `lxd`."""
+    for item in items:
+        if "lxd_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lxd)
+
+
+@pytest.fixture(scope="session")
+def lxd_env() -> LxdEnv:
+    """The private test LXD daemon, brought up (idempotently) by tests/env/lxd-up.sh."""
+    values = run_lxd_up()
+    return LxdEnv(
+        socket=values["LXD_SOCKET"],
+        lxd_dir=values["LXD_DIR"],
+        netns=values["LXD_NETNS"],
+        bridge=values["LXD_BRIDGE"],
+        image=values["LXD_IMAGE"],
+        profile=values["LXD_PROFILE"],
+        pool=values["LXD_POOL"],
+    )
+
+
+@pytest.fixture(scope="session")
+def lxd_client(lxd_env: LxdEnv) -> pylxd.Client:
+    """An independent pylxd view of the test server, for assertions."""
+    return pylxd.Client(endpoint=lxd_env.socket)
+
+
+@pytest.fixture(scope="session")
+def provider_bin() -> str:
+    """Absolute path of the installed garm-provider-lxd console script."""
+    candidates = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    for directory in candidates:
+        path = directory / PROVIDER_SCRIPT
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path.absolute())
+    pytest.fail(
+        f"{PROVIDER_SCRIPT} is not installed next to {sys.executable}; "
+        "install the package into this interpreter (pip install -e . or maturin develop)",
+        pytrace=False,
+    )
+
+
+@pytest.fixture
+def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
+    """A provider TOML config pointing at the test daemon's socket."""
+    path = tmp_path / "garm-provider-lxd.toml"
+    # JSON string escapes are valid TOML basic-string escapes.
+    path.write_text(
+        f"unix_socket_path = {json.dumps(lxd_env.socket)}\n"
+        "include_default_profile = false\n"
+        'instance_type = "container"\n'
+        'project_name = "default"\n'
+    )
+    return path
+
+
+def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:
+    """Force-delete every instance tagged with the given GARM controller id."""
+    for instance in client.instances.all():
+        if instance.config.get(CONTROLLER_ID_KEY) != controller_id:
+            continue
+        try:
+            if instance.status != "Stopped":
+                instance.stop(force=True, wait=True)
+            instance.delete(wait=True)
+        except pylxd.exceptions.NotFound:
+            continue
+
+
+@pytest.fixture
+def controller_id(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh controller id; instances tagged with it are deleted after the test."""
+    value = str(uuid.uuid4())
+    # Only tests that use the daemon can have created instances; the others need no cleanup
+    # and must not start LXD just for it.
+    client: pylxd.Client | None = None
+    if "lxd_env" in request.fixturenames:
+        client = request.getfixturevalue("lxd_client")
+    yield value
+    if client is not None:
+        delete_controller_instances(client, value)
+
+
+def encode_extra_specs(extra_specs: object) -> str:
+    """Encode extra specs as GARM does for GARM_POOL_EXTRASPECS: base64 of the JSON."""
+    return base64.b64encode(json.dumps(extra_specs, separators=(",", ":")).encode()).decode()
+
+
+@pytest.fixture
+def run_provider(provider_bin: str) -> RunProvider:
+    """A callable that runs the provider with only GARM's environment and stdin."""
+
+    def run(
+        command: str,
+        *,
+        config: Path,
+        controller_id: str,
+        pool_id: str = "",
+        instance_id: str = "",
+        interface_version: str = "v0.1.1",
+        extra_specs: object = None,
+        stdin: bytes = b"",
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[bytes]:
+        env = {
+            "GARM_COMMAND": command,
+            "GARM_CONTROLLER_ID": controller_id,
+            "GARM_POOL_ID": pool_id,
+            "GARM_INSTANCE_ID": instance_id,
+            "GARM_PROVIDER_CONFIG_FILE": str(config),
+            "GARM_INTERFACE_VERSION": interface_version,
+        }
+        if interface_version == "v0.1.1":
+            env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
+        env.update(extra_env or {})
+        return subprocess.run(
+            [provider_bin],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def bootstrap() -> Callable[..., dict[str, Any]]:
+    """A factory of realistic BootstrapInstance payloads for the test image."""
+    base = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
+
+    def make(name: str, **overrides: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = copy.deepcopy(base)
+        payload.update(
+            name=name,
+            image=TEST_IMAGE,
+            flavor="default",
+            os_type="linux",
+            arch="amd64",
+            pool_id=str(uuid.uuid4()),
+        )
+        payload.update(overrides)
+        return payload
+
+    return make

@@ -1,0 +1,24 @@
+# shellcheck shell=bash
+# Names and paths of the private test LXD daemon, in one place.
+# Sourced by lxd-up.sh, lxd-down.sh and busybox-image.sh; tests read them from lxd-up.sh's output.
+
+GARM_TEST_NETNS=garm-lxd
+GARM_TEST_LXD_DIR=${GARM_TEST_LXD_DIR:-/var/lib/garm-provider-lxd-test/lxd}
+GARM_TEST_LXD_SOCKET=$GARM_TEST_LXD_DIR/unix.socket
+GARM_TEST_STATE_DIR=${GARM_TEST_LXD_DIR%/*}
+GARM_TEST_LXD_LOG=$GARM_TEST_STATE_DIR/lxd.log
+GARM_TEST_LXD_PIDFILE=$GARM_TEST_STATE_DIR/lxd.pid
+GARM_TEST_CACHE_DIR=${GARM_TEST_CACHE_DIR:-/var/cache/garm-provider-lxd-test}
+GARM_TEST_BRIDGE=garmbr0
+GARM_TEST_BRIDGE_ADDRESS=10.161.0.1/24
+GARM_TEST_POOL=default
+GARM_TEST_PROFILE=default
+GARM_TEST_IMAGE=busybox
+# Packages the environment needs (Debian 12 names); dnsmasq-base is only a Recommends of lxd.
+GARM_TEST_PACKAGES=(lxd lxd-client dnsmasq-base busybox-static iptables nftables iproute2 util-linux)
+
+GARM_TEST_SELFTEST_INSTANCE=garm-env-selftest
+
+# Only system tools are used; a caller's PATH (a venv, no sbin) must not matter.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LXD_DIR=$GARM_TEST_LXD_DIR
