@@ -29,4 +29,4 @@ def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> 
     """Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array."""
 
 def provider_instance(instance: bytes, state: bytes | None) -> bytes:
-    """Convert GET /1.0/instances/<name> (+ optional /state) responses into ProviderInstance JSON."""
+    """Convert GET /1.0/instances/<name> (+ optional /state) into ProviderInstance JSON."""

@@ -52,7 +52,7 @@ def main(
     except KeyboardInterrupt:
         report(streams.stderr, "interrupted")
         return EXIT_ERROR
-    except BaseException as exc:  # noqa: BLE001 - no traceback may ever reach GARM
+    except BaseException as exc:  # no traceback may ever reach GARM
         if isinstance(exc, SystemExit) and isinstance(exc.code, int):
             return exc.code
         report(streams.stderr, f"internal error: {type(exc).__name__}: {exc}")

@@ -14,6 +14,7 @@ from .errors import (
     LxdError,
     LxdTimeoutError,
     NotFoundError,
+    ProviderError,
 )
 
 # LXD status codes of operations (shared/api/status_code.go).
@@ -151,14 +152,17 @@ class Lxd:
     def create_instance(self, body: dict[str, Any], target: str = "") -> None:
         """Create an instance (and start it when the body asks) and wait for it."""
         name = str(body.get("name"))
+        source = body.get("source") or {}
+        image = source.get("alias") or source.get("fingerprint") or "?"
+        what = f"create instance {name} from image {image}"
         query = {"target": target} if target else {}
         status, data = self.raw("POST", self.path("/1.0/instances", **query), body)
         envelope = _decode(data, "POST", "instances")
         if status == 409:
             raise DuplicateError(f"instance {name} already exists")
         if status >= 400 or envelope.get("type") == "error":
-            raise _error_for(envelope, status, f"create instance {name}")
-        self.wait(envelope, f"create instance {name}")
+            raise _error_for(envelope, status, what)
+        self.wait(envelope, what)
 
     def change_state(self, name: str, action: str, *, force: bool = False) -> None:
         """Start or stop an instance and wait for the change."""
@@ -207,7 +211,7 @@ def _decode(data: bytes, method: str, what: str) -> dict[str, Any]:
     return envelope
 
 
-def _error_for(envelope: dict[str, Any], status: int, what: str) -> LxdError:
+def _error_for(envelope: dict[str, Any], status: int, what: str) -> ProviderError:
     message = str(envelope.get("error") or f"HTTP {status}").strip().splitlines()
     text = message[0] if message else f"HTTP {status}"
     if status == 404 or envelope.get("error_code") == 404:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from . import __version__
 from .errors import EXIT_OK, InputError
@@ -39,6 +39,42 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     userdata.add_argument("--config", metavar="FILE", help="provider config file to validate")
+
+    check = commands.add_parser(
+        "check",
+        help="verify a config against its LXD server",
+        description=(
+            "Verify connectivity, authentication, server version and API extensions, the "
+            "project, profiles and image of a config, and print what CreateInstance would "
+            "send for a sample pool. Exit 1 when any check fails."
+        ),
+    )
+    check.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    check.add_argument("--image", default="", help="a pool image to check (alias or remote:alias)")
+    check.add_argument("--flavor", default="default", help="a pool flavor (profile) to check")
+
+    setup = commands.add_parser(
+        "setup",
+        help="create an isolated project, bridge, egress ACL and runner profile",
+        description=(
+            "Bring the server to a runner-ready state: the config's project (when not "
+            "default), a NAT bridge whose ACL rejects traffic to private and link-local "
+            "ranges (the host and the LAN), and a runner profile on that bridge. Shows the "
+            "plan; changes nothing unless --apply is given. Idempotent."
+        ),
+    )
+    setup.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    setup.add_argument("--apply", action="store_true", help="make the planned changes")
+    setup.add_argument("--network", default="garmbr0", help="bridge name (default garmbr0)")
+    setup.add_argument(
+        "--subnet", default="10.210.0.1/24", help="bridge address/prefix (default 10.210.0.1/24)"
+    )
+    setup.add_argument("--acl", default="garm-runners", help="network ACL name")
+    setup.add_argument("--profile", default="garm-runner", help="runner profile name")
+    setup.add_argument("--storage-pool", default="default", help="pool for the root disk")
+    setup.add_argument(
+        "--nesting", action="store_true", help="allow nested containers (docker in runners)"
+    )
     return parser
 
 
@@ -52,7 +88,33 @@ def run_operator(args: list[str], streams: Streams) -> int:
         return code
     if options.command == "userdata":
         return _userdata(options, streams)
+    if options.command == "check":
+        from .check import run_check
+        from .config import load_config
+
+        config = load_config(options.config)
+        return run_check(config, _text(streams), image=options.image, flavor=options.flavor)
+    if options.command == "setup":
+        from .config import load_config
+        from .host_setup import SetupOptions, run_setup
+
+        wanted = SetupOptions(
+            network=options.network,
+            subnet=options.subnet,
+            acl=options.acl,
+            profile=options.profile,
+            storage_pool=options.storage_pool,
+            nesting=options.nesting,
+        )
+        return run_setup(load_config(options.config), wanted, _text(streams), apply=options.apply)
     raise InputError("a subcommand is required (see --help)")
+
+
+def _text(streams: Streams) -> IO[str]:
+    """A text view of the binary stdout, for human-readable reports."""
+    import io
+
+    return io.TextIOWrapper(streams.stdout, encoding="utf-8", write_through=True)
 
 
 def _userdata(options: argparse.Namespace, streams: Streams) -> int:

@@ -51,7 +51,7 @@ class Provider:
         """Create and start a runner instance; return its ProviderInstance JSON."""
         name = _field(bootstrap, "name")
         validate_instance_name(name)
-        body = self._create_body(bootstrap, user_data)
+        body = self.create_body(bootstrap, user_data)
         try:
             self.lxd.get_instance(name)
         except NotFoundError:
@@ -71,7 +71,8 @@ class Provider:
             self._discard(name)
             raise
 
-    def _create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
+    def create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
+        """Return the POST /1.0/instances request for a bootstrap (user data already built)."""
         from .images import image_source
 
         name = _field(bootstrap, "name")
@@ -130,7 +131,7 @@ class Provider:
         """Best-effort removal of a half-created instance."""
         try:
             self._force_delete(name)
-        except BaseException:  # noqa: BLE001 - the original error is the one to report
+        except BaseException:  # the original error is the one to report
             return
 
     # -- single-instance commands -----------------------------------------------------------

@@ -1,0 +1,125 @@
+"""`garm-provider-lxd check`: verify a config against its server before GARM uses it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import IO, Any
+
+from .config import Config
+from .errors import ProviderError
+
+# The API extensions the provider branches on, and what each one changes.
+EXTENSIONS = {
+    "instance_create_start": "create and start in one request",
+    "instance_force_delete": "delete a running instance in one request",
+    "api_filtering": "server-side filtering of ListInstances",
+    "instances_state_selective_recursion": "addresses in ListInstances without full state",
+    "cloud_init": "user data in cloud-init.user-data (else user.user-data)",
+    "instance_boot_mode": "secure boot via boot.mode (else security.secureboot)",
+}
+
+
+class Report:
+    """Collects check results and prints them as aligned lines."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.failures = 0
+
+    def ok(self, message: str) -> None:
+        """Record a passed check."""
+        self.out.write(f"ok    {message}\n")
+
+    def info(self, message: str) -> None:
+        """Record a neutral fact."""
+        self.out.write(f"      {message}\n")
+
+    def fail(self, message: str) -> None:
+        """Record a failed check."""
+        self.failures += 1
+        self.out.write(f"FAIL  {message}\n")
+
+    def step(self, what: str, action: Callable[[], str]) -> bool:
+        """Run one check; its return value is the ok message, an exception a failure."""
+        try:
+            self.ok(action())
+            return True
+        except ProviderError as exc:
+            self.fail(f"{what}: {exc}")
+        except Exception as exc:  # any client error is a failed check
+            self.fail(f"{what}: {' '.join(str(exc).split()) or type(exc).__name__}")
+        return False
+
+
+def run_check(config: Config, out: IO[str], *, image: str, flavor: str) -> int:
+    """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
+    from .provider import Provider
+
+    report = Report(out)
+    provider = Provider(config, "<controller id>")
+    lxd = provider.lxd
+    endpoint = config.unix_socket_path or config.url
+
+    def connect() -> str:
+        server = lxd.server()
+        env = server.get("environment") or {}
+        return (
+            f"connected to {env.get('server', 'lxd')} {env.get('server_version', '?')} at "
+            f"{endpoint} (auth: {server.get('auth', '?')})"
+        )
+
+    if not report.step("connect", connect):
+        return 1
+    if lxd.server().get("auth") != "trusted":
+        report.fail("the server does not trust this client (add its certificate with trust add)")
+    for name, meaning in EXTENSIONS.items():
+        report.info(f"{'yes' if lxd.has_extension(name) else 'no '} {name}: {meaning}")
+
+    project = config.project_name or "default"
+    report.step("project", lambda: _exists(lxd, f"/1.0/projects/{project}", f"project {project}"))
+    profiles = ["default"] if config.include_default_profile else []
+    if flavor and flavor not in profiles:
+        profiles.append(flavor)
+    for profile in profiles:
+        report.step(
+            "profile",
+            lambda p=profile: _exists(lxd, lxd.path(f"/1.0/profiles/{p}"), f"profile {p}"),  # type: ignore[misc]
+        )
+    for name, remote in sorted(config.image_remotes.items()):
+        report.info(f"image remote {name}: {remote.addr} ({remote.protocol})")
+    if image:
+        report.step("image", lambda: _image(lxd, config, image))
+        out.write("\nCreateInstance would send (user data elided):\n")
+        out.write(json.dumps(_sample_body(provider, image, flavor), indent=2) + "\n")
+    out.write(f"\n{'all checks passed' if not report.failures else f'{report.failures} failed'}\n")
+    return 0 if not report.failures else 1
+
+
+def _exists(lxd: Any, path: str, what: str) -> str:
+    lxd.call("GET", path)
+    return f"{what} exists"
+
+
+def _image(lxd: Any, config: Config, image: str) -> str:
+    from .images import image_source
+
+    source = image_source(image, config.image_remotes)
+    if "server" in source:
+        return f"image {image} will be pulled from {source['server']} by the server"
+    key = "aliases/" + source["alias"] if "alias" in source else source["fingerprint"]
+    meta = lxd.call("GET", lxd.path(f"/1.0/images/{key}")).get("metadata") or {}
+    return f"image {image} is on the server ({meta.get('target') or meta.get('fingerprint')})"
+
+
+def _sample_body(provider: Any, image: str, flavor: str) -> dict[str, Any]:
+    sample = {
+        "name": "garm-sample",
+        "arch": "amd64",
+        "os_type": "linux",
+        "pool_id": "<pool id>",
+        "flavor": flavor,
+        "image": image,
+    }
+    body: dict[str, Any] = provider.create_body(sample, b"<user data>")
+    return body
