@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runner_tarball import FILENAME, build_runner_tarball
+from runner_tarball import FILENAME, GO_FILENAME, build_go_tarball, build_runner_tarball
 
 HERE = Path(__file__).resolve().parent
 INSTALL_SCRIPT = (HERE / "garm_install_script.sh").read_text()
@@ -136,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "fake-garm/1"
     store: Store
-    tarball: bytes
+    tools: dict[str, bytes]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep request lines (which carry no tokens) off the console."""
@@ -164,9 +165,18 @@ class Handler(BaseHTTPRequestHandler):
         """Serve metadata (bearer token required) and the runner tarball."""
         url = urlsplit(self.path)
         path = url.path.rstrip("/")
-        if path == f"/tools/{FILENAME}":
-            self.store.record({"kind": "download", "path": path})
-            self._send(200, self.tarball, "application/octet-stream")
+        if path == "/healthz":
+            self._send(200, b"ok\n", "text/plain")
+            self.store.record({"kind": "get", "path": path, "code": 200})
+            return
+        if path.startswith("/tools/"):
+            data = self.tools.get(path[len("/tools/") :])
+            code = 404 if data is None else 200
+            if data is None:
+                self._error(code, "Not Found")
+            else:
+                self._send(code, data, "application/octet-stream")
+            self.store.record({"kind": "download", "path": path, "code": code})
             return
         inst = self._authorized()
         name = inst["name"] if inst else None
@@ -252,17 +262,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind", default="10.161.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=900.0)
+    parser.add_argument("--tls-cert", type=Path, help="also serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", type=Path)
     args = parser.parse_args(argv)
 
     Handler.store = Store(args.state_dir)
-    Handler.tarball = build_runner_tarball()
+    Handler.tools = {FILENAME: build_runner_tarball(), GO_FILENAME: build_go_tarball()}
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
-    timer = threading.Timer(args.lifetime, server.shutdown)
-    timer.daemon = True
-    timer.start()
     host, port = server.server_address[:2]
     ready = {"pid": os.getpid(), "host": host, "port": port, "base_url": f"http://{host}:{port}"}
+    servers = [server]
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_server = ThreadingHTTPServer((args.bind, 0), Handler)
+        tls_server.daemon_threads = True
+        tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
+        threading.Thread(target=tls_server.serve_forever, daemon=True).start()
+        ready["tls_base_url"] = f"https://{host}:{tls_server.server_address[1]}"
+        servers.append(tls_server)
+    timer = threading.Timer(args.lifetime, lambda: [s.shutdown() for s in servers])
+    timer.daemon = True
+    timer.start()
     tmp = args.state_dir / "ready.json.tmp"
     tmp.write_text(json.dumps(ready))
     tmp.replace(args.state_dir / "ready.json")

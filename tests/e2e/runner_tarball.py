@@ -13,8 +13,11 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+from pathlib import PurePosixPath
 
 FILENAME = "actions-runner-linux-x64-2.321.0.tar.gz"
+# What the upstream README's install template downloads through ExtraContext.
+GO_FILENAME = "go1.22.4.linux-amd64.tar.gz"
 
 CONFIG_SH = r"""#!/bin/bash
 # Registers nothing: writes the files the real config.sh leaves behind.
@@ -171,18 +174,32 @@ FILES = {
 }
 
 
-def build_runner_tarball() -> bytes:
-    """Return the fake actions-runner release as gzip'd tar bytes (reproducible)."""
+GO_FILES = {"go/bin/go": '#!/bin/sh\necho "go version go1.22.4 linux/amd64"\n'}
+
+
+def _tarball(files: dict[str, str]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dir_info = tarfile.TarInfo("./bin")
-        dir_info.type = tarfile.DIRTYPE
-        dir_info.mode = 0o755
-        tar.addfile(dir_info)
-        for path, text in sorted(FILES.items()):
+        dirs = sorted({str(p) for path in files for p in PurePosixPath(path).parents} - {"."})
+        for directory in dirs:
+            dir_info = tarfile.TarInfo(f"./{directory}")
+            dir_info.type = tarfile.DIRTYPE
+            dir_info.mode = 0o755
+            tar.addfile(dir_info)
+        for path, text in sorted(files.items()):
             data = text.encode()
             info = tarfile.TarInfo(f"./{path}")
             info.size = len(data)
             info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def build_runner_tarball() -> bytes:
+    """Return the fake actions-runner release as gzip'd tar bytes (reproducible)."""
+    return _tarball(FILES)
+
+
+def build_go_tarball() -> bytes:
+    """Return a stand-in Go toolchain tarball (``go/bin/go``) as gzip'd tar bytes."""
+    return _tarball(GO_FILES)
