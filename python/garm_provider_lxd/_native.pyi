@@ -30,3 +30,9 @@ def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> 
 
 def provider_instance(instance: bytes, state: bytes | None) -> bytes:
     """Convert GET /1.0/instances/<name> (+ optional /state) into ProviderInstance JSON."""
+
+def cloud_config(spec: bytes) -> bytes:
+    """Render a #cloud-config document from its JSON description (see rust/src/cloudinit.rs)."""
+
+def b64encode(data: bytes) -> str:
+    """Encode bytes as standard, padded base64."""

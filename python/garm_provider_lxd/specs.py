@@ -129,7 +129,12 @@ def _parse_template(path: str, value: object) -> bytes:
             data.decode("utf-8")
         except UnicodeDecodeError:
             data = None
-    return data if data is not None else text.encode("utf-8", "surrogatepass")
+    if data is not None:
+        return data
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(path, "not valid UTF-8 text") from None
 
 
 @dataclass(frozen=True)

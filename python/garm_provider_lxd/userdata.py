@@ -1,0 +1,310 @@
+"""User data for a runner: cloud-config on Linux, a PowerShell script on Windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .specs import ExtraSpecs, json_type_name, strict_b64decode
+
+# garm-provider-common defaults: DefaultUser, DefaultUserShell, DefaultUserGroups.
+RUNNER_USER = "runner"
+RUNNER_GROUPS = (
+    "sudo", "adm", "cdrom", "dialout", "dip", "video", "plugdev", "netdev", "docker", "lxd",
+)  # fmt: skip
+PS1_HEADER = "#ps1_sysnative"
+PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
+_GITHUB_OS = {"linux": "linux", "windows": "win"}
+_GITHUB_ARCH = {"": "x64", "amd64": "x64", "arm64": "arm64", "arm": "arm"}
+_TEMPLATES = Path(__file__).parent / "templates"
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-")
+
+
+def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
+    """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for."""
+    os_type = _string(bootstrap, "os_type", required=True)
+    if os_type not in _GITHUB_OS:
+        raise InputError(f"unsupported OS type: {_show(os_type)}")
+    arch = _string(bootstrap, "arch")
+    if arch not in _GITHUB_ARCH:
+        raise InputError(f"architecture {_show(arch)} is not supported")
+    tool = select_tools(bootstrap, _GITHUB_OS[os_type], _GITHUB_ARCH[arch])
+    ca_bundle = ca_cert_bundle(bootstrap)
+    proxy = proxy_settings(bootstrap)
+    params = install_params(bootstrap, specs, tool, ca_bundle)
+    script = render_install_script(os_type, params, specs, tool, proxy)
+    if os_type == "windows":
+        if script.split(b"\n", 1)[0].rstrip(b"\r") == PS1_HEADER.encode():
+            return script
+        return PS1_HEADER.encode() + b"\n" + script
+    return cloud_config(bootstrap, specs, script, ca_bundle, proxy)
+
+
+def _show(value: str) -> str:
+    # Values from outside end up in a one-line error message.
+    return value if value.isprintable() else ascii(value)
+
+
+def _wrong(field: str, expected: str, value: object) -> InputError:
+    return InputError(f"bootstrap: {field}: expected {expected}, got {json_type_name(value)}")
+
+
+def _string(data: Mapping[str, Any], key: str, *, required: bool = False, at: str = "") -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"bootstrap: {at}{key}: missing")
+        return ""
+    if not isinstance(value, str):
+        raise _wrong(at + key, "string", value)
+    if required and not value:
+        raise InputError(f"bootstrap: {at}{key}: empty")
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _wrong(key, "array", value)
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _wrong(f"{key}[{index}]", "string", item)
+    return value
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def select_tools(bootstrap: Mapping[str, Any], os_name: str, arch: str) -> Mapping[str, Any]:
+    """Pick the runner download for GitHub's OS and architecture names."""
+    tools = bootstrap.get("tools")
+    if tools is None:
+        raise InputError("bootstrap: tools: missing")
+    if not isinstance(tools, list):
+        raise _wrong("tools", "array", tools)
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise _wrong(f"tools[{index}]", "object", tool)
+        if tool.get("os") == os_name and tool.get("architecture") == arch:
+            at = f"tools[{index}]."
+            for key in ("download_url", "filename"):
+                _string(tool, key, required=True, at=at)
+            for key in ("sha256_checksum", "temp_download_token"):
+                _string(tool, key, at=at)
+            return tool
+    raise InputError(f"failed to find tools for OS {os_name} and arch {arch}")
+
+
+def ca_cert_bundle(bootstrap: Mapping[str, Any]) -> str:
+    """Decode and check the CA bundle: every PEM block must be an X.509 certificate."""
+    raw = _string(bootstrap, "ca-cert-bundle")
+    if not raw:
+        return ""
+    data = strict_b64decode(raw)
+    if data is None:
+        raise InputError("bootstrap: ca-cert-bundle: not valid base64")
+    problem = pem_certificates_problem(data)
+    if problem:
+        raise InputError(f"adding CA cert bundle: failed to parse CA cert bundle: {problem}")
+    return data.decode("ascii")
+
+
+def pem_certificates_problem(data: bytes) -> str:
+    """Say what is wrong with a PEM certificate bundle; empty when every block parses."""
+    import re
+
+    text = data.decode("ascii", "replace")
+    blocks = re.findall(r"-----BEGIN ([^\n]*?)-----(.*?)-----END \1-----", text, re.DOTALL)
+    if len(blocks) != text.count("-----BEGIN "):
+        return "a PEM block has no matching END line"
+    for number, (label, body) in enumerate(blocks, 1):
+        der = strict_b64decode("".join(body.split()))
+        if label != "CERTIFICATE" or der is None or not _looks_like_x509(der):
+            return f"PEM block {number} is not an X.509 CERTIFICATE"
+    return "" if blocks else "no PEM certificate found"
+
+
+def _looks_like_x509(der: bytes) -> bool:
+    # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, ... } with a DER length that
+    # covers exactly the decoded bytes.
+    if len(der) < 4 or der[0] != 0x30:
+        return False
+    if der[1] < 0x80:
+        header, length = 2, der[1]
+    elif 0x81 <= der[1] <= 0x84:
+        header = 2 + (der[1] & 0x7F)
+        length = int.from_bytes(der[2:header], "big")
+    else:
+        return False
+    return header + length == len(der) and der[header : header + 1] == b"\x30"
+
+
+def proxy_settings(bootstrap: Mapping[str, Any]) -> dict[str, str]:
+    """Return the non-empty proxy settings, refusing values no config file can quote."""
+    config = bootstrap.get("proxy_config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise _wrong("proxy_config", "object", config)
+    proxy: dict[str, str] = {}
+    for key in PROXY_KEYS:
+        value = _string(config, key, at="proxy_config.")
+        if any(c.isspace() or not c.isprintable() or c in '"\\' for c in value):
+            raise InputError(
+                f"bootstrap: proxy_config.{key}: white space, control characters, "
+                "quotes and backslashes are not allowed"
+            )
+        if value:
+            proxy[key] = value
+    return proxy
+
+
+def install_params(
+    bootstrap: Mapping[str, Any], specs: ExtraSpecs, tool: Mapping[str, Any], ca_bundle: str
+) -> dict[str, Any]:
+    """The install template's data: cloudconfig.InstallRunnerParams, fields in Go order."""
+    jit = bootstrap.get("jit_config_enabled", False)
+    if not isinstance(jit, bool):
+        raise _wrong("jit_config_enabled", "boolean", jit)
+    return {
+        "FileName": tool["filename"],
+        "DownloadURL": tool["download_url"],
+        "RunnerUsername": RUNNER_USER,
+        "RunnerGroup": RUNNER_USER,
+        "RepoURL": _string(bootstrap, "repo_url"),
+        "MetadataURL": _string(bootstrap, "metadata-url", required=True),
+        "RunnerName": _string(bootstrap, "name", required=True),
+        "RunnerLabels": ",".join(_strings(bootstrap, "labels")),
+        "CallbackURL": _string(bootstrap, "callback-url", required=True),
+        "CallbackToken": _string(bootstrap, "instance-token", required=True),
+        "TempDownloadToken": tool.get("temp_download_token") or "",
+        "CABundle": ca_bundle,
+        "GitHubRunnerGroup": _string(bootstrap, "github-runner-group"),
+        "EnableBootDebug": specs.enable_boot_debug,
+        "ExtraContext": dict(specs.extra_context),
+        "UseJITConfig": jit,
+    }
+
+
+def render_install_script(
+    os_type: str,
+    params: Mapping[str, Any],
+    specs: ExtraSpecs,
+    tool: Mapping[str, Any],
+    proxy: Mapping[str, str],
+) -> bytes:
+    """Render the pool's runner_install_template, or the project's default script."""
+    if specs.runner_install_template:
+        from .gotemplate import GoStruct, render
+
+        data = GoStruct("cloudconfig.InstallRunnerParams", dict(params))
+        return render(specs.runner_install_template.decode("utf-8"), data).encode("utf-8")
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        autoescape=False,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["sh"] = sh_quote
+    env.filters["ps"] = ps_quote
+    name = "install_runner.ps1.j2" if os_type == "windows" else "install_runner.sh.j2"
+    template = env.from_string((_TEMPLATES / name).read_text("utf-8"))
+    context = {**params, "Sha256Checksum": tool.get("sha256_checksum") or "", "Proxy": proxy}
+    return template.render(context).encode("utf-8")
+
+
+def sh_quote(value: object) -> str:
+    """Quote a value as one POSIX shell word (left bare when nothing in it is special)."""
+    text = str(value)
+    if text and _SHELL_SAFE.issuperset(text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def ps_quote(value: object) -> str:
+    """Quote a value as a PowerShell single-quoted string."""
+    text = str(value)
+    for quote in "'\u2018\u2019\u201a\u201b":
+        text = text.replace(quote, quote * 2)
+    return "'" + text + "'"
+
+
+def proxy_bootcmd(proxy: Mapping[str, str]) -> list[str]:
+    """Shell commands that point apt, dnf/yum, zypper and login shells at the proxy."""
+    if not proxy.keys() & {"http_proxy", "https_proxy"}:
+        return []
+    exports = [f"export {k}={sh_quote(v)}" for key, v in proxy.items() for k in (key, key.upper())]
+    apt = [
+        f'Acquire::{scheme}::Proxy "{proxy[key]}";'
+        for scheme, key in (("http", "http_proxy"), ("https", "https_proxy"))
+        if key in proxy
+    ]
+    # dnf and yum take one proxy for every scheme; package mirrors are mostly https.
+    dnf = sh_quote("/^\\[main\\]/a proxy=" + (proxy.get("https_proxy") or proxy["http_proxy"]))
+    zypper = ['PROXY_ENABLED="yes"'] + [f"{k.upper()}={sh_quote(v)}" for k, v in proxy.items()]
+    return [
+        _write_lines("/etc/profile.d/garm-proxy.sh", exports),
+        _write_lines("/etc/apt/apt.conf.d/95garm-proxy", apt, "[ -d /etc/apt/apt.conf.d ]"),
+        "for f in /etc/dnf/dnf.conf /etc/yum.conf; do "
+        f'[ ! -f "$f" ] || sed -i -e \'/^proxy=/d\' -e {dnf} "$f"; done',
+        _write_lines("/etc/sysconfig/proxy", zypper, "command -v zypper >/dev/null 2>&1"),
+    ]
+
+
+def _write_lines(path: str, lines: Iterable[str], guard: str = "") -> str:
+    write = f"printf '%s\\n' {' '.join(sh_quote(line) for line in lines)} > {path}"
+    return f"if {guard}; then {write}; fi" if guard else write
+
+
+def cloud_config(
+    bootstrap: Mapping[str, Any],
+    specs: ExtraSpecs,
+    script: bytes,
+    ca_bundle: str,
+    proxy: Mapping[str, str],
+) -> bytes:
+    """Assemble the #cloud-config document (YAML and base64 come from the extension)."""
+    import json
+
+    from ._native import b64encode
+    from ._native import cloud_config as render_cloud_config
+
+    base = () if specs.disable_updates else ("curl", "tar")
+    scripts = sorted(specs.pre_install_scripts.items())
+    files = [(f"/garm-pre-install/{name}", data) for name, data in scripts]
+    files.append(("/install_runner.sh", script))
+    document: dict[str, Any] = {
+        "users": ["default"],
+        "package_upgrade": not specs.disable_updates,
+        "packages": _unique((*base, *specs.extra_packages)),
+        "ssh_authorized_keys": _unique(_strings(bootstrap, "ssh-keys")),
+        "system_info": {
+            "default_user": {
+                "name": RUNNER_USER,
+                "home": f"/home/{RUNNER_USER}",
+                "shell": "/bin/bash",
+                "groups": list(RUNNER_GROUPS),
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            }
+        },
+        "runcmd": [path for path, _ in files[:-1]]
+        + ["rm -rf /garm-pre-install", f"su -l -c /install_runner.sh {RUNNER_USER}"]
+        + ["rm -f /install_runner.sh"],
+        "write_files": [
+            {"encoding": "b64", "content": b64encode(data), "owner": "root:root"}
+            | {"path": path, "permissions": "755"}
+            for path, data in files
+        ],
+        "ca_certs": {"remove_defaults": False, "trusted": [ca_bundle]} if ca_bundle else None,
+        "bootcmd": proxy_bootcmd(proxy),
+    }
+    return render_cloud_config(json.dumps(document).encode("utf-8"))
