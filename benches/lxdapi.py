@@ -1,0 +1,157 @@
+"""A minimal LXD REST client over the unix socket, used by the benchmarks for setup and floors."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import quote
+
+DEFAULT_SOCKET = "/var/lib/garm-provider-lxd-test/lxd/unix.socket"
+
+
+class LxdApiError(RuntimeError):
+    """LXD answered with an error (status and message attached)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTPConnection that connects to a unix socket instead of TCP."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("lxd", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        """Open the unix socket."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class Lxd:
+    """One keep-alive connection to LXD; not thread-safe (use one per thread)."""
+
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 600.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._conn: _UnixConnection | None = None
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        """Send one request and return (HTTP status, raw body); reconnects once if needed."""
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        for attempt in (0, 1):
+            if self._conn is None:
+                self._conn = _UnixConnection(self.socket_path, self.timeout)
+            try:
+                self._conn.request(method, path, payload, headers)
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        """Send one request; return the decoded envelope or raise LxdApiError."""
+        status, data = self.request(method, path, body)
+        envelope: dict[str, Any] = json.loads(data)
+        if status >= 400 or envelope.get("type") == "error":
+            raise LxdApiError(status, str(envelope.get("error")))
+        return envelope
+
+    def wait(self, envelope: dict[str, Any], timeout: int = 600) -> dict[str, Any]:
+        """Wait for the operation an async envelope started; raise if it failed."""
+        if envelope.get("type") != "async":
+            return envelope
+        result = self.call("GET", f"{envelope['operation']}/wait?timeout={timeout}")
+        meta = result.get("metadata") or {}
+        if meta.get("status_code") != 200:
+            raise LxdApiError(500, str(meta.get("err") or meta.get("status")))
+        return result
+
+    def run(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        """Send one request and wait for its operation."""
+        return self.wait(self.call(method, path, body))
+
+
+def with_project(path: str, project: str, **query: str) -> str:
+    """Return path with the project and query parameters appended."""
+    params = dict(query)
+    if project and project != "default":
+        params["project"] = project
+    if not params:
+        return path
+    joined = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+    return f"{path}{'&' if '?' in path else '?'}{joined}"
+
+
+def instance_path(name: str, project: str, suffix: str = "", **query: str) -> str:
+    """Return the API path of one instance (plus suffix) in project."""
+    return with_project(f"/1.0/instances/{quote(name, safe='')}{suffix}", project, **query)
+
+
+def ensure_project(lxd: Lxd, project: str) -> None:
+    """Create project sharing the default project's images and profiles, if missing."""
+    status, _ = lxd.request("GET", f"/1.0/projects/{quote(project, safe='')}")
+    if status == 200:
+        return
+    config = {"features.images": "false", "features.profiles": "false"}
+    lxd.call("POST", "/1.0/projects", {"name": project, "config": config})
+
+
+def instance_names(lxd: Lxd, project: str) -> list[str]:
+    """Return the names of every instance in project."""
+    urls = lxd.call("GET", with_project("/1.0/instances", project))["metadata"] or []
+    return [url.rsplit("/", 1)[-1].split("?", 1)[0] for url in urls]
+
+
+def force_delete(lxd: Lxd, name: str, project: str, *, running: bool = True) -> None:
+    """Stop (unless known to be stopped) and delete an instance; a missing one is fine."""
+    if running:
+        status, data = lxd.request(
+            "PUT", instance_path(name, project, "/state"), {"action": "stop", "force": True}
+        )
+        if status == 404:
+            return
+        envelope = json.loads(data)
+        if status < 400 and envelope.get("type") == "async":
+            with contextlib.suppress(LxdApiError):  # it stopped on its own meanwhile
+                lxd.wait(envelope)
+    status, data = lxd.request("DELETE", instance_path(name, project))
+    if status == 404:
+        return
+    envelope = json.loads(data)
+    if status >= 400:
+        raise LxdApiError(status, str(envelope.get("error")))
+    lxd.wait(envelope)
+
+
+def wait_for_ipv4(lxd: Lxd, name: str, project: str, timeout: float = 30.0) -> str:
+    """Poll the instance state until it has an IPv4 address on eth0; return it or ''."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = lxd.call("GET", instance_path(name, project, "/state"))["metadata"] or {}
+        for nic, info in (state.get("network") or {}).items():
+            if nic == "lo":
+                continue
+            for address in info.get("addresses") or []:
+                if address.get("family") == "inet":
+                    return str(address["address"])
+        time.sleep(0.1)
+    return ""
