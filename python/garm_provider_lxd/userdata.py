@@ -130,18 +130,24 @@ def pem_certificates_problem(data: bytes) -> str:
 
 
 def _looks_like_x509(der: bytes) -> bool:
-    # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, ... } with a DER length that
-    # covers exactly the decoded bytes.
-    if len(der) < 4 or der[0] != 0x30:
-        return False
-    if der[1] < 0x80:
-        header, length = 2, der[1]
-    elif 0x81 <= der[1] <= 0x84:
-        header = 2 + (der[1] & 0x7F)
-        length = int.from_bytes(der[2:header], "big")
-    else:
-        return False
-    return header + length == len(der) and der[header : header + 1] == b"\x30"
+    # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, ... }: the outer DER length covers
+    # exactly the decoded bytes and the inner one fits inside it.
+    outer = _der_sequence(der, 0)
+    inner = _der_sequence(der, outer[0]) if outer else None
+    return outer is not None and inner is not None and sum(outer) == len(der) > sum(inner)
+
+
+def _der_sequence(der: bytes, at: int) -> tuple[int, int] | None:
+    # (offset of the content, content length) of the SEQUENCE starting at `at`.
+    if len(der) < at + 2 or der[at] != 0x30:
+        return None
+    size = der[at + 1]
+    if size < 0x80:
+        return at + 2, size
+    width = size & 0x7F
+    if not 1 <= width <= 4 or len(der) < at + 2 + width:
+        return None
+    return at + 2 + width, int.from_bytes(der[at + 2 : at + 2 + width], "big")
 
 
 def proxy_settings(bootstrap: Mapping[str, Any]) -> dict[str, str]:
