@@ -129,8 +129,17 @@ templates:
 EOF
 }
 
+ensure_tools() {
+	command -v debootstrap >/dev/null && return 0
+	log "installing debootstrap"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+}
+
 build() {
 	local out="$1" work
+	ensure_tools
 	work="$(mktemp -d "$CACHE/build.XXXXXX")"
 	# shellcheck disable=SC2064 # expand now: the trap must remove this build's dir
 	trap "rm -rf '$work'" EXIT
@@ -165,15 +174,16 @@ import_image() {
 		log "alias $ALIAS is current ($want)"
 		return
 	fi
+	if ! lxc_cmd image info "$want" >/dev/null 2>&1; then
+		lxc_cmd image import "$tarball" >/dev/null
+	fi
 	if [ -n "$have" ]; then
 		log "alias $ALIAS points at $have: replacing"
 		lxc_cmd image alias delete "$ALIAS" >/dev/null 2>&1 || true
+		# An outdated image is never used again (containers keep their own copy).
+		lxc_cmd image delete "$have" >/dev/null 2>&1 || true
 	fi
-	if lxc_cmd image info "$want" >/dev/null 2>&1; then
-		lxc_cmd image alias create "$ALIAS" "$want" >/dev/null
-	else
-		lxc_cmd image import "$tarball" --alias "$ALIAS" >/dev/null
-	fi
+	lxc_cmd image alias create "$ALIAS" "$want" >/dev/null
 	log "imported $ALIAS ($want)"
 }
 
