@@ -1,0 +1,135 @@
+"""Run one process the way GARM does and measure it: wall time, CPU time and peak RSS."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SCRIPT = "garm-provider-lxd"
+
+
+@dataclasses.dataclass
+class Sample:
+    """One whole-process measurement."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    returncode: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+    def public(self) -> dict[str, float]:
+        """Return the numbers only (what the raw-samples JSON keeps)."""
+        return {"wall": self.wall, "cpu": self.cpu, "rss_mb": self.rss_mb}
+
+
+def launcher() -> str | None:
+    """Return the compiled spawn.c (built once per source version), None without a C compiler."""
+    source = Path(__file__).resolve().parent / "spawn.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    binary = Path(tempfile.gettempdir()) / f"garm-bench-spawn-{digest}"
+    if not binary.exists():
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            return None
+        partial = binary.with_suffix(f".{os.getpid()}")
+        subprocess.run([compiler, "-O2", "-o", str(partial), str(source)], check=True)
+        partial.replace(binary)
+    return str(binary)
+
+
+def run(argv: Sequence[str], env: dict[str, str], stdin: bytes = b"") -> Sample:
+    """Spawn argv with exactly env, feed stdin through a pipe, and measure the child."""
+    spawn = launcher()
+    if spawn is None:
+        raise SystemExit("benches need a C compiler (cc) to build benches/spawn.c")
+    report_r, report_w = os.pipe()
+    try:
+        with tempfile.TemporaryFile() as err:
+            child = subprocess.Popen(
+                [spawn, str(report_w), *argv],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                pass_fds=(report_w,),
+            )
+            os.close(report_w)
+            report_w = -1
+            out, _ = child.communicate(stdin)
+            with os.fdopen(report_r, "rb") as reader:
+                report_r = -1
+                fields = reader.read().split()
+            err.seek(0)
+            errors = err.read()
+    finally:
+        for fd in (report_r, report_w):
+            if fd >= 0:
+                os.close(fd)
+    if child.returncode != 0 or len(fields) != 5:
+        raise RuntimeError(f"spawn failed ({child.returncode}): {errors.decode(errors='replace')}")
+    status, wall, user, system, maxrss = fields
+    return Sample(
+        wall=float(wall),
+        cpu=float(user) + float(system),
+        rss_mb=int(maxrss) / 1024,  # Linux reports kilobytes
+        returncode=int(status),
+        stdout=out,
+        stderr=errors,
+    )
+
+
+def find_script(explicit: str | None = None) -> Path:
+    """Return the installed console script (next to this interpreter unless given)."""
+    if explicit:
+        return Path(explicit).resolve()
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = directory / SCRIPT
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"{SCRIPT} is not installed next to {sys.executable}; use --provider")
+
+
+def interpreter_of(script: Path) -> str:
+    """Return the absolute interpreter path in the script's shebang."""
+    with script.open("rb") as handle:
+        first = handle.readline().decode().strip()
+    if not first.startswith("#!/"):
+        raise SystemExit(f"{script}: no absolute shebang (GARM runs it with no PATH)")
+    return first[2:].split()[0]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def median(values: Sequence[float]) -> float:
+    """Return the median, NaN for no values."""
+    return statistics.median(values) if values else float("nan")
+
+
+def timed(func: object, *args: object) -> float:
+    """Call func(*args) and return the seconds it took."""
+    begin = time.perf_counter()
+    func(*args)  # type: ignore[operator]
+    return time.perf_counter() - begin
