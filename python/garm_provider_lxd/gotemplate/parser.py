@@ -1,0 +1,344 @@
+"""Parser for Go text/template source, following text/template/parse/parse.go."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from ..errors import TemplateError
+from . import lexer as lx
+from . import nodes as nd
+from .literals import parse_number, unquote
+
+BUILTINS = frozenset(
+    {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf"}
+    | {"println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
+)
+_ZERO = lx.Item(lx.EOF, 0, "", 0)
+_OPERAND_START = frozenset(
+    {lx.BOOL, lx.CHAR_CONSTANT, lx.COMPLEX, lx.DOT, lx.FIELD, lx.IDENTIFIER, lx.NUMBER}
+    | {lx.NIL, lx.RAW_STRING, lx.STRING, lx.VARIABLE, lx.LEFT_PAREN}
+)
+_NOT_EXECUTABLE = (nd.BoolNode, nd.DotNode, nd.NilNode, nd.NumberNode, nd.StringNode)
+
+
+class Template:
+    """One named template: its body and the source it was parsed from."""
+
+    __slots__ = ("name", "parse_name", "root", "text")
+
+    def __init__(self, name: str, parse_name: str, root: nd.ListNode, text: str) -> None:
+        self.name = name
+        self.parse_name = parse_name
+        self.root = root
+        self.text = text
+
+
+class _Shared:
+    """State shared by the top-level tree and the trees of define and block."""
+
+    def __init__(self, text: str, name: str, max_depth: int) -> None:
+        self.text = text
+        self.parse_name = name
+        self.items = lx.lex(text)
+        self.index = 0
+        self.depth = 0
+        self.max_depth = max_depth
+        self.templates: dict[str, Template] = {}
+
+    def next_item(self) -> lx.Item:
+        item = self.items[min(self.index, len(self.items) - 1)]
+        self.index += 1
+        return item
+
+
+class _Tree:
+    """Parser state for one template body."""
+
+    def __init__(self, name: str, shared: _Shared) -> None:
+        self.name = name
+        self.shared = shared
+        self.root = nd.ListNode(0)
+        self.token = [_ZERO, _ZERO, _ZERO]
+        self.peek_count = 0
+        self.vars = ["$"]
+        self.action_line = 0
+        self.range_depth = 0
+
+    # Token stream with three-token lookahead.
+
+    def next(self) -> lx.Item:
+        if self.peek_count > 0:
+            self.peek_count -= 1
+        else:
+            self.token[0] = self.shared.next_item()
+        return self.token[self.peek_count]
+
+    def backup(self) -> None:
+        self.peek_count += 1
+
+    def backup2(self, first: lx.Item) -> None:
+        self.token[1] = first
+        self.peek_count = 2
+
+    def backup3(self, second: lx.Item, first: lx.Item) -> None:
+        self.token[1] = first
+        self.token[2] = second
+        self.peek_count = 3
+
+    def peek(self) -> lx.Item:
+        if self.peek_count > 0:
+            return self.token[self.peek_count - 1]
+        self.peek_count = 1
+        self.token[0] = self.shared.next_item()
+        return self.token[0]
+
+    def next_non_space(self) -> lx.Item:
+        while True:
+            token = self.next()
+            if token.typ != lx.SPACE:
+                return token
+
+    def peek_non_space(self) -> lx.Item:
+        token = self.next_non_space()
+        self.backup()
+        return token
+
+    # Errors.
+
+    def errorf(self, message: str) -> NoReturn:
+        line = self.token[0].line
+        raise TemplateError(f"template: {self.shared.parse_name}:{line}: {message}")
+
+    def expect(self, expected: str, context: str) -> lx.Item:
+        token = self.next_non_space()
+        if token.typ != expected:
+            self.unexpected(token, context)
+        return token
+
+    def unexpected(self, token: lx.Item, context: str) -> NoReturn:
+        if token.typ == lx.ERROR:
+            extra = ""
+            if self.action_line not in (0, token.line):
+                extra = f" in action started at {self.shared.parse_name}:{self.action_line}"
+                if token.val.endswith(" action"):
+                    extra = extra[len(" in action") :]
+            self.errorf(token.describe() + extra)
+        self.errorf(f"unexpected {token.describe()} in {context}")
+
+    def enter(self, message: str) -> None:
+        self.shared.depth += 1
+        if self.shared.depth > self.shared.max_depth:
+            self.errorf(message)
+
+    # Trees and the template set.
+
+    def add(self) -> None:
+        templates = self.shared.templates
+        existing = templates.get(self.name)
+        if existing is None or nd.is_empty_tree(existing.root):
+            templates[self.name] = Template(
+                self.name, self.shared.parse_name, self.root, self.shared.text
+            )
+            return
+        if not nd.is_empty_tree(self.root):
+            from .quote import quote
+
+            self.errorf(f"template: multiple definition of template {quote(self.name)}")
+
+    def parse(self) -> None:
+        self.root = nd.ListNode(self.peek().pos)
+        while self.peek().typ != lx.EOF:
+            if self.peek().typ == lx.LEFT_DELIM:
+                delim = self.next()
+                if self.next_non_space().typ == lx.DEFINE:
+                    _Tree("definition", self.shared).parse_definition()
+                    continue
+                self.backup2(delim)
+            node = self.text_or_action()
+            if isinstance(node, (nd.EndNode, nd.ElseNode)):
+                self.errorf(f"unexpected {node}")
+            self.root.nodes.append(node)
+
+    def parse_definition(self) -> None:
+        context = "define clause"
+        token = self.next_non_space()
+        if token.typ not in (lx.STRING, lx.RAW_STRING):
+            self.unexpected(token, context)
+        self.name = self.unquote(token.val)
+        self.expect(lx.RIGHT_DELIM, context)
+        self.root, end = self.item_list()
+        if not isinstance(end, nd.EndNode):
+            self.errorf(f"unexpected {end} in {context}")
+        self.add()
+
+    def unquote(self, text: str) -> str:
+        try:
+            return unquote(text)
+        except ValueError as err:
+            self.errorf(str(err))
+
+    def item_list(self) -> tuple[nd.ListNode, nd.Node]:
+        body = nd.ListNode(self.peek_non_space().pos)
+        while self.peek_non_space().typ != lx.EOF:
+            node = self.text_or_action()
+            if isinstance(node, (nd.EndNode, nd.ElseNode)):
+                return body, node
+            body.nodes.append(node)
+        self.errorf("unexpected EOF")
+
+    def text_or_action(self) -> nd.Node:
+        token = self.next_non_space()
+        if token.typ == lx.TEXT:
+            return nd.TextNode(token.pos, token.val)
+        if token.typ == lx.LEFT_DELIM:
+            self.action_line = token.line
+            try:
+                return self.action()
+            finally:
+                self.action_line = 0
+        self.unexpected(token, "input")
+
+    def action(self) -> nd.Node:
+        from .control import control_action
+
+        token = self.next_non_space()
+        node = control_action(self, token)
+        if node is not None:
+            return node
+        self.backup()
+        token = self.peek()
+        return nd.ActionNode(token.pos, token.line, self.pipeline("command", lx.RIGHT_DELIM))
+
+    def pipeline(self, context: str, end: str) -> nd.PipeNode:
+        token = self.peek_non_space()
+        pipe = nd.PipeNode(token.pos, token.line)
+        while True:
+            var = self.peek_non_space()
+            if var.typ != lx.VARIABLE:
+                break
+            self.next()
+            after_variable = self.peek()
+            following = self.peek_non_space()
+            if following.typ in (lx.ASSIGN, lx.DECLARE):
+                pipe.is_assign = following.typ == lx.ASSIGN
+                self.next_non_space()
+                pipe.decl.append(nd.VariableNode(var.pos, var.val))
+                self.vars.append(var.val)
+            elif following.typ == lx.CHAR and following.val == ",":
+                self.next_non_space()
+                pipe.decl.append(nd.VariableNode(var.pos, var.val))
+                self.vars.append(var.val)
+                if context == "range" and len(pipe.decl) < 2:
+                    if self.peek_non_space().typ in (lx.VARIABLE, lx.RIGHT_DELIM, lx.RIGHT_PAREN):
+                        continue
+                    self.errorf("range can only initialize variables")
+                self.errorf(f"too many declarations in {context}")
+            elif after_variable.typ == lx.SPACE:
+                self.backup3(var, after_variable)
+            else:
+                self.backup2(var)
+            break
+        while True:
+            token = self.next_non_space()
+            if token.typ == end:
+                self.check_pipeline(pipe, context)
+                return pipe
+            if token.typ not in _OPERAND_START:
+                self.unexpected(token, context)
+            self.backup()
+            pipe.cmds.append(self.command())
+
+    def check_pipeline(self, pipe: nd.PipeNode, context: str) -> None:
+        if not pipe.cmds:
+            self.errorf(f"missing value for {context}")
+        for stage, cmd in enumerate(pipe.cmds[1:], start=2):
+            if isinstance(cmd.args[0], _NOT_EXECUTABLE):
+                self.errorf(f"non executable command in pipeline stage {stage}")
+
+    def command(self) -> nd.CommandNode:
+        cmd = nd.CommandNode(self.peek_non_space().pos)
+        while True:
+            self.peek_non_space()
+            operand = self.operand()
+            if operand is not None:
+                cmd.args.append(operand)
+            token = self.next()
+            if token.typ == lx.SPACE:
+                continue
+            if token.typ in (lx.RIGHT_DELIM, lx.RIGHT_PAREN):
+                self.backup()
+            elif token.typ != lx.PIPE:
+                self.unexpected(token, "operand")
+            break
+        if not cmd.args:
+            self.errorf("empty command")
+        return cmd
+
+    def operand(self) -> nd.Node | None:
+        node = self.term()
+        if node is None or self.peek().typ != lx.FIELD:
+            return node
+        chain = nd.ChainNode(self.peek().pos, node)
+        while self.peek().typ == lx.FIELD:
+            chain.field.append(self.next().val[1:])
+        if isinstance(node, nd.FieldNode):
+            return nd.FieldNode(chain.pos, str(chain))
+        if isinstance(node, nd.VariableNode):
+            return nd.VariableNode(chain.pos, str(chain))
+        if isinstance(node, _NOT_EXECUTABLE):
+            from .quote import quote
+
+            self.errorf(f"unexpected . after term {quote(str(node))}")
+        return chain
+
+    def term(self) -> nd.Node | None:
+        token = self.next_non_space()
+        typ = token.typ
+        if typ == lx.IDENTIFIER:
+            if token.val not in BUILTINS:
+                from .quote import quote
+
+                self.errorf(f"function {quote(token.val)} not defined")
+            return nd.IdentifierNode(token.pos, token.val)
+        if typ == lx.DOT:
+            return nd.DotNode(token.pos)
+        if typ == lx.NIL:
+            return nd.NilNode(token.pos)
+        if typ == lx.VARIABLE:
+            return self.use_var(token.pos, token.val)
+        if typ == lx.FIELD:
+            return nd.FieldNode(token.pos, token.val)
+        if typ == lx.BOOL:
+            return nd.BoolNode(token.pos, token.val == "true")
+        if typ in (lx.CHAR_CONSTANT, lx.COMPLEX, lx.NUMBER):
+            try:
+                number = parse_number(token.val, typ == lx.CHAR_CONSTANT, typ == lx.COMPLEX)
+            except ValueError as err:
+                self.errorf(str(err))
+            return nd.NumberNode(token.pos, number)
+        if typ == lx.LEFT_PAREN:
+            self.enter("max expression depth exceeded")
+            pipe = self.pipeline("parenthesized pipeline", lx.RIGHT_PAREN)
+            self.shared.depth -= 1
+            return pipe
+        if typ in (lx.STRING, lx.RAW_STRING):
+            return nd.StringNode(token.pos, token.val, self.unquote(token.val))
+        self.backup()
+        return None
+
+    def use_var(self, pos: int, name: str) -> nd.VariableNode:
+        node = nd.VariableNode(pos, name)
+        if node.ident[0] not in self.vars:
+            from .quote import quote
+
+            self.errorf(f"undefined variable {quote(node.ident[0])}")
+        return node
+
+
+def parse(text: str, name: str, max_depth: int) -> dict[str, Template]:
+    """Parse template source into the set of templates it defines, keyed by name."""
+    shared = _Shared(text, name, max_depth)
+    tree = _Tree(name, shared)
+    tree.parse()
+    tree.add()
+    return shared.templates

@@ -1,0 +1,169 @@
+"""How Python data stands for Go values inside a template.
+
+str, bool, int, float, complex, None (a nil interface), dict (a map), list or tuple
+(a slice), GoStruct (a struct with declared fields) and Byte (a uint8, from indexing a
+string).  Go strings are byte strings: bytes that are not valid UTF-8 are carried as
+the lone surrogates Python's "surrogateescape" error handler uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class GoStruct:
+    """A Go struct value: its type name and its declared fields in declaration order."""
+
+    __slots__ = ("fields", "type_name")
+
+    def __init__(self, type_name: str, fields: Mapping[str, object]) -> None:
+        self.type_name = type_name
+        self.fields: dict[str, object] = dict(fields)
+
+    def __repr__(self) -> str:
+        return f"GoStruct({self.type_name!r}, {sorted(self.fields)!r})"
+
+
+class Byte(int):
+    """A Go uint8 (what indexing a string yields)."""
+
+    __slots__ = ()
+
+
+class NoValue:
+    """Go's invalid reflect.Value: a missing map key or an absent pipeline value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+NO_VALUE = NoValue()
+INTERFACE = "interface {}"
+
+
+def go_type(value: object) -> str:
+    """Return the Go type name of a value (as reflect's Type.String prints it)."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, Byte):
+        return "uint8"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, complex):
+        return "complex128"
+    if isinstance(value, GoStruct):
+        return value.type_name
+    if isinstance(value, dict):
+        return f"map[{common_type(value.keys())}]{common_type(value.values())}"
+    if isinstance(value, (list, tuple)):
+        return "[]" + common_type(value)
+    return INTERFACE
+
+
+def common_type(values: Iterable[object]) -> str:
+    """Return the element type of a container: the one type all share, else interface."""
+    found = ""
+    for value in values:
+        if value is None:
+            return INTERFACE
+        kind = go_type(value)
+        if not found:
+            found = kind
+        elif kind != found:
+            return INTERFACE
+    return found or "string"
+
+
+def zero_like(value: object) -> object:
+    """Return the zero value of the type of value."""
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, Byte):
+        return Byte(0)
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, float):
+        return 0.0
+    if isinstance(value, complex):
+        return 0j
+    if isinstance(value, GoStruct):
+        return GoStruct(value.type_name, {k: zero_like(v) for k, v in value.fields.items()})
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, (list, tuple)):
+        return []
+    return None
+
+
+def zero_element(values: Iterable[object]) -> object:
+    """Return the zero value of a container's element type."""
+    if common_type(values) == INTERFACE:
+        return None
+    for value in values:
+        return zero_like(value)
+    return ""
+
+
+def accepts_string_key(mapping: dict[object, object]) -> bool:
+    """Report whether a string is assignable to the map's key type."""
+    key_type = common_type(mapping.keys())
+    return key_type in ("string", INTERFACE)
+
+
+def is_true(value: object) -> bool:
+    """Report Go's truth of a value: not the zero value of its type."""
+    if value is None or value is NO_VALUE:
+        return False
+    if isinstance(value, (bool, int, float, complex)):
+        return bool(value)
+    if isinstance(value, (str, list, tuple, dict)):
+        return len(value) > 0
+    return True
+
+
+def go_bytes(text: str) -> bytes:
+    """Return the bytes of a Go string."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        cleaned = "".join(
+            "\ufffd" if "\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" else c
+            for c in text
+        )
+        return cleaned.encode("utf-8", "surrogateescape")
+
+
+def go_string(raw: bytes) -> str:
+    """Return the Go string holding these bytes."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def byte_len(text: str) -> int:
+    """Return the length of a Go string in bytes."""
+    return len(text) if text.isascii() else len(go_bytes(text))
+
+
+def _key(value: object) -> tuple[object, ...]:
+    """Order map keys as Go's fmtsort does for keys of one type."""
+    if isinstance(value, str):
+        return ("string", go_bytes(value))
+    if isinstance(value, float):
+        return ("float64", value == value, value if value == value else 0.0)
+    if isinstance(value, complex):
+        return ("complex128", _key(value.real), _key(value.imag))
+    if isinstance(value, (bool, int)):
+        return (go_type(value), int(value))
+    return (go_type(value), 0)
+
+
+def sorted_items(mapping: dict[object, object]) -> list[tuple[object, object]]:
+    """Return a map's entries in Go's sorted key order."""
+    return sorted(mapping.items(), key=lambda item: _key(item[0]))
