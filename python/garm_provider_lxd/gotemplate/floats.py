@@ -55,7 +55,7 @@ def _bits(value: float) -> tuple[int, int]:
     """Return (mantissa, exponent) with value == mantissa * 2**(exponent - 52)."""
     magnitude = abs(value)
     if magnitude < 2.2250738585072014e-308:
-        return int(magnitude * 2.0**1074), -1022
+        return int(math.ldexp(magnitude, 1074)), -1022
     fraction, exp = math.frexp(magnitude)
     return int(fraction * 2.0**53), exp - 1
 

@@ -156,7 +156,7 @@ class _Lexer:
         """Scan the whole input; stop after EOF or the first error."""
         while True:
             done = self.lex_inside_action() if self.inside_action else self.lex_text()
-            if done or self.items[-1].typ in (EOF, ERROR):
+            if done or (self.items and self.items[-1].typ in (EOF, ERROR)):
                 return self.items
 
     # State functions: each returns True when scanning must stop (an error).
