@@ -1,0 +1,256 @@
+//! A small HTTP/1.1 client for one LXD endpoint that keeps one idle connection for reuse.
+
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::runtime::Runtime;
+
+use crate::endpoint::Endpoint;
+use crate::error::{chain, Error, Stage};
+use crate::stream::Stream;
+
+const USER_AGENT_VALUE: &str = concat!("garm-provider-lxd/", env!("CARGO_PKG_VERSION"));
+
+/// Status and complete body of one HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// The whole body, de-chunked.
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 connection and the flag its stream raises when a byte arrives.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Connection<TokioIo<Stream>, Full<Bytes>>,
+    received: Arc<AtomicBool>,
+}
+
+/// How a request on a connection failed: before any response byte (the server may have closed
+/// an idle keep-alive connection; safe to resend on a new one) or after.
+enum Failure {
+    Early(Error),
+    Late(Error),
+}
+
+/// Method, target and body of a request, reusable for the one retry.
+struct Prepared {
+    method: Method,
+    uri: Uri,
+    body: Option<Bytes>,
+}
+
+/// A thread-safe client for one endpoint; each call blocks until its response is complete.
+pub struct Client {
+    // Declared before `runtime` so that an idle connection is dropped while its runtime lives.
+    idle: Mutex<Option<Conn>>,
+    runtime: Runtime,
+    endpoint: Endpoint,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for `endpoint` whose requests default to the deadline `timeout`.
+    pub fn new(endpoint: Endpoint, timeout: Duration) -> Result<Self, Error> {
+        // A current-thread runtime starts no worker threads; concurrent callers of `block_on`
+        // take turns driving its I/O, which is what tokio documents for this scheduler.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::connection(endpoint.display(), Stage::Connect, &e))?;
+        Ok(Client {
+            idle: Mutex::new(None),
+            runtime,
+            endpoint,
+            timeout,
+        })
+    }
+
+    /// The endpoint this client talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Send one request and read the whole response, all within `timeout` (or the default).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, Error> {
+        let prepared = Prepared {
+            method: Method::from_bytes(method.as_bytes())
+                .map_err(|_| Error::Invalid(format!("invalid HTTP method {method:?}")))?,
+            uri: parse_path(&self.endpoint.full_path(path), path)?,
+            body,
+        };
+        let after = timeout.unwrap_or(self.timeout);
+        self.runtime.block_on(async {
+            match tokio::time::timeout(after, self.send(&prepared)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout {
+                    endpoint: self.endpoint.display().to_owned(),
+                    method: prepared.method.to_string(),
+                    path: path.to_owned(),
+                    after,
+                }),
+            }
+        })
+    }
+
+    async fn send(&self, prepared: &Prepared) -> Result<Response, Error> {
+        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut conn) = reused {
+            if conn.is_open().await {
+                match self.exchange(&mut conn, prepared).await {
+                    Ok((response, reusable)) => {
+                        self.release(conn, reusable);
+                        return Ok(response);
+                    }
+                    Err(Failure::Late(err)) => return Err(err),
+                    // The server closed the idle connection as we sent: resend once, below.
+                    Err(Failure::Early(_)) => {}
+                }
+            }
+        }
+        let mut conn = self.connect().await?;
+        match self.exchange(&mut conn, prepared).await {
+            Ok((response, reusable)) => {
+                self.release(conn, reusable);
+                Ok(response)
+            }
+            Err(Failure::Early(err) | Failure::Late(err)) => Err(err),
+        }
+    }
+
+    fn release(&self, conn: Conn, reusable: bool) {
+        if reusable {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.is_none() {
+                *idle = Some(conn);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, Error> {
+        let received = Arc::new(AtomicBool::new(false));
+        let stream = self.endpoint.open(received.clone()).await?;
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Error::connection(self.endpoint.display(), Stage::Connect, &e))?;
+        Ok(Conn {
+            sender,
+            driver,
+            received,
+        })
+    }
+
+    fn build(&self, prepared: &Prepared) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(prepared.body.clone().unwrap_or_default()));
+        *request.method_mut() = prepared.method.clone();
+        *request.uri_mut() = prepared.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.endpoint.host_header().clone());
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if prepared.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        request
+    }
+
+    /// Run one request/response on `conn`, driving the connection while waiting.
+    async fn exchange(
+        &self,
+        conn: &mut Conn,
+        prepared: &Prepared,
+    ) -> Result<(Response, bool), Failure> {
+        conn.received.store(false, Ordering::Relaxed);
+        let request = self.build(prepared);
+        let Conn {
+            sender,
+            driver,
+            received,
+        } = conn;
+        // No task is spawned for the connection: it is polled here, next to the request, and
+        // only while a request runs. Its own result matters only if it ends first.
+        let mut ended: Option<hyper::Result<()>> = None;
+        let outcome = {
+            let mut work = pin!(async {
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                let status = response.status().as_u16();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>(Response { status, body })
+            });
+            poll_fn(|cx| {
+                if ended.is_none() {
+                    if let Poll::Ready(result) = Pin::new(&mut *driver).poll(cx) {
+                        ended = Some(result);
+                    }
+                }
+                work.as_mut().poll(cx)
+            })
+            .await
+        };
+        match outcome {
+            Ok(response) => Ok((response, ended.is_none() && !sender.is_closed())),
+            Err(err) => {
+                // A request cancelled because the connection failed: the connection's error
+                // says why.
+                let err = match ended {
+                    Some(Err(conn_err)) if err.is_canceled() => conn_err,
+                    _ => err,
+                };
+                let err = self.http_error(&err);
+                if received.load(Ordering::Relaxed) {
+                    Err(Failure::Late(err))
+                } else {
+                    Err(Failure::Early(err))
+                }
+            }
+        }
+    }
+
+    fn http_error(&self, err: &hyper::Error) -> Error {
+        if err.is_parse() {
+            Error::Protocol {
+                endpoint: self.endpoint.display().to_owned(),
+                detail: chain(err),
+            }
+        } else {
+            Error::connection(self.endpoint.display(), Stage::Exchange, err)
+        }
+    }
+}
+
+impl Conn {
+    /// Whether an idle connection is still usable: polling it notices a close by the server.
+    async fn is_open(&mut self) -> bool {
+        let driver = &mut self.driver;
+        let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut *driver).poll(cx).is_pending())).await;
+        pending && !self.sender.is_closed()
+    }
+}
+
+fn parse_path(full: &str, path: &str) -> Result<Uri, Error> {
+    if !path.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "request path {path:?} must start with '/'"
+        )));
+    }
+    full.parse::<Uri>()
+        .map_err(|_| Error::Invalid(format!("invalid request path {path:?}")))
+}
