@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NoReturn
 
 from ..errors import TemplateError
@@ -103,8 +104,9 @@ class State:
 
     def walk(self, dot: object, node: nd.Node) -> str | None:
         self.node = node
-        self.step()
         kind = type(node)
+        if kind is not nd.ListNode:
+            self.step()
         if kind is nd.TextNode:
             self.write(node.text)  # type: ignore[attr-defined]
         elif kind is nd.ListNode:
@@ -117,7 +119,7 @@ class State:
             value = self.eval_pipeline(dot, pipe)
             if not pipe.decl:
                 self.node = node
-                self.write("<no value>" if value is NO_VALUE else sprint([value], self.room()))
+                self.print_value(value)
         elif kind in (nd.IfNode, nd.WithNode):
             return self.walk_if_or_with(dot, node)  # type: ignore[arg-type]
         elif kind is nd.RangeNode:
@@ -132,8 +134,15 @@ class State:
             self.errorf(f"unknown node: {node}")
         return None
 
-    def room(self) -> int:
-        return max(self.max_output - self.out_bytes, 0)
+    def print_value(self, value: object) -> None:
+        if value is NO_VALUE:
+            self.write("<no value>")
+            return
+        try:
+            text = sprint([value], max(self.max_output - self.out_bytes, 0))
+        except OutputLimitError:
+            self.errorf(f"output exceeds the limit of {self.max_output} bytes")
+        self.write(text)
 
     def walk_if_or_with(self, dot: object, node: nd.BranchNode) -> str | None:
         mark = len(self.vars)
@@ -155,24 +164,27 @@ class State:
         self.enter()
         try:
             value = self.eval_pipeline(dot, node.pipe)
-            items: list[tuple[object, object]] | None = None
+            items: Iterable[tuple[object, object]] = ()
             if isinstance(value, (list, tuple)):
-                items = list(enumerate(value))
+                items = enumerate(value)
             elif isinstance(value, dict):
                 items = sorted_items(value)
             elif isinstance(value, int) and not isinstance(value, bool):
                 if len(node.pipe.decl) > 1:
                     self.errorf(f"can't use {value} to iterate over more than one variable")
                 kind = Byte if isinstance(value, Byte) else int
-                items = [(kind(i), kind(i)) for i in range(min(value, self.max_steps + 1))]
+                items = ((kind(i), kind(i)) for i in range(value))
             elif value is not NO_VALUE:
                 self.errorf(f"range can't iterate over {_shown(value)}")
-            if items:
-                mark = len(self.vars)
-                for index, elem in items:
-                    self.step()
-                    if self.iterate(node, mark, index, elem) == _BREAK:
-                        return None
+            mark = len(self.vars)
+            ran = False
+            for index, elem in items:
+                ran = True
+                self.node = node
+                self.step()
+                if self.iterate(node, mark, index, elem) == _BREAK:
+                    return None
+            if ran:
                 return None
             if node.else_list is not None:
                 status = self.walk(dot, node.else_list)
