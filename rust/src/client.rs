@@ -254,3 +254,7 @@ fn parse_path(full: &str, path: &str) -> Result<Uri, Error> {
     full.parse::<Uri>()
         .map_err(|_| Error::Invalid(format!("invalid request path {path:?}")))
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

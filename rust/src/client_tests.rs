@@ -1,0 +1,286 @@
+//! Connection handling of `Client` against scripted unix-socket servers.
+//!
+//! These servers are fakes on purpose: keep-alive closes that race a request, half-sent
+//! responses and garbage cannot be produced on demand by a real LXD. Requests against the real
+//! daemon are tested from Python (tests/test_native.py).
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use super::*;
+
+type Script = Box<dyn FnOnce(UnixStream) + Send>;
+
+struct Server {
+    path: PathBuf,
+    done: JoinHandle<bool>,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Serve one script per accepted connection, in order; `done` tells whether any further
+/// connection was attempted after the last script.
+fn serve(name: &str, scripts: Vec<Script>) -> Server {
+    let dir = std::env::temp_dir().join(format!("garm-native-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("lxd.socket");
+    let listener = UnixListener::bind(&path).expect("bind");
+    let done = thread::spawn(move || {
+        for script in scripts {
+            let (conn, _) = listener.accept().expect("accept");
+            script(conn);
+        }
+        listener.set_nonblocking(true).expect("nonblocking");
+        listener.accept().is_ok()
+    });
+    Server {
+        path,
+        done,
+        _dir: TempDir(dir),
+    }
+}
+
+/// Read one request head (these tests send no bodies); `None` at end of stream.
+fn read_request(conn: &mut UnixStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn respond(conn: &mut UnixStream, body: &str) {
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(reply.as_bytes()).expect("write");
+}
+
+fn client(server: &Server) -> Client {
+    let path = server.path.to_str().expect("utf-8 path");
+    let endpoint = Endpoint::unix(path).expect("endpoint");
+    Client::new(endpoint, Duration::from_secs(20)).expect("client")
+}
+
+fn get(client: &Client, path: &str) -> Result<Response, Error> {
+    client.request("GET", path, None, None)
+}
+
+fn body(result: Result<Response, Error>) -> String {
+    match result {
+        Ok(r) => format!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+#[test]
+fn keep_alive_connection_is_reused() {
+    let server = serve(
+        "reuse",
+        vec![Box::new(|mut c| {
+            while let Some(head) = read_request(&mut c) {
+                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                respond(&mut c, &format!("{{\"path\":\"{path}\"}}"));
+            }
+        })],
+    );
+    let client = client(&server);
+    assert_eq!(body(get(&client, "/1.0")), r#"200 {"path":"/1.0"}"#);
+    assert_eq!(
+        body(get(&client, "/1.0/a?b=c")),
+        r#"200 {"path":"/1.0/a?b=c"}"#
+    );
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn request_lost_on_a_closing_idle_connection_is_resent_once() {
+    let server = serve(
+        "retry",
+        vec![
+            Box::new(|mut c| {
+                read_request(&mut c);
+                respond(&mut c, "first");
+                // Take the next request, then hang up without a byte of answer.
+                read_request(&mut c);
+            }),
+            Box::new(|mut c| {
+                read_request(&mut c);
+                respond(&mut c, "second");
+            }),
+        ],
+    );
+    let client = client(&server);
+    assert_eq!(body(get(&client, "/1.0")), "200 first");
+    assert_eq!(body(get(&client, "/1.0")), "200 second");
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn idle_connection_closed_by_the_server_is_replaced() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let server = serve(
+        "idle-close",
+        vec![
+            Box::new(move |mut c| {
+                read_request(&mut c);
+                respond(&mut c, "first");
+                drop(c);
+                let _ = closed_tx.send(());
+            }),
+            Box::new(|mut c| {
+                read_request(&mut c);
+                respond(&mut c, "second");
+            }),
+        ],
+    );
+    let client = client(&server);
+    assert_eq!(body(get(&client, "/1.0")), "200 first");
+    closed_rx.recv().expect("server closed");
+    assert_eq!(body(get(&client, "/1.0")), "200 second");
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn hang_up_on_a_fresh_connection_is_an_error_without_retry() {
+    let server = serve(
+        "fresh-hangup",
+        vec![Box::new(|mut c| {
+            read_request(&mut c);
+        })],
+    );
+    let client = client(&server);
+    let text = body(get(&client, "/1.0"));
+    assert!(
+        text.starts_with("error: connection to LXD at "),
+        "unexpected: {text}"
+    );
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn failure_after_the_response_started_is_not_retried() {
+    let server = serve(
+        "late",
+        vec![Box::new(|mut c| {
+            read_request(&mut c);
+            respond(&mut c, "first");
+            read_request(&mut c);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial");
+        })],
+    );
+    let client = client(&server);
+    assert_eq!(body(get(&client, "/1.0")), "200 first");
+    let text = body(get(&client, "/1.0"));
+    assert!(text.starts_with("error: connection to LXD"), "{text}");
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn chunked_body_is_reassembled() {
+    let server = serve(
+        "chunked",
+        vec![Box::new(|mut c| {
+            read_request(&mut c);
+            let _ = c.write_all(
+                b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  4\r\n{\"a\"\r\n6\r\n:\"xyz\"\r\n1\r\n}\r\n0\r\n\r\n",
+            );
+        })],
+    );
+    let client = client(&server);
+    assert_eq!(body(get(&client, "/1.0")), r#"404 {"a":"xyz"}"#);
+}
+
+#[test]
+fn body_goes_out_with_length_and_json_type() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve(
+        "post",
+        vec![Box::new(move |mut c| {
+            let head = read_request(&mut c).unwrap_or_default();
+            let mut payload = [0u8; 7];
+            let _ = c.read_exact(&mut payload);
+            let _ = tx.send((head.to_ascii_lowercase(), payload));
+            respond(&mut c, "{}");
+        })],
+    );
+    let client = client(&server);
+    let sent = client.request(
+        "POST",
+        "/1.0/x",
+        Some(Bytes::from_static(b"{\"a\":1}")),
+        None,
+    );
+    assert_eq!(body(sent), "200 {}");
+    let (head, payload) = rx.recv().expect("request seen");
+    assert!(head.starts_with("post /1.0/x http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nhost: lxd\r\n"), "{head}");
+    assert!(head.contains("\r\ncontent-length: 7\r\n"), "{head}");
+    assert!(
+        head.contains("\r\ncontent-type: application/json\r\n"),
+        "{head}"
+    );
+    assert_eq!(&payload, b"{\"a\":1}");
+}
+
+#[test]
+fn silence_ends_in_a_timeout_error() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let server = serve(
+        "silent",
+        vec![Box::new(move |c| {
+            let _ = release_rx.recv();
+            drop(c);
+        })],
+    );
+    let client = client(&server);
+    let result = client.request("GET", "/1.0", None, Some(Duration::from_millis(100)));
+    let _ = release_tx.send(());
+    let text = body(result);
+    assert!(
+        text.starts_with("error: LXD request GET /1.0 to ")
+            && text.ends_with("timed out after 0.1s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn garbage_reply_is_a_protocol_error() {
+    let server = serve(
+        "garbage",
+        vec![Box::new(|mut c| {
+            read_request(&mut c);
+            let _ = c.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n");
+        })],
+    );
+    let client = client(&server);
+    let result = get(&client, "/1.0");
+    assert!(
+        matches!(result, Err(Error::Protocol { .. })),
+        "{}",
+        body(result)
+    );
+}
