@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
 # Bring up a private Incus daemon (Debian bookworm-backports) next to the test LXD daemon.
-# Same recipe as lxd-up.sh, whose helpers this script sources: own network namespace
-# (garm-incus) with the host's cgroup layout mirrored, own state dir, bridge garmbr1
-# 10.162.0.1/24 without NAT, a `dir` pool, the default profile and the busybox image.
-# Idempotent and fast when already up. Progress goes to stderr; stdout carries only
-# KEY=VALUE lines, INCUS_SOCKET last. GARM_TEST_INCUS_SELFTEST=1 forces the boot check.
+# Same recipe as lxd-up.sh, whose steps (lxd-lib.sh) this script reuses with `lxc` pointed at
+# the Incus client: own network namespace (garm-incus) with the host's cgroup layout mirrored,
+# own state dir, bridge garmbr1 10.162.0.1/24 without NAT, a `dir` pool, the default profile
+# and the busybox image. Idempotent and fast when already up. Progress goes to stderr; stdout
+# carries only KEY=VALUE lines, INCUS_SOCKET last. GARM_TEST_INCUS_SELFTEST=1 forces the
+# container boot check on the fast path too.
 set -euo pipefail
 
-incus_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/env/lxd-env.sh
+source "$here/lxd-env.sh"
+# shellcheck source=tests/env/lxd-lib.sh
+source "$here/lxd-lib.sh"
 # shellcheck source=tests/env/incus/incus-env.sh
-source "$incus_here/incus/incus-env.sh"
-# lxd-up.sh's helpers, reused rather than copied: cgroup mirroring, netns, pool, bridge,
-# profile and image steps. Its `lxc` calls go to our `lxc` below, which is the Incus client.
-# shellcheck source=tests/env/incus/lxd-lib.sh
-source "$incus_here/incus/lxd-lib.sh"
+source "$here/incus/incus-env.sh"
 
 lxc() { incus "$@"; }
-log() { printf 'incus-up: %s\n' "$*" >&2; }
 
-# The steps borrowed from lxd-up.sh read these names; point them at the Incus setup.
+# The steps borrowed from lxd-lib.sh read these names; point them at the Incus setup.
 GARM_TEST_NETNS=$GARM_INCUS_NETNS
 GARM_TEST_BRIDGE=$GARM_INCUS_BRIDGE
 GARM_TEST_BRIDGE_ADDRESS=$GARM_INCUS_BRIDGE_ADDRESS
+GARM_TEST_API_SOCKET=$GARM_INCUS_SOCKET
+
+exec 3>&1 1>&2
+mkdir -p "$GARM_TEST_STATE_DIR"
+exec 9>"$GARM_TEST_STATE_DIR/incus-up.lock"
+flock -w 600 9 || die "another run held $GARM_TEST_STATE_DIR/incus-up.lock for 10 minutes"
+
+changed=0
 
 # Only incus-base (daemon, containers) and incus-client come from backports; their two
 # backports-only libraries (libcowsql0, libraft0 0.22) are what apt pulls in from there.
@@ -37,7 +45,7 @@ ensure_incus_packages() {
 	ensure_backports_source
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	apt-get update -qq 3>&- 9>&-
 	local targets=()
 	for package in "${missing[@]}"; do
 		case $package in
@@ -45,7 +53,7 @@ ensure_incus_packages() {
 		*) targets+=("$package") ;;
 		esac
 	done
-	apt-get install -y -qq --no-install-recommends "${targets[@]}"
+	apt-get install -y -qq --no-install-recommends "${targets[@]}" 3>&- 9>&-
 	disable_distro_incus
 	changed=1
 }
@@ -74,7 +82,7 @@ disable_distro_incus() {
 		for unit in incus.socket incus.service incus-startup.service incus-user.socket \
 			incus-user.service; do
 			log "disabling Debian's $unit"
-			systemctl disable --now "$unit" || true
+			systemctl disable --now "$unit" 3>&- 9>&- || true
 		done
 	elif command -v update-rc.d >/dev/null; then
 		for unit in incus incus-startup incus-user; do
@@ -92,7 +100,7 @@ incus_daemon_pid() {
 }
 
 # Run a daemon in its own session holding none of our file descriptors but a log: not the
-# caller's pipes (so callers capturing our output never wait on it) and not lxd-up.sh's lock.
+# caller's pipes (so callers capturing our output never wait on it) and not our lock.
 spawn_detached() {
 	local log=$1 fd
 	shift
@@ -143,9 +151,10 @@ ensure_incus_daemon() {
 		if [[ $(readlink "/proc/$pid/ns/net") != "$netns" ]]; then
 			log "Incus (pid $pid) runs outside netns $GARM_INCUS_NETNS; stopping it"
 			incus admin shutdown --timeout=60 || kill -TERM "$pid" 2>/dev/null || true
-			while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+			# A zombie (pid 1 here may reap late) has no exe link; kill -0 would still succeed.
+			while readlink "/proc/$pid/exe" >/dev/null 2>&1; do sleep 0.2; done
 			start_incus
-		elif ! incus_ready 120; then
+		elif ! server_get /internal/ready >/dev/null 2>&1 && ! incus_ready 120; then
 			die "Incus (pid $pid) is not answering; see $GARM_INCUS_LOG"
 		fi
 	else
@@ -154,28 +163,23 @@ ensure_incus_daemon() {
 	check_daemon_cgroups "$(incus_daemon_pid)"
 }
 
-incus_selftest() {
-	local name=$GARM_TEST_SELFTEST_INSTANCE tries address=""
-	incus delete --force "$name" >/dev/null 2>&1 || true
-	incus launch "$GARM_TEST_IMAGE" "$name" -p "$GARM_TEST_PROFILE" >/dev/null
-	for ((tries = 0; tries < 300; tries++)); do
-		address=$(incus query "/1.0/instances/$name/state" |
-			sed -n 's/^[[:space:]]*"address": "\(10\.162\.0\.[0-9]*\)".*/\1/p' | head -n 1)
-		[[ -n $address ]] && break
-		sleep 0.1
-	done
-	incus delete --force "$name"
-	[[ -n $address ]] || die "container $name got no 10.162.0.x address in 30 s"
-	log "self-test: container booted and got $address"
+# lxd-up.sh may be building the same cached image tarball right now: build it under its lock.
+ensure_shared_image() {
+	(
+		exec 8>"$GARM_TEST_STATE_DIR/lxd-up.lock"
+		flock -w 600 8 || die "lxd-up.sh held its lock for 10 minutes"
+		ensure_image
+		exit $((changed ? 10 : 0))
+	) || { (($? == 10)) && changed=1; } || return 1
 }
 
 # Which of the API extensions the provider branches on this server has (DESIGN.md §4).
 relevant_extensions() {
 	local have extension present=()
-	have=$(incus query /1.0)
+	have=$(server_get /1.0)
 	printf '%s\n' "$have" >"$GARM_INCUS_SERVER_JSON"
 	for extension in "${GARM_INCUS_EXTENSIONS[@]}"; do
-		grep -q "^[[:space:]]*\"$extension\",\?\$" <<<"$have" && present+=("$extension")
+		[[ $have == *"\"$extension\""[],]* ]] && present+=("$extension")
 	done
 	local IFS=,
 	printf '%s\n' "${present[*]}"
@@ -185,12 +189,14 @@ main() {
 	ensure_incus_packages
 	ensure_netns
 	ensure_incus_daemon
-	ensure_pool
-	ensure_bridge
-	ensure_profile
-	ensure_image
+	prefetch "/1.0/storage-pools/$GARM_TEST_POOL" "/1.0/networks/$GARM_TEST_BRIDGE" \
+		"/1.0/profiles/$GARM_TEST_PROFILE"
+	ensure_pool "${prefetched[0]}"
+	ensure_bridge "${prefetched[1]}"
+	ensure_profile "${prefetched[2]}"
+	ensure_shared_image
 	if ((changed)) || [[ ${GARM_TEST_INCUS_SELFTEST:-0} == 1 ]]; then
-		incus_selftest
+		selftest
 	fi
 	printf '%s=%s\n' \
 		INCUS_DIR "$INCUS_DIR" \

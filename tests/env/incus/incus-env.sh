@@ -1,21 +1,19 @@
 # shellcheck shell=bash
-# Names and paths of the private test Incus daemon, in one place. Sourced by incus-up.sh;
-# tests read them from incus-up.sh's output. Shares the state and cache roots of lxd-env.sh.
+# Names and paths of the private test Incus daemon, in one place. Sourced by incus-up.sh after
+# lxd-env.sh, whose state and cache roots it shares; tests read them from incus-up.sh's output.
 
 GARM_INCUS_NETNS=garm-incus
 GARM_INCUS_SUITE=bookworm-backports
-GARM_INCUS_STATE_DIR=${GARM_TEST_LXD_DIR:-/var/lib/garm-provider-lxd-test/lxd}
-GARM_INCUS_STATE_DIR=${GARM_INCUS_STATE_DIR%/*}
-export INCUS_DIR=${GARM_TEST_INCUS_DIR:-$GARM_INCUS_STATE_DIR/incus}
+export INCUS_DIR=${GARM_TEST_INCUS_DIR:-$GARM_TEST_STATE_DIR/incus}
 GARM_INCUS_SOCKET=$INCUS_DIR/unix.socket
-GARM_INCUS_LOG=$GARM_INCUS_STATE_DIR/incus.log
-GARM_INCUS_PIDFILE=$GARM_INCUS_STATE_DIR/incus.pid
+GARM_INCUS_LOG=$GARM_TEST_STATE_DIR/incus.log
+GARM_INCUS_PIDFILE=$GARM_TEST_STATE_DIR/incus.pid
 # The whole GET /1.0 answer of the last bring-up, for the record.
-GARM_INCUS_SERVER_JSON=$GARM_INCUS_STATE_DIR/incus-server.json
+GARM_INCUS_SERVER_JSON=$GARM_TEST_STATE_DIR/incus-server.json
 GARM_INCUS_BRIDGE=garmbr1
 GARM_INCUS_BRIDGE_ADDRESS=10.162.0.1/24
 # incusd lives in /usr/libexec/incus and finds its helpers (dnsmasq, iptables) on PATH.
-GARM_INCUS_PATH=/usr/libexec/incus:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+GARM_INCUS_PATH=/usr/libexec/incus:$PATH
 # API extensions the provider branches on (DESIGN.md section 4).
 GARM_INCUS_EXTENSIONS=(instance_create_start instance_force_delete api_filtering
 	instances_state_selective_recursion cloud_init instance_boot_mode operation_wait

@@ -1,0 +1,249 @@
+"""Every GARM command, run as GARM runs it, against the private Incus daemon (incus-up.sh)."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pylxd  # type: ignore[import-untyped]
+import pytest
+from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
+
+pytestmark = pytest.mark.incus
+
+INCUS_UP = REPO_ROOT / "tests" / "env" / "incus-up.sh"
+INCUS_UP_TIMEOUT = 900.0
+INCUS_SUBNET = ipaddress.ip_network("10.162.0.0/24")
+# The extensions incus-up.sh reports on (DESIGN.md section 4), and which of them the provider
+# must do without on Incus 6.0: it has no force delete, no boot.mode, no selective recursion.
+RELEVANT_EXTENSIONS = {
+    "instance_create_start",
+    "instance_force_delete",
+    "api_filtering",
+    "instances_state_selective_recursion",
+    "cloud_init",
+    "instance_boot_mode",
+    "operation_wait",
+    "instance_get_full",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class IncusEnv:
+    """Where the test Incus daemon lives and what incus-up.sh reported about it."""
+
+    socket: str
+    bridge: str
+    image: str
+    extensions: frozenset[str]
+
+
+@pytest.fixture(scope="session")
+def incus_env() -> IncusEnv:
+    """The private Incus daemon, brought up (idempotently) by tests/env/incus-up.sh."""
+    try:
+        done = subprocess.run(
+            ["bash", str(INCUS_UP)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=INCUS_UP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{INCUS_UP} did not finish in {INCUS_UP_TIMEOUT:.0f} s", pytrace=False)
+    if done.returncode != 0:
+        stderr = done.stderr.decode(errors="replace")[-4000:]
+        pytest.fail(f"{INCUS_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
+    values = dict(line.split("=", 1) for line in done.stdout.decode().splitlines() if "=" in line)
+    return IncusEnv(
+        socket=values["INCUS_SOCKET"],
+        bridge=values["INCUS_BRIDGE"],
+        image=values["INCUS_IMAGE"],
+        extensions=frozenset(filter(None, values["INCUS_EXTENSIONS"].split(","))),
+    )
+
+
+@pytest.fixture(scope="session")
+def incus_client(incus_env: IncusEnv) -> pylxd.Client:
+    """pylxd pointed at the Incus socket, for assertions independent of the provider."""
+    return pylxd.Client(endpoint=incus_env.socket)
+
+
+@pytest.fixture
+def incus_config(tmp_path: Path, incus_env: IncusEnv) -> Path:
+    """A provider config whose unix_socket_path is the Incus socket."""
+    path = tmp_path / "garm-provider-lxd-incus.toml"
+    path.write_text(
+        f"unix_socket_path = {json.dumps(incus_env.socket)}\n"
+        "include_default_profile = false\n"
+        'instance_type = "container"\n'
+        'project_name = "default"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def incus_controller(incus_client: pylxd.Client) -> Iterator[str]:
+    """A fresh controller id; its instances on the Incus server are deleted afterwards."""
+    value = str(uuid.uuid4())
+    yield value
+    delete_controller_instances(incus_client, value)
+
+
+@pytest.fixture
+def garm(
+    run_provider: RunProvider, incus_config: Path, incus_controller: str
+) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """Run one provider command against Incus with GARM's environment."""
+
+    def run(command: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        kwargs.setdefault("controller_id", incus_controller)
+        return run_provider(command, config=incus_config, **kwargs)
+
+    return run
+
+
+def create(
+    garm: Callable[..., subprocess.CompletedProcess[bytes]],
+    bootstrap: Callable[..., dict[str, Any]],
+    pool_id: str,
+    **kwargs: Any,
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run CreateInstance for a fresh runner name in the given pool."""
+    name = f"garm-incus-{uuid.uuid4().hex[:10]}"
+    boot = bootstrap(name, pool_id=pool_id)
+    proc = garm(
+        "CreateInstance",
+        pool_id=pool_id,
+        extra_specs=boot.get("extra_specs"),
+        stdin=json.dumps(boot).encode(),
+        **kwargs,
+    )
+    return proc, name
+
+
+def test_server_is_incus_and_pylxd_speaks_to_it(
+    incus_env: IncusEnv, incus_client: pylxd.Client
+) -> None:
+    environment = incus_client.host_info["environment"]
+    assert environment["server"] == "incus"
+    assert incus_client.images.get_by_alias(incus_env.image).fingerprint
+    assert incus_env.bridge in {n.name for n in incus_client.networks.all()}
+    # incus-up.sh reports exactly the relevant extensions the server advertises.
+    advertised = set(incus_client.host_info["api_extensions"])
+    assert incus_env.extensions == RELEVANT_EXTENSIONS & advertised
+
+
+def test_incus_refuses_force_delete_without_the_extension(
+    incus_env: IncusEnv, incus_client: pylxd.Client, incus_controller: str
+) -> None:
+    """Why the provider must branch: DELETE ?force=true is refused where it is not advertised."""
+    if "instance_force_delete" in incus_env.extensions:
+        pytest.skip("this Incus advertises instance_force_delete")
+    name = f"garm-incus-{uuid.uuid4().hex[:10]}"
+    source = {"type": "image", "alias": incus_env.image}
+    instance = incus_client.instances.create(
+        {"name": name, "source": source, "config": {CONTROLLER_ID_KEY: incus_controller}},
+        wait=True,
+    )
+    instance.start(wait=True)
+    with pytest.raises(pylxd.exceptions.LXDAPIException, match="running"):
+        incus_client.api.instances[name].delete(params={"force": "true"})
+    assert incus_client.instances.get(name).status == "Running"
+
+
+@pytest.mark.parametrize("version", ["v0.1.0", "v0.1.1"])
+def test_full_lifecycle_on_incus(
+    garm: Callable[..., subprocess.CompletedProcess[bytes]],
+    bootstrap: Callable[..., dict[str, Any]],
+    incus_client: pylxd.Client,
+    incus_controller: str,
+    version: str,
+) -> None:
+    pool_id = str(uuid.uuid4())
+    created, name = create(garm, bootstrap, pool_id, interface_version=version)
+    assert created.returncode == 0, created.stderr
+    result = json.loads(created.stdout)
+    assert (result["provider_id"], result["name"], result["status"]) == (name, name, "running")
+    assert result["os_name"] == "busybox"
+    addresses = [ipaddress.ip_address(a["address"]) for a in result["addresses"]]
+    assert any(address in INCUS_SUBNET for address in addresses), result["addresses"]
+    instance = incus_client.instances.get(name)
+    assert instance.status == "Running"
+    assert instance.config[CONTROLLER_ID_KEY] == incus_controller
+    assert instance.config["user.runner-pool-id"] == pool_id
+    user_data = instance.config.get("cloud-init.user-data") or instance.config["user.user-data"]
+    assert user_data.startswith("#cloud-config\n")
+
+    listed = garm("ListInstances", pool_id=pool_id, interface_version=version)
+    assert listed.returncode == 0, listed.stderr
+    assert [(i["name"], i["status"]) for i in json.loads(listed.stdout)] == [(name, "running")]
+
+    got = garm("GetInstance", pool_id=pool_id, instance_id=name, interface_version=version)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["provider_id"] == name
+
+    for command, server_status, garm_status in [
+        ("StopInstance", "Stopped", "stopped"),
+        ("StartInstance", "Running", "running"),
+    ]:
+        proc = garm(command, pool_id=pool_id, instance_id=name, interface_version=version)
+        assert (proc.returncode, proc.stdout.strip()) == (0, b""), proc.stderr
+        assert incus_client.instances.get(name).status == server_status
+        got = garm("GetInstance", pool_id=pool_id, instance_id=name, interface_version=version)
+        assert json.loads(got.stdout)["status"] == garm_status
+
+    # Running, and Incus 6.0 has no instance_force_delete: the provider must stop it first.
+    deleted = garm("DeleteInstance", pool_id=pool_id, instance_id=name, interface_version=version)
+    assert (deleted.returncode, deleted.stdout.strip()) == (0, b""), deleted.stderr
+    assert not incus_client.instances.exists(name)
+    again = garm("DeleteInstance", pool_id=pool_id, instance_id=name, interface_version=version)
+    assert again.returncode in (0, 30), again.stderr
+    missing = garm("GetInstance", pool_id=pool_id, instance_id=name, interface_version=version)
+    assert (missing.returncode, missing.stdout) == (30, b"")
+
+
+def test_duplicate_create_exits_31(
+    garm: Callable[..., subprocess.CompletedProcess[bytes]],
+    bootstrap: Callable[..., dict[str, Any]],
+    incus_client: pylxd.Client,
+) -> None:
+    pool_id = str(uuid.uuid4())
+    created, name = create(garm, bootstrap, pool_id)
+    assert created.returncode == 0, created.stderr
+    boot = bootstrap(name, pool_id=pool_id)
+    again = garm("CreateInstance", pool_id=pool_id, stdin=json.dumps(boot).encode())
+    assert (again.returncode, again.stdout) == (31, b"")
+    assert incus_client.instances.get(name).status == "Running"
+
+
+def test_remove_all_instances_removes_only_this_controllers(
+    garm: Callable[..., subprocess.CompletedProcess[bytes]],
+    bootstrap: Callable[..., dict[str, Any]],
+    incus_client: pylxd.Client,
+    incus_controller: str,
+) -> None:
+    other_controller = str(uuid.uuid4())
+    try:
+        ours = [create(garm, bootstrap, str(uuid.uuid4())) for _ in range(2)]
+        theirs = create(garm, bootstrap, str(uuid.uuid4()), controller_id=other_controller)
+        for proc, _ in [*ours, theirs]:
+            assert proc.returncode == 0, proc.stderr
+        stopped = garm("StopInstance", instance_id=ours[0][1])
+        assert stopped.returncode == 0, stopped.stderr
+
+        removed = garm("RemoveAllInstances")
+        assert (removed.returncode, removed.stdout.strip()) == (0, b""), removed.stderr
+        remaining = {i.name for i in incus_client.instances.all()}
+        assert not {name for _, name in ours} & remaining
+        assert theirs[1] in remaining
+        listed = garm("ListInstances")
+        assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    finally:
+        delete_controller_instances(incus_client, other_controller)
