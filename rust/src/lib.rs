@@ -1,6 +1,7 @@
-//! Native core of garm-provider-lxd: LXD transport and instance-list conversion.
+//! Native core of garm-provider-lxd: LXD transport, instance lists, cloud-config assembly.
 
 pub mod client;
+pub mod cloudinit;
 pub mod endpoint;
 pub mod error;
 pub mod stream;
@@ -13,5 +14,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transport::LxdTransport>()?;
+    m.add_function(wrap_pyfunction!(cloudinit::cloud_config_py, m)?)?;
+    m.add_function(wrap_pyfunction!(cloudinit::b64encode_py, m)?)?;
     Ok(())
 }
