@@ -36,5 +36,5 @@ templates: {}
 META
 
 tar -C "$work" --sort=name --mtime=@1700000000 --owner=0 --group=0 --numeric-owner \
-	--format=gnu -cf - metadata.yaml rootfs | gzip -n -9 >"$output.tmp"
-mv "$output.tmp" "$output"
+	--format=gnu -cf - metadata.yaml rootfs | gzip -n -9 >"$output.tmp.$$"
+mv "$output.tmp.$$" "$output"
