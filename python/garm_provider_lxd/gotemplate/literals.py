@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .quote import valid_rune
 from .values import go_bytes, go_string
 
@@ -78,19 +76,27 @@ def unquote(text: str) -> str:
     return go_string(bytes(out))
 
 
-@dataclass
 class Number:
     """A number literal stored under every type that can represent it."""
 
-    text: str
-    is_int: bool = False
-    is_uint: bool = False
-    is_float: bool = False
-    is_complex: bool = False
-    int64: int = 0
-    uint64: int = 0
-    float64: float = 0.0
-    complex128: complex = 0j
+    __slots__ = (
+        "complex128",
+        "float64",
+        "int64",
+        "is_complex",
+        "is_float",
+        "is_int",
+        "is_uint",
+        "text",
+        "uint64",
+    )
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.is_int = self.is_uint = self.is_float = self.is_complex = False
+        self.int64 = self.uint64 = 0
+        self.float64 = 0.0
+        self.complex128 = 0j
 
     def simplify_complex(self) -> None:
         """Record the real types a complex value with no imaginary part also has."""
