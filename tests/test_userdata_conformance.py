@@ -302,6 +302,13 @@ def test_missing_arch_means_amd64_and_null_labels_mean_none() -> None:
     assert "RUNNER_LABELS=''" in script
 
 
+def test_text_json_cannot_carry_is_an_input_error() -> None:
+    case = load_case("c01_minimal_jit")
+    case["ssh-keys"] = ["ssh-ed25519 AAAA \ud800"]
+    with pytest.raises(InputError, match=r"^bootstrap: cannot be written as cloud-config: "):
+        build(case)
+
+
 # -- YAML safety -------------------------------------------------------------------------------
 
 

@@ -313,4 +313,7 @@ def cloud_config(
         "ca_certs": {"remove_defaults": False, "trusted": [ca_bundle]} if ca_bundle else None,
         "bootcmd": proxy_bootcmd(proxy),
     }
-    return render_cloud_config(json.dumps(document).encode("utf-8"))
+    try:
+        return render_cloud_config(json.dumps(document).encode("utf-8"))
+    except ValueError as exc:  # e.g. a lone surrogate escaped in the bootstrap JSON
+        raise InputError(f"bootstrap: cannot be written as cloud-config: {exc}") from None
