@@ -10,11 +10,11 @@ from .quote import quote
 from .values import NO_VALUE, is_true
 
 if TYPE_CHECKING:
-    from .execute import State
+    from .evaluate import Evaluator
 
 
 def eval_call(
-    state: State,
+    state: Evaluator,
     dot: object,
     name: str,
     node: nd.Node,
@@ -22,13 +22,13 @@ def eval_call(
     final: object,
 ) -> object:
     """Evaluate the arguments of a builtin, check its arity and run it."""
-    from .execute import _MISSING
+    from .evaluate import MISSING
 
     if name not in BUILTINS:
         state.errorf(f"{quote(name)} is not a defined function")
     fixed, variadic, _ = BUILTINS[name]
     operands = args[1:] if args else []
-    count = len(operands) + (final is not _MISSING)
+    count = len(operands) + (final is not MISSING)
     if variadic:
         if count < len(fixed):
             state.errorf(
@@ -42,14 +42,14 @@ def eval_call(
             value = state.eval_arg(dot, fixed[0], operand)
             if is_true(value) == (name == "or"):
                 return value
-        if final is not _MISSING:
+        if final is not MISSING:
             value = state.validate_type(final, fixed[0])
         return value
     argv = []
     for position, operand in enumerate(operands):
         typ = fixed[position] if position < len(fixed) else variadic
         argv.append(state.eval_arg(dot, typ, operand))
-    if final is not _MISSING:
+    if final is not MISSING:
         typ = fixed[count - 1] if count - 1 < len(fixed) else variadic
         argv.append(state.validate_type(final, typ))
     if name == "call":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import lexer as lx
 from . import nodes as nd
+from . import tokens as lx
 
 if TYPE_CHECKING:
     from .parser import _Tree

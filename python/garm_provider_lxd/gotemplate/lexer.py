@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-# Item types, as in lex.go.
-ERROR = "error"
-BOOL = "bool"
-CHAR = "char"
-CHAR_CONSTANT = "char constant"
-COMPLEX = "complex"
-ASSIGN = "="
-DECLARE = ":="
-EOF = "EOF"
-FIELD = "field"
-IDENTIFIER = "identifier"
-LEFT_DELIM = "{{"
-LEFT_PAREN = "("
-NUMBER = "number"
-PIPE = "|"
-RAW_STRING = "raw string"
-RIGHT_DELIM = "}}"
-RIGHT_PAREN = ")"
-SPACE = "space"
-STRING = "string"
-TEXT = "text"
-VARIABLE = "variable"
-# Keywords.
-BLOCK = "block"
-BREAK = "break"
-CONTINUE = "continue"
-DOT = "."
-DEFINE = "define"
-ELSE = "else"
-END = "end"
-IF = "if"
-NIL = "nil"
-RANGE = "range"
-TEMPLATE = "template"
-WITH = "with"
-KEYWORDS = frozenset({BLOCK, BREAK, CONTINUE, DOT, DEFINE, ELSE, END, IF, NIL, RANGE})
-KEYWORDS = KEYWORDS | {TEMPLATE, WITH}
+from .scanner import Scanner
+from .tokens import (
+    ASSIGN,
+    BOOL,
+    CHAR,
+    DECLARE,
+    DOT,
+    EOF,
+    ERROR,
+    FIELD,
+    IDENTIFIER,
+    KEYWORDS,
+    LEFT_DELIM,
+    LEFT_PAREN,
+    PIPE,
+    RIGHT_DELIM,
+    RIGHT_PAREN,
+    SPACE,
+    TEXT,
+    VARIABLE,
+    Item,
+    describe_rune,
+    is_alnum,
+)
 
 _LEFT = "{{"
 _RIGHT = "}}"
@@ -48,109 +33,8 @@ _SPACE = " \t\r\n"
 _EOF = ""
 
 
-class Item(NamedTuple):
-    """One token: its type, start offset, text and the line it starts on."""
-
-    typ: str
-    pos: int
-    val: str
-    line: int
-
-    def describe(self) -> str:
-        """Render the token as Go's parser names it in error messages."""
-        if self.typ == EOF:
-            return "EOF"
-        if self.typ == ERROR:
-            return self.val
-        if self.typ in KEYWORDS:
-            return f"<{self.val}>"
-        from .quote import quote
-        from .values import byte_len
-
-        if byte_len(self.val) > 10:
-            return quote(self.val[:10]) + "..."
-        return quote(self.val)
-
-
-def describe_rune(char: str) -> str:
-    """Format a character as Go's %#U verb does."""
-    if not char:
-        return "U+FFFFFFFFFFFFFFFF"
-    code = f"U+{ord(char):04X}"
-    return f"{code} '{char}'" if char.isprintable() else code
-
-
-def _is_alnum(char: str) -> bool:
-    return char == "_" or char.isalpha() or char.isdecimal()
-
-
-class _Lexer:
-    """State of the scanner; run() produces the whole token list."""
-
-    def __init__(self, text: str) -> None:
-        self.input = text
-        self.pos = 0
-        self.start = 0
-        self.at_eof = False
-        self.paren_depth = 0
-        self.line = 1
-        self.start_line = 1
-        self.inside_action = False
-        self.items: list[Item] = []
-
-    def next(self) -> str:
-        if self.pos >= len(self.input):
-            self.at_eof = True
-            return _EOF
-        char = self.input[self.pos]
-        self.pos += 1
-        if char == "\n":
-            self.line += 1
-        return char
-
-    def peek(self) -> str:
-        char = self.next()
-        self.backup()
-        return char
-
-    def backup(self) -> None:
-        if not self.at_eof and self.pos > 0:
-            self.pos -= 1
-            if self.input[self.pos] == "\n":
-                self.line -= 1
-
-    def this_item(self, typ: str) -> Item:
-        item = Item(typ, self.start, self.input[self.start : self.pos], self.start_line)
-        self.start = self.pos
-        self.start_line = self.line
-        return item
-
-    def emit(self, typ: str) -> bool:
-        self.items.append(self.this_item(typ))
-        return False
-
-    def ignore(self) -> None:
-        self.line += self.input.count("\n", self.start, self.pos)
-        self.start = self.pos
-        self.start_line = self.line
-
-    def accept(self, valid: str) -> bool:
-        char = self.next()
-        if char and char in valid:
-            return True
-        self.backup()
-        return False
-
-    def accept_run(self, valid: str) -> None:
-        while True:
-            char = self.next()
-            if not char or char not in valid:
-                break
-        self.backup()
-
-    def errorf(self, message: str) -> bool:
-        self.items.append(Item(ERROR, self.start, message, self.start_line))
-        return True
+class _Lexer(Scanner):
+    """The lexer's state functions: text, delimiters, comments and actions."""
 
     def run(self) -> list[Item]:
         """Scan the whole input; stop after EOF or the first error."""
@@ -271,7 +155,7 @@ class _Lexer:
         if char in "+-." or "0" <= char <= "9":
             self.backup()
             return self.lex_number()
-        if _is_alnum(char):
+        if is_alnum(char):
             self.backup()
             return self.lex_identifier()
         if char == "(":
@@ -302,7 +186,7 @@ class _Lexer:
     def lex_identifier(self) -> bool:
         while True:
             char = self.next()
-            if char and _is_alnum(char):
+            if char and is_alnum(char):
                 continue
             self.backup()
             word = self.input[self.start : self.pos]
@@ -324,7 +208,7 @@ class _Lexer:
             return self.emit(VARIABLE if typ == VARIABLE else DOT)
         while True:
             char = self.next()
-            if not char or not _is_alnum(char):
+            if not char or not is_alnum(char):
                 self.backup()
                 break
         if not self.at_terminator():
@@ -336,78 +220,6 @@ class _Lexer:
         if char == _EOF or char in " \t\r\n.,|:)(":
             return True
         return self.input.startswith(_RIGHT, self.pos)
-
-    def lex_char(self) -> bool:
-        while True:
-            char = self.next()
-            if char == "\\":
-                char = self.next()
-                if char not in (_EOF, "\n"):
-                    continue
-            if char in (_EOF, "\n"):
-                return self.errorf("unterminated character constant")
-            if char == "'":
-                return self.emit(CHAR_CONSTANT)
-
-    def lex_number(self) -> bool:
-        if not self.scan_number():
-            return self.errorf(f"bad number syntax: {self._quoted_pending()}")
-        if self.peek() in ("+", "-"):
-            if not self.scan_number() or self.input[self.pos - 1] != "i":
-                return self.errorf(f"bad number syntax: {self._quoted_pending()}")
-            return self.emit(COMPLEX)
-        return self.emit(NUMBER)
-
-    def _quoted_pending(self) -> str:
-        from .quote import quote
-
-        return quote(self.input[self.start : self.pos])
-
-    def scan_number(self) -> bool:
-        self.accept("+-")
-        digits = "0123456789_"
-        if self.accept("0"):
-            if self.accept("xX"):
-                digits = "0123456789abcdefABCDEF_"
-            elif self.accept("oO"):
-                digits = "01234567_"
-            elif self.accept("bB"):
-                digits = "01_"
-        self.accept_run(digits)
-        if self.accept("."):
-            self.accept_run(digits)
-        if len(digits) == 11 and self.accept("eE"):
-            self.accept("+-")
-            self.accept_run("0123456789_")
-        if len(digits) == 23 and self.accept("pP"):
-            self.accept("+-")
-            self.accept_run("0123456789_")
-        self.accept("i")
-        char = self.peek()
-        if char and _is_alnum(char):
-            self.next()
-            return False
-        return True
-
-    def lex_quote(self) -> bool:
-        while True:
-            char = self.next()
-            if char == "\\":
-                char = self.next()
-                if char not in (_EOF, "\n"):
-                    continue
-            if char in (_EOF, "\n"):
-                return self.errorf("unterminated quoted string")
-            if char == '"':
-                return self.emit(STRING)
-
-    def lex_raw_quote(self) -> bool:
-        while True:
-            char = self.next()
-            if char == _EOF:
-                return self.errorf("unterminated raw quoted string")
-            if char == "`":
-                return self.emit(RAW_STRING)
 
 
 def _has_left_trim(text: str, pos: int) -> bool:

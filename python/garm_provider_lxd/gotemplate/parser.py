@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import NoReturn
 
 from ..errors import TemplateError
-from . import lexer as lx
 from . import nodes as nd
+from . import tokens as lx
+from .lexer import lex
 from .literals import parse_number, unquote
 
 BUILTINS = frozenset(
@@ -39,7 +40,7 @@ class _Shared:
     def __init__(self, text: str, name: str, max_depth: int) -> None:
         self.text = text
         self.parse_name = name
-        self.items = lx.lex(text)
+        self.items = lex(text)
         self.index = 0
         self.depth = 0
         self.max_depth = max_depth

@@ -1,0 +1,148 @@
+"""Scanner primitives and literal scanning for the template lexer (parse/lex.go)."""
+
+from __future__ import annotations
+
+from .tokens import CHAR_CONSTANT, COMPLEX, ERROR, NUMBER, RAW_STRING, STRING, Item, is_alnum
+
+_EOF = ""
+
+
+class Scanner:
+    """Position, line tracking and emitted items; scans number and quoted literals."""
+
+    def __init__(self, text: str) -> None:
+        self.input = text
+        self.pos = 0
+        self.start = 0
+        self.at_eof = False
+        self.paren_depth = 0
+        self.line = 1
+        self.start_line = 1
+        self.inside_action = False
+        self.items: list[Item] = []
+
+    def next(self) -> str:
+        if self.pos >= len(self.input):
+            self.at_eof = True
+            return _EOF
+        char = self.input[self.pos]
+        self.pos += 1
+        if char == "\n":
+            self.line += 1
+        return char
+
+    def peek(self) -> str:
+        char = self.next()
+        self.backup()
+        return char
+
+    def backup(self) -> None:
+        if not self.at_eof and self.pos > 0:
+            self.pos -= 1
+            if self.input[self.pos] == "\n":
+                self.line -= 1
+
+    def this_item(self, typ: str) -> Item:
+        item = Item(typ, self.start, self.input[self.start : self.pos], self.start_line)
+        self.start = self.pos
+        self.start_line = self.line
+        return item
+
+    def emit(self, typ: str) -> bool:
+        self.items.append(self.this_item(typ))
+        return False
+
+    def ignore(self) -> None:
+        self.line += self.input.count("\n", self.start, self.pos)
+        self.start = self.pos
+        self.start_line = self.line
+
+    def accept(self, valid: str) -> bool:
+        char = self.next()
+        if char and char in valid:
+            return True
+        self.backup()
+        return False
+
+    def accept_run(self, valid: str) -> None:
+        while True:
+            char = self.next()
+            if not char or char not in valid:
+                break
+        self.backup()
+
+    def errorf(self, message: str) -> bool:
+        self.items.append(Item(ERROR, self.start, message, self.start_line))
+        return True
+
+    def lex_char(self) -> bool:
+        while True:
+            char = self.next()
+            if char == "\\":
+                char = self.next()
+                if char not in (_EOF, "\n"):
+                    continue
+            if char in (_EOF, "\n"):
+                return self.errorf("unterminated character constant")
+            if char == "'":
+                return self.emit(CHAR_CONSTANT)
+
+    def lex_number(self) -> bool:
+        if not self.scan_number():
+            return self.errorf(f"bad number syntax: {self._quoted_pending()}")
+        if self.peek() in ("+", "-"):
+            if not self.scan_number() or self.input[self.pos - 1] != "i":
+                return self.errorf(f"bad number syntax: {self._quoted_pending()}")
+            return self.emit(COMPLEX)
+        return self.emit(NUMBER)
+
+    def _quoted_pending(self) -> str:
+        from .quote import quote
+
+        return quote(self.input[self.start : self.pos])
+
+    def scan_number(self) -> bool:
+        self.accept("+-")
+        digits = "0123456789_"
+        if self.accept("0"):
+            if self.accept("xX"):
+                digits = "0123456789abcdefABCDEF_"
+            elif self.accept("oO"):
+                digits = "01234567_"
+            elif self.accept("bB"):
+                digits = "01_"
+        self.accept_run(digits)
+        if self.accept("."):
+            self.accept_run(digits)
+        if len(digits) == 11 and self.accept("eE"):
+            self.accept("+-")
+            self.accept_run("0123456789_")
+        if len(digits) == 23 and self.accept("pP"):
+            self.accept("+-")
+            self.accept_run("0123456789_")
+        self.accept("i")
+        char = self.peek()
+        if char and is_alnum(char):
+            self.next()
+            return False
+        return True
+
+    def lex_quote(self) -> bool:
+        while True:
+            char = self.next()
+            if char == "\\":
+                char = self.next()
+                if char not in (_EOF, "\n"):
+                    continue
+            if char in (_EOF, "\n"):
+                return self.errorf("unterminated quoted string")
+            if char == '"':
+                return self.emit(STRING)
+
+    def lex_raw_quote(self) -> bool:
+        while True:
+            char = self.next()
+            if char == _EOF:
+                return self.errorf("unterminated raw quoted string")
+            if char == "`":
+                return self.emit(RAW_STRING)
