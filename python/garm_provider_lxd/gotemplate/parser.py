@@ -9,12 +9,12 @@ from . import nodes as nd
 from . import tokens as lx
 from .lexer import lex
 from .literals import parse_number, unquote
+from .stream import TokenStream
 
 BUILTINS = frozenset(
     {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf"}
     | {"println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
 )
-_ZERO = lx.Item(lx.EOF, 0, "", 0)
 _OPERAND_START = frozenset(
     {lx.BOOL, lx.CHAR_CONSTANT, lx.COMPLEX, lx.DOT, lx.FIELD, lx.IDENTIFIER, lx.NUMBER}
     | {lx.NIL, lx.RAW_STRING, lx.STRING, lx.VARIABLE, lx.LEFT_PAREN}
@@ -52,59 +52,17 @@ class _Shared:
         return item
 
 
-class _Tree:
+class _Tree(TokenStream):
     """Parser state for one template body."""
 
     def __init__(self, name: str, shared: _Shared) -> None:
+        super().__init__(shared)
         self.name = name
         self.shared = shared
         self.root = nd.ListNode(0)
-        self.token = [_ZERO, _ZERO, _ZERO]
-        self.peek_count = 0
         self.vars = ["$"]
         self.action_line = 0
         self.range_depth = 0
-
-    # Token stream with three-token lookahead.
-
-    def next(self) -> lx.Item:
-        if self.peek_count > 0:
-            self.peek_count -= 1
-        else:
-            self.token[0] = self.shared.next_item()
-        return self.token[self.peek_count]
-
-    def backup(self) -> None:
-        self.peek_count += 1
-
-    def backup2(self, first: lx.Item) -> None:
-        self.token[1] = first
-        self.peek_count = 2
-
-    def backup3(self, second: lx.Item, first: lx.Item) -> None:
-        self.token[1] = first
-        self.token[2] = second
-        self.peek_count = 3
-
-    def peek(self) -> lx.Item:
-        if self.peek_count > 0:
-            return self.token[self.peek_count - 1]
-        self.peek_count = 1
-        self.token[0] = self.shared.next_item()
-        return self.token[0]
-
-    def next_non_space(self) -> lx.Item:
-        while True:
-            token = self.next()
-            if token.typ != lx.SPACE:
-                return token
-
-    def peek_non_space(self) -> lx.Item:
-        token = self.next_non_space()
-        self.backup()
-        return token
-
-    # Errors.
 
     def errorf(self, message: str) -> NoReturn:
         line = self.token[0].line
@@ -130,8 +88,6 @@ class _Tree:
         self.shared.depth += 1
         if self.shared.depth > self.shared.max_depth:
             self.errorf(message)
-
-    # Trees and the template set.
 
     def add(self) -> None:
         templates = self.shared.templates
