@@ -157,7 +157,6 @@ def test_container_from_image_boots_and_gets_ipv4(
     assert not lxd_client.instances.exists(name)
 
 
-@pytest.mark.usefixtures("lxd_env")
 def test_lxd_up_again_succeeds_and_changes_nothing(
     lxd_env: LxdEnv, lxd_client: pylxd.Client
 ) -> None:

@@ -1,10 +1,10 @@
 # shellcheck shell=bash
-# Globals shared with lxd-up.sh: here (this directory), changed, prefetched, GARM_TEST_*.
-# shellcheck disable=SC2034,SC2154
 # The steps of lxd-up.sh as functions, with no side effects when sourced (after lxd-env.sh).
 # Every step is idempotent and sets `changed=1` when it altered something. Server calls go
 # through `lxc` (a caller may redefine it to drive another server, e.g. Incus) and reads
 # through server_get.
+# Globals shared with lxd-up.sh: here (this directory), changed, prefetched, GARM_TEST_*.
+# shellcheck disable=SC2034,SC2154
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() {
@@ -42,16 +42,23 @@ ensure_packages() {
 	fi
 }
 
-# Debian's lxd package enables its own socket-activated daemon on /var/lib/lxd. It does not
-# share our state dir, but two daemons competing over lxcfs and firewall setup is not worth
-# it: switch the package's units off right after installing it (only where systemd runs).
+# Debian's lxd package enables (and, unless policy-rc.d forbids it, starts) its own daemon on
+# /var/lib/lxd. It does not share our state dir, but two daemons competing over lxcfs and the
+# firewall is not worth it: switch the package's services off right after we installed it.
 disable_distro_lxd() {
-	[[ -d /run/systemd/system ]] || return 0
 	local unit
-	for unit in lxd.socket lxd.service lxd-containers.service; do
-		log "disabling Debian's $unit"
-		systemctl disable --now "$unit" 3>&- 9>&- || true
+	for unit in lxd-containers lxd; do
+		log "disabling Debian's $unit service"
+		if [[ -d /run/systemd/system ]]; then
+			systemctl disable --now "$unit.service" 3>&- 9>&- || true
+		else
+			update-rc.d "$unit" disable 3>&- 9>&- || true
+			"/etc/init.d/$unit" stop 3>&- 9>&- || true
+		fi
 	done
+	if [[ -d /run/systemd/system ]]; then
+		systemctl disable --now lxd.socket 3>&- 9>&- || true
+	fi
 }
 
 ensure_netns() {
@@ -268,7 +275,8 @@ ensure_image() {
 		lxc image alias create "$GARM_TEST_IMAGE" "$fingerprint"
 	else
 		# Repoint the alias in one request: tests may be creating instances from it right now.
-		lxc query -X PATCH -d "{\"target\": \"$fingerprint\"}" \
+		# PUT, not PATCH: LXD 5.0.2's alias PATCH times out on its own database transaction.
+		lxc query -X PUT -d "{\"target\": \"$fingerprint\", \"description\": \"\"}" \
 			"/1.0/images/aliases/$GARM_TEST_IMAGE" >/dev/null
 		lxc image delete "$target" || true
 	fi
