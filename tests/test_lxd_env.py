@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pylxd  # type: ignore[import-untyped]
-import pytest
 from conftest import CONTROLLER_ID_KEY, LXD_UP, TEST_IMAGE, LxdEnv
 
 BRIDGE_SUBNET = ipaddress.ip_network("10.161.0.0/24")
