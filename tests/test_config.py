@@ -49,7 +49,10 @@ def test_https_with_client_certificate() -> None:
     ("toml", "message"),
     [
         (b"", "one of unix_socket_path or url must be set"),
-        (b'url = "http://x:8443"\nclient_certificate="/c"\nclient_key="/k"', "url: must be an https"),
+        (
+            b'url = "http://x:8443"\nclient_certificate="/c"\nclient_key="/k"',
+            "url: must be an https",
+        ),
         (b'url = "https://x:8443"', "client_certificate and client_key are required"),
         (b'unix_socket_path = "/s"\ninstance_type = "vm"', "instance_type: must be one of"),
         (b"unix_socket_path = 3", "unix_socket_path: must be a string"),

@@ -120,7 +120,7 @@ def test_failed_create_is_one_line_and_leaves_nothing(
     message: str,
 ) -> None:
     before = _instance_names(lxd_client)
-    proc, name, _ = create(**overrides)
+    proc, _, _ = create(**overrides)
     assert proc.returncode == 1
     assert proc.stdout == b""
     err = proc.stderr.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -187,56 +188,71 @@ STATIC_COMMANDS: dict[str, Callable[[], bytes]] = {
 Handler = Callable[[Mapping[str, str], Any, str, Streams], "bytes | None"]
 
 
-def _provider(config: Any, controller_id: str) -> Any:
+def _provider(config: Any, controller_id: str, env: Mapping[str, str]) -> Any:
+    """The provider for the pool GARM names in the environment (v0.1.1 passes its specs)."""
     from .provider import Provider
+    from .specs import parse_extra_specs
 
-    return Provider(config, controller_id)
+    return Provider(config, controller_id, parse_extra_specs(pool_extra_specs(env)))
 
 
 def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    from .provider import Provider
+    from .specs import parse_extra_specs
+    from .userdata import build_user_data
+
     bootstrap = read_bootstrap(streams.stdin)
-    user_data = user_data_for(bootstrap)
-    provider = _provider(config, controller_id)
+    # The bootstrap carries the pool's extra specs in both interface versions.
+    specs = parse_extra_specs(bootstrap.get("extra_specs"))
+    user_data = build_user_data(bootstrap, specs)
+    provider = Provider(config, controller_id, specs)
     with _signals_as_exceptions():
         result: bytes = provider.create_instance(bootstrap, user_data)
     return result
 
 
 def _delete(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
-    _provider(config, controller_id).delete_instance(env["GARM_INSTANCE_ID"].strip())
+    _provider(config, controller_id, env).delete_instance(env["GARM_INSTANCE_ID"].strip())
 
 
 def _get(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
-    result: bytes = _provider(config, controller_id).get_instance(env["GARM_INSTANCE_ID"].strip())
+    result: bytes = _provider(config, controller_id, env).get_instance(
+        env["GARM_INSTANCE_ID"].strip()
+    )
     return result
 
 
 def _list(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
     pool_id = env.get("GARM_POOL_ID", "").strip()
-    result: bytes = _provider(config, controller_id).list_instances(pool_id)
+    result: bytes = _provider(config, controller_id, env).list_instances(pool_id)
     return result
 
 
-def _remove_all(
-    env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
-) -> None:
-    _provider(config, controller_id).remove_all_instances()
+def _remove_all(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
+    _provider(config, controller_id, env).remove_all_instances()
 
 
 def _start(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
-    _provider(config, controller_id).start_instance(env["GARM_INSTANCE_ID"].strip())
+    _provider(config, controller_id, env).start_instance(env["GARM_INSTANCE_ID"].strip())
 
 
 def _stop(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
-    _provider(config, controller_id).stop_instance(env["GARM_INSTANCE_ID"].strip())
+    _provider(config, controller_id, env).stop_instance(env["GARM_INSTANCE_ID"].strip())
 
 
 def _validate_pool(
     env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
 ) -> None:
-    from .specs import parse_extra_specs
+    from .pool_validation import validate_pool
 
-    parse_extra_specs(pool_extra_specs(env))
+    # GARM sends no stdin here; an operator may pass {"image": ..., "flavor": ...} to check those.
+    data = streams.stdin.read(MAX_STDIN_BYTES + 1)
+    pool = read_bootstrap(io.BytesIO(data)) if data.strip() else {}
+    validate_pool(
+        _provider(config, controller_id, env),
+        image=str(pool.get("image") or ""),
+        flavor=str(pool.get("flavor") or ""),
+    )
 
 
 LXD_COMMANDS: dict[str, Handler] = {
@@ -266,4 +282,3 @@ class _signals_as_exceptions:
         import signal
 
         signal.signal(signal.SIGTERM, self._previous)
-

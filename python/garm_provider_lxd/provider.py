@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .config import Config
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .lxd import Lxd
+from .specs import ExtraSpecs
 
 # GARM architecture names → LXD architecture names.
 LXD_ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
@@ -40,10 +42,17 @@ def validate_instance_name(name: str) -> None:
 class Provider:
     """The LXD provider for one GARM controller."""
 
-    def __init__(self, config: Config, controller_id: str) -> None:
-        self.config = config
+    def __init__(self, config: Config, controller_id: str, specs: ExtraSpecs | None = None) -> None:
+        self.specs = specs or ExtraSpecs()
+        # A pool's extra specs override the provider config for that pool.
+        self.config = replace(
+            config,
+            project_name=_pick(self.specs.project, config.project_name),
+            instance_type=_pick(self.specs.instance_type, config.instance_type),
+            secure_boot=_pick(self.specs.secure_boot, config.secure_boot),
+        )
         self.controller_id = controller_id
-        self.lxd = Lxd(config)
+        self.lxd = Lxd(self.config)
 
     # -- create -----------------------------------------------------------------------------
 
@@ -59,7 +68,7 @@ class Provider:
         else:
             raise DuplicateError(f"instance {name} already exists")
         try:
-            self.lxd.create_instance(body)
+            self.lxd.create_instance(body, target=self.specs.target or "")
             if not body.get("start"):
                 self.lxd.change_state(name, "start")
             return self._wait_for_address(name)
@@ -84,14 +93,16 @@ class Provider:
             raise InputError(f"unsupported OS type: {os_type}")
         pool_id = _field(bootstrap, "pool_id", required=False)
         flavor = _field(bootstrap, "flavor", required=False)
+        specs = self.specs
         profiles = ["default"] if self.config.include_default_profile else []
-        if flavor and flavor not in profiles:
-            profiles.append(flavor)
+        wanted = list(specs.profiles) if specs.profiles is not None else [flavor]
+        profiles += [name for name in wanted if name and name not in profiles]
         lxd = self.lxd
         user_data_key = (
             "cloud-init.user-data" if lxd.has_extension("cloud_init") else "user.user-data"
         )
         config: dict[str, str] = {
+            **specs.config,
             TAG_CONTROLLER: self.controller_id,
             TAG_POOL: pool_id,
             TAG_OS_TYPE: os_type,
@@ -104,16 +115,21 @@ class Provider:
                 config["boot.mode"] = mode
             else:
                 config["security.secureboot"] = "true" if self.config.secure_boot else "false"
-        return {
+        body: dict[str, Any] = {
             "name": name,
             "type": self.config.instance_type,
             "architecture": LXD_ARCHITECTURES[arch],
             "profiles": profiles,
             "config": config,
-            "devices": {},
-            "source": image_source(_field(bootstrap, "image"), self.config.image_remotes),
+            "devices": {key: dict(value) for key, value in specs.devices.items()},
+            "source": image_source(
+                _field(bootstrap, "image"), self.config.image_remotes, specs.image_remote
+            ),
             "start": lxd.has_extension("instance_create_start"),
         }
+        if specs.ephemeral is not None:
+            body["ephemeral"] = specs.ephemeral
+        return body
 
     def _wait_for_address(self, name: str) -> bytes:
         from ._native import provider_instance
@@ -239,6 +255,10 @@ def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> 
     if not isinstance(value, str) or (required and not value):
         raise InputError(f"bootstrap: {key}: must be a non-empty string")
     return value
+
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override
 
 
 def _has_ipv4(result: bytes) -> bool:

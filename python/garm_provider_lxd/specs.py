@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import ImageRemote
 from .errors import InputError
 
 _LETTERS_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -24,6 +25,16 @@ class ExtraSpecs:
     runner_install_template: bytes | None = None
     extra_context: Mapping[str, str] = field(default_factory=dict)
     pre_install_scripts: Mapping[str, bytes] = field(default_factory=dict)
+    # Per-pool LXD settings; None means "as the provider config says".
+    profiles: tuple[str, ...] | None = None
+    instance_type: str | None = None
+    secure_boot: bool | None = None
+    project: str | None = None
+    target: str | None = None
+    config: Mapping[str, str] = field(default_factory=dict)
+    devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    ephemeral: bool | None = None
+    image_remote: ImageRemote | None = None
 
 
 def json_type_name(value: object) -> str:
@@ -137,6 +148,84 @@ def _parse_template(path: str, value: object) -> bytes:
         raise _fail(path, "not valid UTF-8 text") from None
 
 
+# Instance config keys a pool may not set: the provider owns them (tags, user data) or LXD does.
+_RESERVED_CONFIG_PREFIXES = ("volatile.", "user.runner-", "cloud-init.", "image.")
+_RESERVED_CONFIG_KEYS = frozenset(
+    {"user.user-data", "user.vendor-data", "user.network-config", "user.meta-data"}
+    | {"user.os-type", "user.os-arch", "boot.mode", "security.secureboot"}
+)
+_NAME_CHARS = frozenset(_LETTERS_DIGITS + "-_.")
+
+
+def _parse_name(path: str, value: object) -> str:
+    text = _as_str(path, value)
+    if not text or not _NAME_CHARS.issuperset(text):
+        raise _fail(path, "expected a name of letters, digits, '-', '_' or '.'")
+    return text
+
+
+def _parse_profiles(path: str, value: object) -> tuple[str, ...]:
+    names = _parse_string_list(path, value)
+    for index, name in enumerate(names):
+        _parse_name(f"{path}[{index}]", name)
+    if len(set(names)) != len(names):
+        raise _fail(path, "a profile is listed twice")
+    return names
+
+
+def _parse_instance_type(path: str, value: object) -> str:
+    text = _as_str(path, value)
+    if text not in ("container", "virtual-machine"):
+        raise _fail(path, f"expected container or virtual-machine, got {_show(text)!r}")
+    return text
+
+
+def _parse_target(path: str, value: object) -> str:
+    text = _as_str(path, value)
+    if not text or not _NAME_CHARS.issuperset(text.removeprefix("@")):
+        raise _fail(path, "expected a cluster member name or @group")
+    return text
+
+
+def _parse_instance_config(path: str, value: object) -> dict[str, str]:
+    config = _parse_string_map(path, value)
+    for key in config:
+        if key in _RESERVED_CONFIG_KEYS or key.startswith(_RESERVED_CONFIG_PREFIXES):
+            raise _fail(f"{path}.{_show(key)}", "this key is set by the provider or LXD")
+    return config
+
+
+def _parse_devices(path: str, value: object) -> dict[str, dict[str, str]]:
+    devices = _as_dict(path, value)
+    parsed: dict[str, dict[str, str]] = {}
+    for name, device in devices.items():
+        device_path = f"{path}.{_show(name)}"
+        _parse_name(device_path, name)
+        parsed[name] = _parse_string_map(device_path, device)
+        if "type" not in parsed[name]:
+            raise _fail(device_path, 'a device needs a "type"')
+    return parsed
+
+
+def _parse_image_remote(path: str, value: object) -> ImageRemote:
+    entry = _as_dict(path, value)
+    unknown = sorted(set(entry) - {"addr", "protocol", "public", "skip_verify"})
+    if unknown:
+        raise _fail(path, f'unknown key "{_show(unknown[0])}"')
+    addr = _as_str(f"{path}.addr", entry.get("addr"))
+    if addr.partition("://")[0] not in ("http", "https"):
+        raise _fail(f"{path}.addr", "expected an http(s) URL")
+    protocol = _as_str(f"{path}.protocol", entry.get("protocol", "simplestreams"))
+    if protocol != "simplestreams":
+        raise _fail(f"{path}.protocol", "only simplestreams is supported")
+    return ImageRemote(
+        addr=addr,
+        protocol=protocol,
+        public=_parse_bool(f"{path}.public", entry.get("public", True)),
+        skip_verify=_parse_bool(f"{path}.skip_verify", entry.get("skip_verify", False)),
+    )
+
+
 @dataclass(frozen=True)
 class SpecKey:
     """One accepted extra-specs key: its name, JSON schema and parser (see ExtraSpecs)."""
@@ -193,6 +282,78 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
             "description": "Base64 scripts run in name order before the runner is installed.",
         },
         _parse_scripts,
+    ),
+    SpecKey(
+        "profiles",
+        {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Profiles for the instance, in order; replaces the pool's flavor.",
+        },
+        _parse_profiles,
+    ),
+    SpecKey(
+        "instance_type",
+        {"type": "string", "enum": ["container", "virtual-machine"]},
+        _parse_instance_type,
+    ),
+    SpecKey(
+        "secure_boot",
+        {"type": "boolean", "description": "UEFI secure boot for virtual machines."},
+        _parse_bool,
+    ),
+    SpecKey(
+        "project",
+        {"type": "string", "description": "LXD project of this pool's instances."},
+        _parse_name,
+    ),
+    SpecKey(
+        "target",
+        {"type": "string", "description": "Cluster member, or @group, to place instances on."},
+        _parse_target,
+    ),
+    SpecKey(
+        "config",
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Instance config keys, e.g. limits.cpu, limits.memory.",
+        },
+        _parse_instance_config,
+    ),
+    SpecKey(
+        "devices",
+        {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "required": ["type"],
+            },
+            "description": "Instance devices, e.g. a root disk size or a NIC on a network.",
+        },
+        _parse_devices,
+    ),
+    SpecKey(
+        "ephemeral",
+        {"type": "boolean", "description": "Delete the instance when it stops."},
+        _parse_bool,
+    ),
+    SpecKey(
+        "image_remote",
+        {
+            "type": "object",
+            "properties": {
+                "addr": {"type": "string"},
+                "protocol": {"type": "string", "enum": ["simplestreams"]},
+                "public": {"type": "boolean"},
+                "skip_verify": {"type": "boolean"},
+            },
+            "required": ["addr"],
+            "additionalProperties": False,
+            "description": "Simplestreams server this pool's image alias is pulled from.",
+        },
+        _parse_image_remote,
     ),
 )
 

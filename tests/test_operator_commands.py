@@ -1,0 +1,128 @@
+"""Operator subcommands: check and setup against the real test LXD."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _run(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
+    )
+
+
+def test_check_passes_on_a_working_config(provider_bin: str, provider_config: Path) -> None:
+    proc = _run(provider_bin, "check", "--config", str(provider_config), "--image", "busybox")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "connected to lxd" in proc.stdout
+    assert "auth: trusted" in proc.stdout
+    assert "ok    profile default exists" in proc.stdout
+    assert "all checks passed" in proc.stdout
+
+
+def test_check_fails_on_a_missing_profile_and_image(
+    provider_bin: str, provider_config: Path
+) -> None:
+    proc = _run(
+        provider_bin,
+        "check",
+        "--config",
+        str(provider_config),
+        "--image",
+        "no-such-image",
+        "--flavor",
+        "no-such-profile",
+    )
+    assert proc.returncode == 1
+    assert "FAIL  profile" in proc.stdout
+    assert "FAIL  image" in proc.stdout
+
+
+def test_check_reports_an_unreachable_server(provider_bin: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'unix_socket_path = "{tmp_path}/absent.socket"\n')
+    proc = _run(provider_bin, "check", "--config", str(config))
+    assert proc.returncode == 1
+    assert "FAIL  connect" in proc.stdout
+
+
+@pytest.fixture
+def setup_names(lxd_client: Any) -> Iterator[dict[str, str]]:
+    """Unique names for setup's objects; everything it created is removed afterwards."""
+    suffix = uuid.uuid4().hex[:6]
+    names = {
+        "project": f"garmp-{suffix}",
+        "network": f"garmt{suffix}",
+        "acl": f"garm-acl-{suffix}",
+        "profile": f"garm-runner-{suffix}",
+    }
+    yield names
+    api = lxd_client.api
+    api.profiles[names["profile"]].delete(params={"project": names["project"]})
+    for path in (
+        api.networks[names["network"]],
+        api["network-acls"][names["acl"]],
+        api.projects[names["project"]],
+    ):
+        with contextlib.suppress(Exception):  # the object may not have been created
+            path.delete()
+
+
+def test_setup_plans_then_applies_then_has_nothing_to_do(
+    provider_bin: str, lxd_env: Any, lxd_client: Any, tmp_path: Path, setup_names: dict[str, str]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "{setup_names["project"]}"\n'
+    )
+    args = [
+        "setup",
+        "--config",
+        str(config),
+        "--network",
+        setup_names["network"],
+        "--subnet",
+        "10.171.0.1/24",
+        "--acl",
+        setup_names["acl"],
+        "--profile",
+        setup_names["profile"],
+    ]
+    plan = _run(provider_bin, *args)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert f"create project {setup_names['project']}" in plan.stdout
+    assert "run again with --apply" in plan.stdout
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
+
+    applied = _run(provider_bin, *args, "--apply")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "4 change(s) made" in applied.stdout
+    network = lxd_client.networks.get(setup_names["network"])
+    assert network.config["security.acls"] == setup_names["acl"]
+    assert network.config["ipv4.address"] == "10.171.0.1/24"
+    acl = lxd_client.api["network-acls"][setup_names["acl"]].get().json()["metadata"]
+    assert "10.0.0.0/8" in acl["egress"][0]["destination"]
+    assert acl["egress"][0]["action"] == "reject"
+    profile = lxd_client.api.profiles[setup_names["profile"]].get(
+        params={"project": setup_names["project"]}
+    )
+    devices = profile.json()["metadata"]["devices"]
+    assert devices["eth0"]["network"] == setup_names["network"]
+
+    again = _run(provider_bin, *args, "--apply")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to do" in again.stdout
+
+
+def test_help_lists_the_subcommands(provider_bin: str) -> None:
+    proc = _run(provider_bin, "--help")
+    assert proc.returncode == 0
+    for command in ("userdata", "check", "setup"):
+        assert command in proc.stdout
