@@ -31,6 +31,7 @@ class Evaluator:
         self.vars: list[list[object]] = []
 
     def errorf(self, message: str) -> NoReturn:
+        """Raise a TemplateError carrying Go's location prefix."""
         assert self.tmpl is not None
         name = quote(self.tmpl.name)
         if self.node is None:
@@ -42,16 +43,19 @@ class Evaluator:
         raise TemplateError(f"template: {location}: executing {name} at <{self.node}>: {message}")
 
     def step(self, cost: int = 1) -> None:
+        """Count evaluation work; fail past the step limit."""
         self.steps += cost
         if self.steps > self.max_steps:
             self.errorf(f"exceeded the limit of {self.max_steps} evaluation steps")
 
     def enter(self) -> None:
+        """Go one level deeper; fail past the depth limit."""
         self.depth += 1
         if self.depth > self.max_depth:
             self.errorf(f"exceeded maximum template depth ({self.max_depth})")
 
     def set_var(self, name: str, value: object) -> None:
+        """Assign to the innermost variable called name."""
         for variable in reversed(self.vars):
             if variable[0] == name:
                 variable[1] = value
@@ -59,12 +63,14 @@ class Evaluator:
         self.errorf(f"undefined variable: {name}")
 
     def var_value(self, name: str) -> object:
+        """Return the value of the innermost variable called name."""
         for variable in reversed(self.vars):
             if variable[0] == name:
                 return variable[1]
         self.errorf(f"undefined variable: {name}")
 
     def eval_pipeline(self, dot: object, pipe: nd.PipeNode | None) -> object:
+        """Evaluate a pipeline and bind its declared variables."""
         if pipe is None:
             return NO_VALUE
         self.node = pipe
@@ -81,10 +87,12 @@ class Evaluator:
         return value
 
     def not_a_function(self, args: list[nd.Node], final: object) -> None:
+        """Fail if a non-function is given arguments."""
         if len(args) > 1 or final is not MISSING:
             self.errorf(f"can't give argument to non-function {args[0]}")
 
     def eval_command(self, dot: object, cmd: nd.CommandNode, final: object) -> object:
+        """Evaluate one command of a pipeline."""
         self.step()
         first = cmd.args[0]
         if isinstance(first, nd.FieldNode):
@@ -104,6 +112,7 @@ class Evaluator:
         return self.eval_literal(dot, first)
 
     def eval_nested(self, dot: object, pipe: nd.PipeNode) -> object:
+        """Evaluate a parenthesised pipeline one level deeper."""
         self.enter()
         try:
             return self.eval_pipeline(dot, pipe)
@@ -111,6 +120,7 @@ class Evaluator:
             self.depth -= 1
 
     def eval_literal(self, dot: object, node: nd.Node) -> object:
+        """Evaluate a constant, dot or nil used as a command."""
         if isinstance(node, nd.BoolNode):
             return node.value
         if isinstance(node, nd.DotNode):
@@ -124,6 +134,7 @@ class Evaluator:
         self.errorf(f"can't evaluate command {quote(str(node))}")
 
     def ideal_constant(self, node: nd.NumberNode) -> object:
+        """Give a number literal its Go type (int, float64 or complex128)."""
         self.node = node
         number = node.number
         text = number.text
@@ -141,6 +152,7 @@ class Evaluator:
     def eval_chain(
         self, dot: object, chain: nd.ChainNode, args: list[nd.Node], final: object
     ) -> object:
+        """Evaluate (pipeline).Field chains."""
         self.node = chain
         if isinstance(chain.node, nd.NilNode):
             self.errorf(f"indirection through explicit nil in {chain}")
@@ -150,6 +162,7 @@ class Evaluator:
     def eval_variable(
         self, dot: object, node: nd.VariableNode, args: list[nd.Node] | None, final: object
     ) -> object:
+        """Evaluate $x or $x.Field."""
         self.node = node
         value = self.var_value(node.ident[0])
         if len(node.ident) == 1:
@@ -166,6 +179,7 @@ class Evaluator:
         args: list[nd.Node] | None,
         final: object,
     ) -> object:
+        """Evaluate .X.Y.Z starting at receiver."""
         for name in names[:-1]:
             receiver = self.eval_field(name, None, MISSING, receiver)
         return self.eval_field(names[-1], args, final, receiver)
@@ -173,6 +187,7 @@ class Evaluator:
     def eval_field(
         self, name: str, args: list[nd.Node] | None, final: object, receiver: object
     ) -> object:
+        """Evaluate one field or map key on receiver."""
         if receiver is NO_VALUE:
             return NO_VALUE
         kind = go_type(receiver)
@@ -199,12 +214,14 @@ class Evaluator:
         args: list[nd.Node] | None,
         final: object,
     ) -> object:
+        """Evaluate a builtin function call."""
         self.node = node
         from .call import eval_call
 
         return eval_call(self, dot, node.ident, cmd, args, final)
 
     def eval_arg(self, dot: object, typ: str, node: nd.Node) -> object:
+        """Evaluate an argument for a parameter of type typ."""
         self.node = node
         if isinstance(node, nd.DotNode):
             return self.validate_type(dot, typ)
@@ -231,6 +248,7 @@ class Evaluator:
         return self.validate_type(value, typ)
 
     def validate_type(self, value: object, typ: str) -> object:
+        """Check a value against a parameter type."""
         if value is NO_VALUE:
             if typ == STRING:
                 self.errorf("invalid value; expected string")

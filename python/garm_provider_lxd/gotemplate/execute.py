@@ -33,12 +33,14 @@ class State(Evaluator):
         return "".join(self.out)
 
     def write(self, text: str) -> None:
+        """Write output (or formatted text), enforcing the size limit."""
         self.out_bytes += byte_len(text)
         if self.out_bytes > self.max_output:
             self.errorf(f"output exceeds the limit of {self.max_output} bytes")
         self.out.append(text)
 
     def walk(self, dot: object, node: nd.Node) -> str | None:
+        """Execute a node; return "break" or "continue" to unwind loops."""
         self.node = node
         kind = type(node)
         if kind is not nd.ListNode:
@@ -71,6 +73,7 @@ class State(Evaluator):
         return None
 
     def print_value(self, value: object) -> None:
+        """Print a value with a verb (fmt.printValue)."""
         if value is NO_VALUE:
             self.write("<no value>")
             return
@@ -81,6 +84,7 @@ class State(Evaluator):
         self.write(text)
 
     def walk_if_or_with(self, dot: object, node: nd.BranchNode) -> str | None:
+        """Execute an if or with action."""
         mark = len(self.vars)
         self.enter()
         try:
@@ -95,6 +99,7 @@ class State(Evaluator):
             self.depth -= 1
 
     def walk_range(self, dot: object, node: nd.BranchNode) -> str | None:
+        """Execute a range action."""
         self.node = node
         outer = len(self.vars)
         self.enter()
@@ -131,6 +136,7 @@ class State(Evaluator):
             self.depth -= 1
 
     def iterate(self, node: nd.BranchNode, mark: int, index: object, elem: object) -> str | None:
+        """Run one range iteration with its variables set."""
         pipe = node.pipe
         if pipe.decl:
             if pipe.is_assign:
@@ -149,6 +155,7 @@ class State(Evaluator):
             del self.vars[mark:]
 
     def walk_template(self, dot: object, node: nd.TemplateNode) -> None:
+        """Execute a {{template}} call."""
         self.node = node
         tmpl = self.templates.get(node.name)
         if tmpl is None:

@@ -46,6 +46,7 @@ class _Lexer(Scanner):
     # State functions: each returns True when scanning must stop (an error).
 
     def lex_text(self) -> bool:
+        """Scan text up to the next action."""
         index = self.input.find(_LEFT, self.pos)
         if index < 0:
             self.pos = len(self.input)
@@ -70,11 +71,13 @@ class _Lexer(Scanner):
         return self.lex_left_delim()
 
     def at_right_delim(self) -> tuple[bool, bool]:
+        """Report whether a right delimiter (and a trim marker) is next."""
         if _has_right_trim(self.input, self.pos) and self.input.startswith(_RIGHT, self.pos + 2):
             return True, True
         return self.input.startswith(_RIGHT, self.pos), False
 
     def lex_left_delim(self) -> bool:
+        """Scan a left delimiter and its trim marker."""
         self.pos += len(_LEFT)
         after = 2 if _has_left_trim(self.input, self.pos) else 0
         if self.input.startswith("/*", self.pos + after):
@@ -90,6 +93,7 @@ class _Lexer(Scanner):
         return False
 
     def lex_comment(self) -> bool:
+        """Scan a comment."""
         self.pos += 2
         index = self.input.find("*/", self.pos)
         if index < 0:
@@ -109,6 +113,7 @@ class _Lexer(Scanner):
         return False
 
     def lex_right_delim(self) -> bool:
+        """Scan a right delimiter and its trim marker."""
         _, trim = self.at_right_delim()
         if trim:
             self.pos += 2
@@ -123,6 +128,7 @@ class _Lexer(Scanner):
         return False
 
     def lex_inside_action(self) -> bool:
+        """Scan one item inside an action."""
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -171,6 +177,7 @@ class _Lexer(Scanner):
         return self.errorf(f"unrecognized character in action: {describe_rune(char)}")
 
     def lex_space(self) -> bool:
+        """Scan a run of spaces."""
         spaces = 0
         while self.peek() in (" ", "\t", "\r", "\n"):
             self.next()
@@ -184,6 +191,7 @@ class _Lexer(Scanner):
         return self.emit(SPACE)
 
     def lex_identifier(self) -> bool:
+        """Scan an identifier or keyword."""
         while True:
             char = self.next()
             if char and is_alnum(char):
@@ -199,11 +207,13 @@ class _Lexer(Scanner):
             return self.emit(IDENTIFIER)
 
     def lex_variable(self) -> bool:
+        """Scan $ or $name."""
         if self.at_terminator():
             return self.emit(VARIABLE)
         return self.lex_field_or_variable(VARIABLE)
 
     def lex_field_or_variable(self, typ: str) -> bool:
+        """Scan .Field or $variable."""
         if self.at_terminator():
             return self.emit(VARIABLE if typ == VARIABLE else DOT)
         while True:
@@ -216,6 +226,7 @@ class _Lexer(Scanner):
         return self.emit(typ)
 
     def at_terminator(self) -> bool:
+        """Report whether the next character may end an identifier."""
         char = self.peek()
         if char == _EOF or char in " \t\r\n.,|:)(":
             return True

@@ -47,6 +47,7 @@ class _Shared:
         self.templates: dict[str, Template] = {}
 
     def next_item(self) -> lx.Item:
+        """Return the next token of the source."""
         item = self.items[min(self.index, len(self.items) - 1)]
         self.index += 1
         return item
@@ -65,16 +66,19 @@ class _Tree(TokenStream):
         self.range_depth = 0
 
     def errorf(self, message: str) -> NoReturn:
+        """Raise a TemplateError carrying Go's location prefix."""
         line = self.token[0].line
         raise TemplateError(f"template: {self.shared.parse_name}:{line}: {message}")
 
     def expect(self, expected: str, context: str) -> lx.Item:
+        """Consume the next token, which must be of type expected."""
         token = self.next_non_space()
         if token.typ != expected:
             self.unexpected(token, context)
         return token
 
     def unexpected(self, token: lx.Item, context: str) -> NoReturn:
+        """Fail on an unexpected token, as Go words it."""
         if token.typ == lx.ERROR:
             extra = ""
             if self.action_line not in (0, token.line):
@@ -85,11 +89,13 @@ class _Tree(TokenStream):
         self.errorf(f"unexpected {token.describe()} in {context}")
 
     def enter(self, message: str) -> None:
+        """Go one level deeper; fail past the depth limit."""
         self.shared.depth += 1
         if self.shared.depth > self.shared.max_depth:
             self.errorf(message)
 
     def add(self) -> None:
+        """Install this tree in the template set (parse.Tree.add rules)."""
         templates = self.shared.templates
         existing = templates.get(self.name)
         if existing is None or nd.is_empty_tree(existing.root):
@@ -103,6 +109,7 @@ class _Tree(TokenStream):
             self.errorf(f"template: multiple definition of template {quote(self.name)}")
 
     def parse(self) -> None:
+        """Parse the top-level template, including its definitions."""
         self.root = nd.ListNode(self.peek().pos)
         while self.peek().typ != lx.EOF:
             if self.peek().typ == lx.LEFT_DELIM:
@@ -117,6 +124,7 @@ class _Tree(TokenStream):
             self.root.nodes.append(node)
 
     def parse_definition(self) -> None:
+        """Parse {{define "name"}} ... {{end}}."""
         context = "define clause"
         token = self.next_non_space()
         if token.typ not in (lx.STRING, lx.RAW_STRING):
@@ -129,12 +137,14 @@ class _Tree(TokenStream):
         self.add()
 
     def unquote(self, text: str) -> str:
+        """Unquote a string literal; fail with Go's message."""
         try:
             return unquote(text)
         except ValueError as err:
             self.errorf(str(err))
 
     def item_list(self) -> tuple[nd.ListNode, nd.Node]:
+        """Parse text and actions up to {{end}} or {{else}}."""
         body = nd.ListNode(self.peek_non_space().pos)
         while self.peek_non_space().typ != lx.EOF:
             node = self.text_or_action()
@@ -144,6 +154,7 @@ class _Tree(TokenStream):
         self.errorf("unexpected EOF")
 
     def text_or_action(self) -> nd.Node:
+        """Parse text or one action."""
         token = self.next_non_space()
         if token.typ == lx.TEXT:
             return nd.TextNode(token.pos, token.val)
@@ -156,6 +167,7 @@ class _Tree(TokenStream):
         self.unexpected(token, "input")
 
     def action(self) -> nd.Node:
+        """Parse the action after a left delimiter."""
         from .control import control_action
 
         token = self.next_non_space()
@@ -167,6 +179,7 @@ class _Tree(TokenStream):
         return nd.ActionNode(token.pos, token.line, self.pipeline("command", lx.RIGHT_DELIM))
 
     def pipeline(self, context: str, end: str) -> nd.PipeNode:
+        """Parse declarations and commands up to end."""
         token = self.peek_non_space()
         pipe = nd.PipeNode(token.pos, token.line)
         while True:
@@ -206,6 +219,7 @@ class _Tree(TokenStream):
             pipe.cmds.append(self.command())
 
     def check_pipeline(self, pipe: nd.PipeNode, context: str) -> None:
+        """Reject empty pipelines and non-executable later stages."""
         if not pipe.cmds:
             self.errorf(f"missing value for {context}")
         for stage, cmd in enumerate(pipe.cmds[1:], start=2):
@@ -213,6 +227,7 @@ class _Tree(TokenStream):
                 self.errorf(f"non executable command in pipeline stage {stage}")
 
     def command(self) -> nd.CommandNode:
+        """Parse one command: operands up to a pipe or the closing delimiter."""
         cmd = nd.CommandNode(self.peek_non_space().pos)
         while True:
             self.peek_non_space()
@@ -232,6 +247,7 @@ class _Tree(TokenStream):
         return cmd
 
     def operand(self) -> nd.Node | None:
+        """Parse a term followed by field accesses."""
         node = self.term()
         if node is None or self.peek().typ != lx.FIELD:
             return node
@@ -249,6 +265,7 @@ class _Tree(TokenStream):
         return chain
 
     def term(self) -> nd.Node | None:
+        """Parse a literal, function, field, variable or parenthesised pipeline."""
         token = self.next_non_space()
         typ = token.typ
         if typ == lx.IDENTIFIER:
@@ -284,6 +301,7 @@ class _Tree(TokenStream):
         return None
 
     def use_var(self, pos: int, name: str) -> nd.VariableNode:
+        """Return a variable reference; fail if it is not declared."""
         node = nd.VariableNode(pos, name)
         if node.ident[0] not in self.vars:
             from .quote import quote

@@ -29,6 +29,7 @@ class ValuePrinter:
         self.good_arg_num = True
 
     def bad_verb(self, verb: str, value: object) -> None:
+        """Print the %!verb(type=value) error form."""
         self.erroring = True
         self.fmt.write("%!" + verb + "(")
         if value is None or value is NO_VALUE:
@@ -40,6 +41,7 @@ class ValuePrinter:
         self.erroring = False
 
     def print_arg(self, arg: object, verb: str) -> None:
+        """Print one operand with a verb (fmt.printArg)."""
         if arg is None or arg is NO_VALUE:
             if verb in "Tv":
                 self.fmt.pad("<nil>")
@@ -53,6 +55,7 @@ class ValuePrinter:
             self.print_value(arg, verb, 0)
 
     def print_value(self, value: object, verb: str, depth: int) -> None:
+        """Print a value with a verb (fmt.printValue)."""
         fmt = self.fmt
         if value is None:
             fmt.write("interface {}(nil)" if fmt.sharp_v else "<nil>")
@@ -81,6 +84,7 @@ class ValuePrinter:
             fmt.write("?" + type(value).__name__ + "?")
 
     def fmt_integer(self, value: int, signed: bool, verb: str) -> None:
+        """Format an integer for a verb."""
         fmt = self.fmt
         bases = {"d": 10, "b": 2, "o": 8, "O": 8, "x": 16, "X": 16}
         if verb == "v":
@@ -99,6 +103,7 @@ class ValuePrinter:
             self.bad_verb(verb, value)
 
     def fmt_float(self, value: float, verb: str) -> None:
+        """Format a float for a verb."""
         if verb == "v":
             self.fmt.fmt_float(value, "g", -1)
         elif verb in "bgGxX":
@@ -111,6 +116,7 @@ class ValuePrinter:
             self.bad_verb(verb, value)
 
     def fmt_complex(self, value: complex, verb: str) -> None:
+        """Format a complex number as (r+ii)."""
         if verb not in "vbgGxXfFeE":
             self.bad_verb(verb, value)
             return
@@ -123,6 +129,7 @@ class ValuePrinter:
         self.fmt.plus = plus
 
     def fmt_string(self, value: str, verb: str) -> None:
+        """Format a string for a verb."""
         fmt = self.fmt
         if verb == "v":
             (fmt.fmt_q if fmt.sharp_v else fmt.fmt_s)(value)
@@ -136,6 +143,7 @@ class ValuePrinter:
             self.bad_verb(verb, value)
 
     def print_map(self, value: dict[object, object], verb: str, depth: int) -> None:
+        """Print a map in sorted key order."""
         sharp_v = self.fmt.sharp_v
         self.fmt.write(go_type(value) + "{" if sharp_v else "map[")
         for index, (key, item) in enumerate(sorted_items(value)):
@@ -147,6 +155,7 @@ class ValuePrinter:
         self.fmt.write("}" if sharp_v else "]")
 
     def print_struct(self, value: GoStruct, verb: str, depth: int) -> None:
+        """Print a struct."""
         fmt = self.fmt
         if fmt.sharp_v:
             fmt.write(value.type_name)
@@ -160,6 +169,7 @@ class ValuePrinter:
         fmt.write("}")
 
     def print_slice(self, value: Sequence[object], verb: str, depth: int) -> None:
+        """Print a slice."""
         fmt = self.fmt
         if verb in "sqxX" and value and common_type(value) == "uint8":
             data = bytes(int(b) for b in value)  # type: ignore[call-overload]

@@ -18,6 +18,7 @@ class _Printer(ValuePrinter):
     """A ValuePrinter that also walks a format string."""
 
     def arg_number(self, arg_num: int, fmt_text: str, i: int, count: int) -> tuple[int, int, bool]:
+        """Handle an explicit argument index [n] at position i of the format."""
         if i >= len(fmt_text) or fmt_text[i] != "[":
             return arg_num, i, False
         self.reordered = True
@@ -28,6 +29,7 @@ class _Printer(ValuePrinter):
         return arg_num, i + width, ok
 
     def do_printf(self, text: str, args: Sequence[object]) -> None:
+        """Format args according to text (fmt.doPrintf)."""
         fmt, end, arg_num = self.fmt, len(text), 0
         after_index = False
         i = 0

@@ -22,6 +22,7 @@ class Scanner:
         self.items: list[Item] = []
 
     def next(self) -> str:
+        """Return the next token (or character)."""
         if self.pos >= len(self.input):
             self.at_eof = True
             return _EOF
@@ -32,32 +33,38 @@ class Scanner:
         return char
 
     def peek(self) -> str:
+        """Return the next token (or character) without consuming it."""
         char = self.next()
         self.backup()
         return char
 
     def backup(self) -> None:
+        """Push the last token back."""
         if not self.at_eof and self.pos > 0:
             self.pos -= 1
             if self.input[self.pos] == "\n":
                 self.line -= 1
 
     def this_item(self, typ: str) -> Item:
+        """Return the pending input as an item and start the next one."""
         item = Item(typ, self.start, self.input[self.start : self.pos], self.start_line)
         self.start = self.pos
         self.start_line = self.line
         return item
 
     def emit(self, typ: str) -> bool:
+        """Emit the pending input as an item of type typ."""
         self.items.append(self.this_item(typ))
         return False
 
     def ignore(self) -> None:
+        """Skip the pending input, counting its newlines."""
         self.line += self.input.count("\n", self.start, self.pos)
         self.start = self.pos
         self.start_line = self.line
 
     def accept(self, valid: str) -> bool:
+        """Consume the next character if it is one of valid."""
         char = self.next()
         if char and char in valid:
             return True
@@ -65,6 +72,7 @@ class Scanner:
         return False
 
     def accept_run(self, valid: str) -> None:
+        """Consume a run of characters from valid."""
         while True:
             char = self.next()
             if not char or char not in valid:
@@ -72,10 +80,12 @@ class Scanner:
         self.backup()
 
     def errorf(self, message: str) -> bool:
+        """Raise a TemplateError carrying Go's location prefix."""
         self.items.append(Item(ERROR, self.start, message, self.start_line))
         return True
 
     def lex_char(self) -> bool:
+        """Scan a character constant."""
         while True:
             char = self.next()
             if char == "\\":
@@ -88,6 +98,7 @@ class Scanner:
                 return self.emit(CHAR_CONSTANT)
 
     def lex_number(self) -> bool:
+        """Scan a number or complex literal."""
         if not self.scan_number():
             return self.errorf(f"bad number syntax: {self._quoted_pending()}")
         if self.peek() in ("+", "-"):
@@ -102,6 +113,7 @@ class Scanner:
         return quote(self.input[self.start : self.pos])
 
     def scan_number(self) -> bool:
+        """Consume the characters of a number literal."""
         self.accept("+-")
         digits = "0123456789_"
         if self.accept("0"):
@@ -128,6 +140,7 @@ class Scanner:
         return True
 
     def lex_quote(self) -> bool:
+        """Scan a double-quoted string."""
         while True:
             char = self.next()
             if char == "\\":
@@ -140,6 +153,7 @@ class Scanner:
                 return self.emit(STRING)
 
     def lex_raw_quote(self) -> bool:
+        """Scan a raw string."""
         while True:
             char = self.next()
             if char == _EOF:

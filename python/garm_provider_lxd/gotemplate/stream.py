@@ -10,7 +10,9 @@ ZERO = lx.Item(lx.EOF, 0, "", 0)
 
 
 class _Source(Protocol):
-    def next_item(self) -> lx.Item: ...
+    def next_item(self) -> lx.Item:
+        """Return the next token of the source."""
+        ...
 
 
 class TokenStream:
@@ -22,6 +24,7 @@ class TokenStream:
         self.peek_count = 0
 
     def next(self) -> lx.Item:
+        """Return the next token (or character)."""
         if self.peek_count > 0:
             self.peek_count -= 1
         else:
@@ -29,18 +32,22 @@ class TokenStream:
         return self.token[self.peek_count]
 
     def backup(self) -> None:
+        """Push the last token back."""
         self.peek_count += 1
 
     def backup2(self, first: lx.Item) -> None:
+        """Push back the given token and the current one."""
         self.token[1] = first
         self.peek_count = 2
 
     def backup3(self, second: lx.Item, first: lx.Item) -> None:
+        """Push back two given tokens and the current one."""
         self.token[1] = first
         self.token[2] = second
         self.peek_count = 3
 
     def peek(self) -> lx.Item:
+        """Return the next token (or character) without consuming it."""
         if self.peek_count > 0:
             return self.token[self.peek_count - 1]
         self.peek_count = 1
@@ -48,12 +55,14 @@ class TokenStream:
         return self.token[0]
 
     def next_non_space(self) -> lx.Item:
+        """Return the next token that is not a space."""
         while True:
             token = self.next()
             if token.typ != lx.SPACE:
                 return token
 
     def peek_non_space(self) -> lx.Item:
+        """Return the next non-space token without consuming it."""
         token = self.next_non_space()
         self.backup()
         return token
