@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+
 from garm_provider_lxd.errors import ProviderError, TemplateError
 from garm_provider_lxd.gotemplate import GoStruct, render
 

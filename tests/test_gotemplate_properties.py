@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from garm_provider_lxd.errors import TemplateError
-from garm_provider_lxd.gotemplate import GoStruct, render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from garm_provider_lxd.errors import TemplateError
+from garm_provider_lxd.gotemplate import GoStruct, render
 
 PARAMS = GoStruct(
     "cloudconfig.InstallRunnerParams",
