@@ -174,9 +174,8 @@ def encode_extra_specs(extra_specs: object) -> str:
     return base64.b64encode(json.dumps(extra_specs, separators=(",", ":")).encode()).decode()
 
 
-@pytest.fixture
-def run_provider(provider_bin: str) -> RunProvider:
-    """A callable that runs the provider with only GARM's environment and stdin."""
+def make_runner(provider_bin: str) -> RunProvider:
+    """Return a callable that runs provider_bin with only GARM's environment and stdin."""
 
     def run(
         command: str,
@@ -212,6 +211,12 @@ def run_provider(provider_bin: str) -> RunProvider:
         )
 
     return run
+
+
+@pytest.fixture
+def run_provider(provider_bin: str) -> RunProvider:
+    """A callable that runs the provider with only GARM's environment and stdin."""
+    return make_runner(provider_bin)
 
 
 @pytest.fixture

@@ -1,20 +1,28 @@
-"""The test LXD environment that tests/env/lxd-up.sh brings up is complete and stable."""
+"""The test LXD environment from tests/env/lxd-up.sh is complete and stable; fixtures behave."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pylxd  # type: ignore[import-untyped]
-from conftest import CONTROLLER_ID_KEY, LXD_UP, TEST_IMAGE, LxdEnv
+from conftest import CONTROLLER_ID_KEY, LXD_UP, TEST_IMAGE, LxdEnv, make_runner
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 BRIDGE_SUBNET = ipaddress.ip_network("10.161.0.0/24")
 # Generous bound on waiting for DHCP; it normally takes 1-3 s.
@@ -168,3 +176,71 @@ def test_lxd_up_again_succeeds_and_changes_nothing(
     assert done.stdout.decode().splitlines()[-1] == f"LXD_SOCKET={lxd_env.socket}"
     assert done.stderr == b"", "a second run reported changes"
     assert server_snapshot(lxd_client, lxd_env) == before
+
+
+# /proc/self/environ is the environment as exec'd: Python's own C-locale coercion (which adds
+# LC_CTYPE to os.environ at start-up) does not show there.
+ENV_DUMPER = """#!{python}
+import json, sys
+env = dict(v.split("=", 1) for v in open("/proc/self/environ").read().split("\\0") if v)
+json.dump({{"env": env, "stdin": sys.stdin.read()}}, sys.stdout)
+"""
+
+
+def test_run_provider_passes_only_garm_variables(tmp_path: Path) -> None:
+    dumper = tmp_path / "dump-env"
+    dumper.write_text(ENV_DUMPER.format(python=sys.executable))
+    dumper.chmod(0o755)
+    run = make_runner(str(dumper))
+    config = tmp_path / "config.toml"
+
+    done = run(
+        "CreateInstance",
+        config=config,
+        controller_id="c1",
+        pool_id="p1",
+        extra_specs={"a": 1},
+        stdin=b'{"name":"x"}',
+        extra_env={"HTTP_PROXY": "http://proxy:3128"},
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["stdin"] == '{"name":"x"}'
+    assert seen["env"] == {
+        "GARM_COMMAND": "CreateInstance",
+        "GARM_CONTROLLER_ID": "c1",
+        "GARM_POOL_ID": "p1",
+        "GARM_INSTANCE_ID": "",
+        "GARM_PROVIDER_CONFIG_FILE": str(config),
+        "GARM_INTERFACE_VERSION": "v0.1.1",
+        "GARM_POOL_EXTRASPECS": base64.b64encode(b'{"a":1}').decode(),
+        "HTTP_PROXY": "http://proxy:3128",
+    }
+
+    done = run("ListInstances", config=config, controller_id="c1")
+    assert json.loads(done.stdout)["env"]["GARM_POOL_EXTRASPECS"] == "bnVsbA=="
+
+    done = run("GetVersion", config=config, controller_id="c1", interface_version="v0.1.0")
+    assert "GARM_POOL_EXTRASPECS" not in json.loads(done.stdout)["env"]
+
+
+def test_bootstrap_targets_the_test_image(bootstrap: Callable[..., dict[str, Any]]) -> None:
+    first = bootstrap("garm-a", flavor="other")
+    second = bootstrap("garm-b", pool_id="pool-1")
+    assert (first["name"], first["image"], first["flavor"]) == ("garm-a", TEST_IMAGE, "other")
+    assert (first["os_type"], first["arch"]) == ("linux", "amd64")
+    assert second["pool_id"] == "pool-1"
+    assert first["pool_id"] != second["pool_id"]
+    assert first["tools"] and first["instance-token"]
+    first["tools"].clear()
+    assert bootstrap("garm-c")["tools"], "payloads must not share nested objects"
+
+
+def test_provider_config_points_at_the_test_socket(provider_config: Path, lxd_env: LxdEnv) -> None:
+    config = tomllib.loads(provider_config.read_text())
+    assert config == {
+        "unix_socket_path": lxd_env.socket,
+        "include_default_profile": False,
+        "instance_type": "container",
+        "project_name": "default",
+    }
