@@ -43,15 +43,19 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def cgroup_mounts(mountinfo: Path) -> set[tuple[str, str]]:
-    """Return (mount point, fs type) of the cgroup mounts listed in a mountinfo file."""
+def cgroup_hierarchies(mountinfo: Path) -> set[tuple[str, str, str]]:
+    """Return (mount point, fs type, device) of the cgroup mounts in a mountinfo file.
+
+    The device identifies a cgroup hierarchy; it is "-" for the tmpfs that holds them.
+    """
     mounts = set()
     for line in mountinfo.read_text().splitlines():
         fields = line.split()
         fstype = fields[fields.index("-") + 1]
         mountpoint = fields[4]
         if mountpoint == "/sys/fs/cgroup" or mountpoint.startswith("/sys/fs/cgroup/"):
-            mounts.add((mountpoint, fstype))
+            device = fields[2] if fstype.startswith("cgroup") else "-"
+            mounts.add((mountpoint, fstype, device))
     return mounts
 
 
@@ -98,8 +102,8 @@ def test_daemon_runs_in_its_network_namespace(lxd_env: LxdEnv, lxd_client: pylxd
 
 
 def test_daemon_sees_the_host_cgroup_layout(lxd_client: pylxd.Client) -> None:
-    host = cgroup_mounts(Path("/proc/self/mountinfo"))
-    daemon = cgroup_mounts(Path(f"/proc/{server_pid(lxd_client)}/mountinfo"))
+    host = cgroup_hierarchies(Path("/proc/self/mountinfo"))
+    daemon = cgroup_hierarchies(Path(f"/proc/{server_pid(lxd_client)}/mountinfo"))
     assert host, "the host has no cgroup mounts under /sys/fs/cgroup"
     assert host <= daemon
 

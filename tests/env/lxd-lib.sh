@@ -163,11 +163,21 @@ ensure_daemon() {
 	check_daemon_cgroups "$(garm_test_daemon_pid)"
 }
 
+# Prints "mountpoint fstype device" for each cgroup mount; the device identifies the hierarchy
+# (a v1 controller mounted again is the same superblock), "-" for the tmpfs above them.
+cgroup_hierarchies() {
+	awk '{
+		for (i = 7; $i != "-"; i++) {}
+		if ($5 == "/sys/fs/cgroup" || index($5, "/sys/fs/cgroup/") == 1)
+			print $5, $(i + 1), ($(i + 1) ~ /^cgroup/ ? $3 : "-")
+	}' "$1" | sort
+}
+
 # Systemd containers die at boot unless the daemon sees the same cgroup hierarchies as the host.
 check_daemon_cgroups() {
 	local pid=$1 missing
-	missing=$(comm -23 <(host_cgroup_mounts | awk '{ print $1, $2 }' | sort) \
-		<(host_cgroup_mounts "/proc/$pid/mountinfo" | awk '{ print $1, $2 }' | sort))
+	missing=$(comm -23 <(cgroup_hierarchies /proc/self/mountinfo) \
+		<(cgroup_hierarchies "/proc/$pid/mountinfo"))
 	if [[ -n $missing ]]; then
 		die "the daemon's mount namespace lacks host cgroup mounts: ${missing//$'\n'/, }"
 	fi
