@@ -28,7 +28,9 @@ garm_test_daemon_pid() {
 	local pid
 	pid=$(cat "$GARM_TEST_LXD_PIDFILE" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	# A recycled pid of another program does not count.
+	# A recycled pid, or another LXD daemon (the scratch one of a second state dir), does not
+	# count: ours runs lxd with exactly LXD_DIR=<our dir> in its environment.
 	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */lxd ]] || return 1
+	grep -qzxF "LXD_DIR=$GARM_TEST_LXD_DIR" "/proc/$pid/environ" 2>/dev/null || return 1
 	printf '%s\n' "$pid"
 }

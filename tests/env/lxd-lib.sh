@@ -137,14 +137,14 @@ stop_stale_daemon() {
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
 }
 
-# A daemon that answers on our socket but left no pid file (removed by hand, say): record its
+# A daemon that answers on our socket while the pid file is missing or wrong: record its
 # pid from GET /1.0 so the namespace and cgroup checks below apply to it.
 adopt_daemon() {
 	local pid
 	[[ -S $GARM_TEST_LXD_SOCKET ]] || return 1
 	pid=$(server_get /1.0 2>/dev/null | sed -n 's/.*"server_pid":\([0-9]*\).*/\1/p') || return 1
 	[[ -n $pid ]] || return 1
-	log "found LXD (pid $pid) without a pid file; adopting it"
+	log "found LXD (pid $pid) answering without a valid pid file; adopting it"
 	printf '%s\n' "$pid" >"$GARM_TEST_LXD_PIDFILE"
 }
 
