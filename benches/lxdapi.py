@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 DEFAULT_SOCKET = "/var/lib/garm-provider-lxd-test/lxd/unix.socket"
+RETRIES = 4
 
 
 class LxdApiError(RuntimeError):
@@ -86,8 +87,16 @@ class Lxd:
         return result
 
     def run(self, method: str, path: str, body: object = None) -> dict[str, Any]:
-        """Send one request and wait for its operation."""
-        return self.wait(self.call(method, path, body))
+        """Send one request and wait for its operation; retry database timeouts of a busy LXD."""
+        for attempt in range(RETRIES):
+            try:
+                return self.wait(self.call(method, path, body))
+            except LxdApiError as exc:
+                # What failed on "Failed to begin transaction" was rolled back by LXD.
+                if "transaction" not in str(exc) or attempt == RETRIES - 1:
+                    raise
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
 
 def with_project(path: str, project: str, **query: str) -> str:
@@ -133,13 +142,11 @@ def force_delete(lxd: Lxd, name: str, project: str, *, running: bool = True) -> 
         if status < 400 and envelope.get("type") == "async":
             with contextlib.suppress(LxdApiError):  # it stopped on its own meanwhile
                 lxd.wait(envelope)
-    status, data = lxd.request("DELETE", instance_path(name, project))
-    if status == 404:
-        return
-    envelope = json.loads(data)
-    if status >= 400:
-        raise LxdApiError(status, str(envelope.get("error")))
-    lxd.wait(envelope)
+    try:
+        lxd.run("DELETE", instance_path(name, project))
+    except LxdApiError as exc:
+        if exc.status != 404:
+            raise
 
 
 def wait_for_ipv4(lxd: Lxd, name: str, project: str, timeout: float = 30.0) -> str:

@@ -2,10 +2,12 @@
 
 Instance i is named pop-NNNNN. Nine in ten carry GARM's tags (3 controllers x 10 pools, ids are
 UUIDs as GARM makes them) and a real-sized cloud-init user-data; one in ten is untagged (not
-ours). One in ten is running (busybox, without a NIC: 500 DHCP clients would exhaust the /24
-of garmbr0 the test suite relies on); the rest are stopped containers created with
-`"source": {"type": "none"}`, which skips the image unpack. Re-running only creates what is
-missing, starts what should run and deletes pop-* instances beyond N.
+ours). One in ten is running (busybox); the rest are stopped containers created with
+`"source": {"type": "none"}`, which skips the image unpack. No instance has a NIC (the profile's
+eth0 is masked): 500 DHCP clients would exhaust the /24 of garmbr0 the test suite relies on,
+and LXD 5.0 checks every new NIC's MAC address against all instances, which makes each create
+cost O(N) (20 ms without a NIC, 150 ms with one, at 3,000 instances). Re-running only creates
+what is missing, starts what should run and deletes pop-* instances beyond N.
 
     python benches/populate.py 1000            # grow (or shrink) to 1,000
     python benches/populate.py 0 --clean       # delete every instance in the project
@@ -92,10 +94,10 @@ def instance_body(i: int, user_data_key: str, user_data: str) -> dict[str, objec
         "type": "container",
         "profiles": ["default"],
         "config": config,
+        "devices": {"eth0": {"type": "none"}},
     }
     if is_running(i):
         body["source"] = {"type": "image", "alias": IMAGE}
-        body["devices"] = {"eth0": {"type": "none"}}
     else:
         body["source"] = {"type": "none"}
         body["architecture"] = "x86_64"
