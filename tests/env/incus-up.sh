@@ -96,6 +96,7 @@ incus_daemon_pid() {
 	pid=$(cat "$GARM_INCUS_PIDFILE" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */incusd ]] || return 1
+	grep -qzxF "INCUS_DIR=$INCUS_DIR" "/proc/$pid/environ" 2>/dev/null || return 1
 	printf '%s\n' "$pid"
 }
 

@@ -13,7 +13,7 @@ GARM_CLUSTER_SIZE=3
 GARM_CLUSTER_BRIDGE=garmclbr0
 GARM_CLUSTER_BRIDGE_ADDRESS=10.164.0.1/24
 # Cluster groups: g1 = member1, g2 = member2 + member3 (all also stay in "default").
-declare -A GARM_CLUSTER_GROUPS=([member1]=default,g1 [member2]=default,g2 [member3]=default,g2)
+declare -A GARM_CLUSTER_GROUPS=([member1]="default,g1" [member2]="default,g2" [member3]="default,g2")
 
 # Member N (1-based): its name, network namespace, LXD_DIR and cluster address.
 cluster_member_name() { printf 'member%s\n' "$1"; }

@@ -25,7 +25,9 @@ member_pid() {
 	local pid
 	pid=$(cat "$(member_pidfile "$1")" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	# A recycled pid, or another LXD daemon, does not count: ours has LXD_DIR=<member dir>.
 	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */lxd ]] || return 1
+	grep -qzxF "LXD_DIR=$(cluster_member_dir "$1")" "/proc/$pid/environ" 2>/dev/null || return 1
 	printf '%s\n' "$pid"
 }
 
