@@ -119,10 +119,14 @@ impl Endpoint {
                 // Requests are small and latency-bound: do not wait to coalesce writes.
                 tcp.set_nodelay(true)
                     .map_err(|e| Error::connection(&self.display, Stage::Connect, &e))?;
-                let stream = tls
-                    .connect(server_name.clone(), tcp)
-                    .await
-                    .map_err(|e| Error::connection(&self.display, Stage::Tls, &e))?;
+                let stream =
+                    tls.connect(server_name.clone(), tcp)
+                        .await
+                        .map_err(|e| Error::Connection {
+                            endpoint: self.display.clone(),
+                            stage: Stage::Tls,
+                            detail: tls::handshake_problem(&e),
+                        })?;
                 Inner::Tls(Box::new(stream))
             }
         };

@@ -14,7 +14,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::error::Error;
+use crate::error::{chain, Error};
 
 /// PEM inputs of an HTTPS endpoint, as the provider config names them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,7 +56,12 @@ pub fn client_config(opts: &TlsOptions<'_>) -> Result<Arc<ClientConfig>, Error> 
             let key = private_key(key)?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::Invalid(format!("client_key: unusable key: {e}")))?
+                .map_err(|e| match e {
+                    rustls::Error::InconsistentKeys(_) => {
+                        invalid("client_key does not belong to client_cert")
+                    }
+                    other => Error::Invalid(format!("client_key: unusable key: {other}")),
+                })?
         }
         (None, None) => builder.with_no_client_auth(),
         (Some(_), None) => return Err(invalid("client_cert is set but client_key is not")),
@@ -126,6 +131,26 @@ fn system_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     roots
+}
+
+/// A one-line description of a failed handshake, naming the certificate problem plainly.
+pub fn handshake_problem(err: &std::io::Error) -> String {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return chain(err);
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.0.to_string(),
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "server certificate is not issued by a trusted CA (unknown issuer)".to_owned()
+        }
+        rustls::Error::AlertReceived(alert) => {
+            format!("the server refused the handshake (TLS alert {alert:?})")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Accepts exactly one server certificate, byte for byte, like the Go LXD client's
