@@ -4,6 +4,7 @@ pub mod client;
 pub mod cloudinit;
 pub mod endpoint;
 pub mod error;
+pub mod instances;
 pub mod stream;
 pub mod tls;
 pub mod transport;
@@ -16,5 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transport::LxdTransport>()?;
     m.add_function(wrap_pyfunction!(cloudinit::cloud_config_py, m)?)?;
     m.add_function(wrap_pyfunction!(cloudinit::b64encode_py, m)?)?;
+    m.add_function(wrap_pyfunction!(instances::provider_instances_py, m)?)?;
+    m.add_function(wrap_pyfunction!(instances::provider_instance_py, m)?)?;
     Ok(())
 }
