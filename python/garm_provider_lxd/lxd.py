@@ -160,9 +160,13 @@ class Lxd:
         envelope = _decode(data, "POST", "instances")
         if status == 409:
             raise DuplicateError(f"instance {name} already exists")
-        if status >= 400 or envelope.get("type") == "error":
-            raise _error_for(envelope, status, what)
-        self.wait(envelope, what)
+        try:
+            if status >= 400 or envelope.get("type") == "error":
+                raise _error_for(envelope, status, what)
+            self.wait(envelope, what)
+        except NotFoundError as exc:
+            # A missing image or profile: exit code 30 means "instance not found" to GARM.
+            raise LxdError(str(exc)) from None
 
     def change_state(self, name: str, action: str, *, force: bool = False) -> None:
         """Start or stop an instance and wait for the change."""
