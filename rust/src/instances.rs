@@ -1,325 +1,334 @@
-//! LXD instance JSON → GARM ProviderInstance JSON, bytes to bytes.
+//! LXD instance JSON → GARM `ProviderInstance` JSON, bytes to bytes.
 //!
-//! A listing of thousands of instances goes from the response body to the filtered result
-//! without creating a Python object per instance.
+//! Field rules follow the Go provider (provider/util.go, lxdInstanceToAPIInstance) with its
+//! gaps closed: the `Error` status, `user.os-type` as a real fallback, IPv4 before IPv6.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::fmt;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use serde::{Deserialize, Serialize};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Serialize;
 
 use crate::error::Error;
+use crate::lenient::{List, Obj, Object, Text};
 
-const TAG_CONTROLLER: &str = "user.runner-controller-id";
-const TAG_POOL: &str = "user.runner-pool-id";
-const TAG_OS_TYPE: &str = "user.os-type";
-const TAG_OS_ARCH: &str = "user.os-arch";
-
-// Values of `image.os` (lowercased) that name a Linux distribution in LXD image metadata.
+/// `image.os` values (lowercased) of Linux images: garm-provider-common's OSToOSTypeMap plus
+/// the other distributions on the LXD and Incus image servers.
 const LINUX_DISTROS: &[&str] = &[
+    "alma",
     "almalinux",
     "alpine",
+    "alt",
     "amazonlinux",
+    "arch",
     "archlinux",
     "busybox",
     "centos",
     "debian",
     "devuan",
     "fedora",
+    "flatcar",
+    "funtoo",
     "gentoo",
     "kali",
     "linux",
+    "linuxmint",
     "mint",
     "nixos",
     "openeuler",
     "opensuse",
+    "openwrt",
     "oracle",
+    "plamo",
     "rhel",
+    "rocky",
     "rockylinux",
+    "slackware",
+    "springdalelinux",
+    "suse",
     "ubuntu",
     "voidlinux",
 ];
 
-#[derive(Deserialize)]
-struct Envelope<T> {
-    #[serde(default = "Option::default")]
-    metadata: Option<T>,
+/// The config keys the conversion reads.
+#[derive(Default, serde::Deserialize)]
+struct Config<'a> {
+    #[serde(borrow, rename = "user.runner-controller-id", default)]
+    controller_id: Text<'a>,
+    #[serde(borrow, rename = "user.runner-pool-id", default)]
+    pool_id: Text<'a>,
+    #[serde(borrow, rename = "image.os", default)]
+    image_os: Text<'a>,
+    #[serde(borrow, rename = "image.release", default)]
+    image_release: Text<'a>,
+    #[serde(borrow, rename = "user.os-type", default)]
+    os_type: Text<'a>,
+    #[serde(borrow, rename = "user.os-arch", default)]
+    os_arch: Text<'a>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Instance {
-    name: String,
-    status: String,
-    architecture: String,
-    config: HashMap<String, String>,
-    state: Option<State>,
+#[derive(Default, serde::Deserialize)]
+struct Address<'a> {
+    #[serde(borrow, default)]
+    family: Text<'a>,
+    #[serde(borrow, default)]
+    address: Text<'a>,
+    #[serde(borrow, default)]
+    scope: Text<'a>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct State {
-    status: String,
-    // Sorted by interface name: JSON object order is not kept by serde_json's map.
-    network: Option<BTreeMap<String, Interface>>,
+#[derive(Default, serde::Deserialize)]
+struct Interface<'a> {
+    #[serde(borrow, default)]
+    addresses: List<Obj<Address<'a>>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Interface {
-    addresses: Vec<Address>,
+/// Global addresses of every interface but `lo`, split by family, in server order.
+#[derive(Default)]
+struct Network<'a> {
+    v4: Vec<Cow<'a, str>>,
+    v6: Vec<Cow<'a, str>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Address {
-    family: String,
-    address: String,
-    scope: String,
+struct NetworkVisitor;
+
+impl<'de> Visitor<'de> for NetworkVisitor {
+    type Value = Network<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of network interfaces")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut network = Network::default();
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            let Obj(interface) = map.next_value::<Obj<Interface<'de>>>()?;
+            let Some(interface) = interface.filter(|_| name.raw() != Some("lo")) else {
+                continue;
+            };
+            for Obj(address) in interface.addresses.0.unwrap_or_default() {
+                let Some(Address {
+                    family,
+                    address: Text(Some(address)),
+                    scope,
+                }) = address
+                else {
+                    continue;
+                };
+                if address.is_empty() || scope.raw() != Some("global") {
+                    continue;
+                }
+                let v6 = match family.raw() {
+                    Some("inet") => false,
+                    Some("inet6") => true,
+                    _ => address.contains(':'),
+                };
+                if v6 {
+                    network.v6.push(address);
+                } else {
+                    network.v4.push(address);
+                }
+            }
+        }
+        Ok(network)
+    }
 }
 
-#[derive(Serialize, Debug, PartialEq)]
-struct ProviderAddress<'a> {
-    address: &'a str,
+impl<'de: 'a, 'a> Deserialize<'de> for Network<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(NetworkVisitor)
+    }
+}
+
+#[derive(Default, serde::Deserialize)]
+struct State<'a> {
+    #[serde(borrow, default)]
+    status: Text<'a>,
+    #[serde(borrow, default)]
+    network: Obj<Network<'a>>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct Instance<'a> {
+    #[serde(borrow, default)]
+    name: Text<'a>,
+    #[serde(borrow, default)]
+    status: Text<'a>,
+    #[serde(borrow, default)]
+    architecture: Text<'a>,
+    #[serde(borrow, default)]
+    config: Obj<Config<'a>>,
+    #[serde(borrow, default)]
+    expanded_config: Obj<Config<'a>>,
+    #[serde(borrow, default)]
+    state: Obj<State<'a>>,
+}
+
+/// An LXD response envelope whose `metadata` is a `T` (or something else, reported).
+#[derive(serde::Deserialize)]
+struct Envelope<'a, T> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Text<'a>,
+    #[serde(borrow, default)]
+    error: Text<'a>,
+    #[serde(default)]
+    metadata: T,
+}
+
+/// GARM's params.ProviderInstance, in its field order.
+#[derive(Serialize)]
+struct ProviderInstance<'s> {
+    provider_id: &'s str,
+    name: &'s str,
+    os_type: &'s str,
+    os_name: &'s str,
+    os_version: &'s str,
+    os_arch: &'s str,
+    addresses: Vec<PublicAddress<'s>>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct PublicAddress<'s> {
+    address: &'s str,
     #[serde(rename = "type")]
     kind: &'static str,
 }
 
-#[derive(Serialize, Debug, PartialEq)]
-struct ProviderInstance<'a> {
-    provider_id: &'a str,
-    name: &'a str,
-    os_type: &'a str,
-    os_name: &'a str,
-    os_version: &'a str,
-    os_arch: &'a str,
-    addresses: Vec<ProviderAddress<'a>>,
-    status: &'static str,
-}
+impl<'a> Instance<'a> {
+    /// A config value: the instance's own, else the one profiles give it (expanded_config).
+    fn config<'s>(&'s self, key: fn(&'s Config<'a>) -> &'s Text<'a>) -> Option<&'s str> {
+        let own = self.config.0.as_ref().and_then(|c| key(c).get());
+        own.or_else(|| self.expanded_config.0.as_ref().and_then(|c| key(c).get()))
+    }
 
-fn tag<'a>(instance: &'a Instance, key: &str) -> &'a str {
-    instance.config.get(key).map(String::as_str).unwrap_or("")
-}
+    fn belongs_to(&self, controller_id: &str, pool_id: Option<&str>) -> bool {
+        self.config(|c| &c.controller_id) == Some(controller_id)
+            && pool_id.is_none_or(|pool| self.config(|c| &c.pool_id) == Some(pool))
+    }
 
-fn garm_status(lxd_status: &str) -> &'static str {
-    match lxd_status {
-        "Running" => "running",
-        "Stopped" => "stopped",
-        "Error" => "error",
-        _ => "unknown",
+    fn convert<'s>(&'s self, state: Option<&'s State<'a>>) -> ProviderInstance<'s> {
+        let name = self.name.raw().unwrap_or_default();
+        let image_os = self.config(|c| &c.image_os).unwrap_or_default();
+        let os_type = match image_os.to_lowercase().as_str() {
+            "windows" => "windows",
+            os if LINUX_DISTROS.contains(&os) => "linux",
+            _ => self.config(|c| &c.os_type).unwrap_or("unknown"),
+        };
+        let os_arch = self.config(|c| &c.os_arch).unwrap_or_else(|| {
+            match self.architecture.raw().unwrap_or_default() {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                "armv7l" => "arm",
+                other => other,
+            }
+        });
+        let status = state.and_then(|s| s.status.get()).or(self.status.get());
+        let network = state.and_then(|s| s.network.0.as_ref());
+        let addresses = network
+            .map(|n| n.v4.iter().chain(n.v6.iter()))
+            .into_iter()
+            .flatten()
+            .map(|address| PublicAddress {
+                address,
+                kind: "public",
+            })
+            .collect();
+        ProviderInstance {
+            provider_id: name,
+            name,
+            os_type,
+            os_name: image_os,
+            os_version: self.config(|c| &c.image_release).unwrap_or_default(),
+            os_arch,
+            addresses,
+            status: match status {
+                Some("Running") => "running",
+                Some("Stopped") => "stopped",
+                Some("Error") => "error",
+                _ => "unknown",
+            },
+        }
     }
 }
 
-fn os_type(instance: &Instance) -> &str {
-    let image_os = tag(instance, "image.os").to_ascii_lowercase();
-    if LINUX_DISTROS.contains(&image_os.as_str()) {
-        return "linux";
-    }
-    if image_os == "windows" {
-        return "windows";
-    }
-    match tag(instance, TAG_OS_TYPE) {
-        "" => "unknown",
-        tagged => tagged,
-    }
-}
-
-fn os_arch(instance: &Instance) -> &str {
-    match tag(instance, TAG_OS_ARCH) {
-        "" => match instance.architecture.as_str() {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "armv7l" => "arm",
-            other => other,
-        },
-        tagged => tagged,
+/// Parse an LXD response envelope, insisting on a sync response with its metadata present.
+fn metadata<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, Error> {
+    let Object(Envelope::<'a, Option<T>> {
+        kind,
+        error,
+        metadata,
+    }) = serde_json::from_slice(body)
+        .map_err(|e| Error::Response(format!("{what} is not an LXD response: {e}")))?;
+    match kind.raw() {
+        Some("error") => Err(Error::Response(format!(
+            "{what} is an LXD error response: {}",
+            error.raw().unwrap_or("no message")
+        ))),
+        None | Some("sync") => {
+            metadata.ok_or_else(|| Error::Response(format!("{what} has no metadata")))
+        }
+        Some(other) => Err(Error::Response(format!(
+            "{what} is an LXD {other:?} response, expected \"sync\""
+        ))),
     }
 }
 
-fn addresses(state: Option<&State>) -> Vec<ProviderAddress<'_>> {
-    let Some(network) = state.and_then(|s| s.network.as_ref()) else {
-        return Vec::new();
-    };
-    let global = || {
-        network
-            .iter()
-            .filter(|(name, _)| name.as_str() != "lo")
-            .flat_map(|(_, iface)| iface.addresses.iter())
-            .filter(|a| a.scope == "global" && !a.address.is_empty())
-    };
-    // IPv4 first: GARM shows the first address, and runners are reached over IPv4.
-    let v4 = global().filter(|a| a.family == "inet");
-    let v6 = global().filter(|a| a.family == "inet6");
-    v4.chain(v6)
-        .map(|a| ProviderAddress {
-            address: &a.address,
-            kind: "public",
-        })
-        .collect()
-}
-
-fn convert<'a>(instance: &'a Instance, state: Option<&'a State>) -> ProviderInstance<'a> {
-    let state = state.or(instance.state.as_ref());
-    let status = match state {
-        Some(s) if !s.status.is_empty() => &s.status,
-        _ => &instance.status,
-    };
-    ProviderInstance {
-        provider_id: &instance.name,
-        name: &instance.name,
-        os_type: os_type(instance),
-        os_name: tag(instance, "image.os"),
-        os_version: tag(instance, "image.release"),
-        os_arch: os_arch(instance),
-        addresses: addresses(state),
-        status: garm_status(status),
-    }
-}
-
-/// Filter a `GET /1.0/instances?recursion=1|2` body to one controller (and pool) as JSON.
+/// The GARM instances of `controller_id` (and `pool_id`, if given) in a
+/// `GET /1.0/instances?recursion=1|2` response, as a compact JSON array.
 pub fn provider_instances(
     body: &[u8],
     controller_id: &str,
     pool_id: Option<&str>,
 ) -> Result<Vec<u8>, Error> {
-    let envelope: Envelope<Vec<Instance>> = serde_json::from_slice(body)?;
-    let instances = envelope.metadata.unwrap_or_default();
-    let selected: Vec<ProviderInstance<'_>> = instances
+    let instances: Vec<Obj<Instance<'_>>> = metadata(body, "the instance list")?;
+    let converted: Vec<ProviderInstance<'_>> = instances
         .iter()
-        .filter(|i| tag(i, TAG_CONTROLLER) == controller_id)
-        .filter(|i| pool_id.is_none_or(|pool| tag(i, TAG_POOL) == pool))
-        .map(|i| convert(i, None))
+        .filter_map(|Obj(instance)| instance.as_ref())
+        // An instance without a name cannot be addressed by GARM: leave it out.
+        .filter(|i| i.name.get().is_some() && i.belongs_to(controller_id, pool_id))
+        .map(|i| i.convert(i.state.0.as_ref()))
         .collect();
-    Ok(serde_json::to_vec(&selected)?)
+    Ok(serde_json::to_vec(&converted)?)
 }
 
-/// Convert `GET /1.0/instances/<name>` (and optionally its `/state`) into ProviderInstance JSON.
+/// One ProviderInstance from `GET /1.0/instances/<name>` and, optionally, its `/state`.
 pub fn provider_instance(instance: &[u8], state: Option<&[u8]>) -> Result<Vec<u8>, Error> {
-    let envelope: Envelope<Instance> = serde_json::from_slice(instance)?;
-    let instance = envelope
-        .metadata
-        .ok_or_else(|| Error::Response("LXD instance response has no metadata".into()))?;
-    let state = match state {
-        Some(raw) => serde_json::from_slice::<Envelope<State>>(raw)?.metadata,
+    let Object(instance): Object<Instance<'_>> = metadata(instance, "the instance")?;
+    let state: Option<Object<State<'_>>> = match state {
+        Some(body) => Some(metadata(body, "the instance state")?),
         None => None,
     };
-    Ok(serde_json::to_vec(&convert(&instance, state.as_ref()))?)
+    let embedded = instance.state.0.as_ref();
+    let state = state.as_ref().map(|Object(s)| s).or(embedded);
+    Ok(serde_json::to_vec(&instance.convert(state))?)
 }
 
+/// Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array.
 #[pyfunction(name = "provider_instances")]
-#[pyo3(signature = (body, controller_id, pool_id))]
 pub fn provider_instances_py<'py>(
     py: Python<'py>,
     body: &[u8],
     controller_id: &str,
     pool_id: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let out = py.detach(|| provider_instances(body, controller_id, pool_id))?;
-    Ok(PyBytes::new(py, &out))
+    let json = py.detach(|| provider_instances(body, controller_id, pool_id))?;
+    Ok(PyBytes::new(py, &json))
 }
 
+/// Convert GET /1.0/instances/<name> (+ optional /state) responses into ProviderInstance JSON.
 #[pyfunction(name = "provider_instance")]
-#[pyo3(signature = (instance, state))]
 pub fn provider_instance_py<'py>(
     py: Python<'py>,
     instance: &[u8],
     state: Option<&[u8]>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &provider_instance(instance, state)?))
+    let json = py.detach(|| provider_instance(instance, state))?;
+    Ok(PyBytes::new(py, &json))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    fn listing() -> Vec<u8> {
-        json!({"type": "sync", "metadata": [
-            {"name": "a", "status": "Running", "architecture": "x86_64",
-             "config": {"user.runner-controller-id": "c1", "user.runner-pool-id": "p1",
-                        "image.os": "Ubuntu", "image.release": "jammy"},
-             "state": {"status": "Running", "network": {
-                 "lo": {"addresses": [{"family": "inet", "address": "127.0.0.1", "scope": "local"}]},
-                 "eth0": {"addresses": [
-                     {"family": "inet6", "address": "fd42::1", "scope": "global"},
-                     {"family": "inet6", "address": "fe80::1", "scope": "link"},
-                     {"family": "inet", "address": "10.0.0.5", "scope": "global"}]}}}},
-            {"name": "b", "status": "Stopped", "architecture": "aarch64",
-             "config": {"user.runner-controller-id": "c1", "user.runner-pool-id": "p2",
-                        "user.os-type": "linux"}},
-            {"name": "c", "status": "Frozen", "architecture": "x86_64",
-             "config": {"user.runner-controller-id": "c2", "user.runner-pool-id": "p1"}},
-            {"name": "d", "status": "Running", "architecture": "x86_64", "config": {}}
-        ]})
-        .to_string()
-        .into_bytes()
-    }
-
-    fn parse(out: Vec<u8>) -> Value {
-        serde_json::from_slice(&out).expect("output is JSON")
-    }
-
-    #[test]
-    fn filters_by_controller_and_pool() {
-        let all = parse(provider_instances(&listing(), "c1", None).unwrap());
-        let names: Vec<&str> = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["a", "b"]);
-        let pool = parse(provider_instances(&listing(), "c1", Some("p2")).unwrap());
-        assert_eq!(pool.as_array().unwrap().len(), 1);
-        assert_eq!(pool[0]["name"], "b");
-        let none = parse(provider_instances(&listing(), "nobody", None).unwrap());
-        assert_eq!(none, json!([]));
-    }
-
-    #[test]
-    fn maps_status_os_and_global_addresses_ipv4_first() {
-        let all = parse(provider_instances(&listing(), "c1", None).unwrap());
-        assert_eq!(
-            all[0],
-            json!({"provider_id": "a", "name": "a", "os_type": "linux", "os_name": "Ubuntu",
-                   "os_version": "jammy", "os_arch": "amd64", "status": "running",
-                   "addresses": [{"address": "10.0.0.5", "type": "public"},
-                                 {"address": "fd42::1", "type": "public"}]})
-        );
-        assert_eq!(all[1]["status"], "stopped");
-        assert_eq!(all[1]["os_type"], "linux");
-        assert_eq!(all[1]["os_arch"], "arm64");
-        assert_eq!(all[1]["addresses"], json!([]));
-        let other = parse(provider_instances(&listing(), "c2", None).unwrap());
-        assert_eq!(other[0]["status"], "unknown");
-        assert_eq!(other[0]["os_type"], "unknown");
-    }
-
-    #[test]
-    fn single_instance_uses_the_separate_state() {
-        let inst = json!({"type": "sync", "metadata": {"name": "x", "status": "Stopped",
-            "architecture": "armv7l", "config": {"user.os-arch": "arm"}}});
-        let state = json!({"type": "sync", "metadata": {"status": "Running", "network": {
-            "eth0": {"addresses": [{"family": "inet", "address": "10.1.1.1", "scope": "global"}]}}}});
-        let out = parse(
-            provider_instance(
-                inst.to_string().as_bytes(),
-                Some(state.to_string().as_bytes()),
-            )
-            .unwrap(),
-        );
-        assert_eq!(out["status"], "running");
-        assert_eq!(out["os_arch"], "arm");
-        assert_eq!(out["addresses"][0]["address"], "10.1.1.1");
-    }
-
-    #[test]
-    fn bad_bodies_are_errors_not_panics() {
-        assert!(provider_instances(b"{", "c", None).is_err());
-        assert!(provider_instances(b"[1, 2]", "c", None).is_err());
-        assert!(provider_instance(b"{\"metadata\": null}", None).is_err());
-        let empty = parse(provider_instances(b"{\"metadata\": null}", "c", None).unwrap());
-        assert_eq!(empty, json!([]));
-    }
-}
+#[path = "instances_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@ pub mod cloudinit;
 pub mod endpoint;
 pub mod error;
 pub mod instances;
+pub mod lenient;
 pub mod stream;
 pub mod tls;
 pub mod transport;
