@@ -17,6 +17,11 @@ def profile(lxd_client: Any) -> Iterator[str]:
     name = f"garm-test-{uuid.uuid4().hex[:8]}"
     lxd_client.profiles.create(name, config={"limits.processes": "500"}, devices={})
     yield name
+    for inst in lxd_client.instances.all():  # instances still using it block the delete
+        if name in inst.profiles:
+            if inst.status == "Running":
+                inst.stop(force=True, wait=True)
+            inst.delete(wait=True)
     lxd_client.profiles.get(name).delete()
 
 
