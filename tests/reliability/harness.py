@@ -1,0 +1,210 @@
+"""Running the provider as GARM does, many at once, and checking what it left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pylxd  # type: ignore[import-untyped]
+from conftest import CONTROLLER_ID_KEY, encode_extra_specs
+
+# Bounds a hang of a provider the suite expects to finish; never a performance assertion.
+PROCESS_DEADLINE = 240.0
+PREFIX = "garm-provider-lxd: "
+
+
+def garm_env(
+    command: str,
+    config: Path | str,
+    controller_id: str,
+    *,
+    pool_id: str = "",
+    instance_id: str = "",
+    extra_specs: object = None,
+    interface_version: str = "v0.1.1",
+) -> dict[str, str]:
+    """Return the environment GARM gives the provider for one command (and nothing else)."""
+    env = {
+        "GARM_COMMAND": command,
+        "GARM_CONTROLLER_ID": controller_id,
+        "GARM_POOL_ID": pool_id,
+        "GARM_INSTANCE_ID": instance_id,
+        "GARM_PROVIDER_CONFIG_FILE": str(config),
+        "GARM_INTERFACE_VERSION": interface_version,
+    }
+    if interface_version == "v0.1.1":
+        env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
+    return env
+
+
+def write_config(path: Path, **values: object) -> Path:
+    """Write a provider TOML config with the given top-level keys; return its path."""
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value))}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def socket_config(path: Path, socket: str, **values: object) -> Path:
+    """Write a config for the test daemon (or a proxy) at socket."""
+    base: dict[str, object] = {
+        "unix_socket_path": socket,
+        "include_default_profile": False,
+        "instance_type": "container",
+        "project_name": "default",
+    }
+    base.update(values)
+    return write_config(path, **base)
+
+
+@dataclass
+class Outcome:
+    """What one provider process did."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def error(self) -> str:
+        """The stderr text."""
+        return self.stderr.decode(errors="replace")
+
+    def json(self) -> Any:
+        """The stdout, decoded as the one JSON value it must be."""
+        return json.loads(self.stdout)
+
+
+def run(
+    provider_bin: str,
+    env: Mapping[str, str],
+    stdin: bytes = b"",
+    *,
+    timeout: float = PROCESS_DEADLINE,
+    wrapper: Iterable[str] = (),
+) -> Outcome:
+    """Run the provider once with exactly env and stdin."""
+    done = subprocess.run(
+        [*wrapper, provider_bin],
+        input=stdin,
+        capture_output=True,
+        env=dict(env),
+        timeout=timeout,
+        check=False,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def run_many(
+    provider_bin: str, jobs: list[tuple[dict[str, str], bytes]], timeout: float = PROCESS_DEADLINE
+) -> list[Outcome]:
+    """Start every job at once (one process each) and return their outcomes in order."""
+    procs = [
+        subprocess.Popen(
+            [provider_bin],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for env, _ in jobs
+    ]
+    results: list[Outcome | None] = [None] * len(procs)
+
+    def collect(index: int) -> None:
+        proc = procs[index]
+        try:
+            out, err = proc.communicate(jobs[index][1], timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err += b"\n(test: killed at the deadline)"
+        results[index] = Outcome(proc.returncode, out, err)
+
+    threads = [threading.Thread(target=collect, args=(i,)) for i in range(len(procs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in results if r is not None]
+
+
+def one_line_failure(outcome: Outcome, exit_code: int = 1) -> str:
+    """Assert a clean failure (exit code, nothing on stdout, one stderr line); return the line."""
+    text = outcome.error
+    assert outcome.returncode == exit_code, (outcome.returncode, text)
+    assert outcome.stdout.strip() == b"", outcome.stdout[:200]
+    assert "Traceback" not in text, text
+    assert text.count("\n") == 1 and text.endswith("\n"), text
+    assert text.startswith(PREFIX), text
+    line = text[len(PREFIX) :].strip()
+    assert line, "the error line is empty"
+    return line
+
+
+def server_instances(client: Any) -> list[dict[str, Any]]:
+    """Every instance of the default project in one consistent listing (recursion=1)."""
+    response = client.api.instances.get(params={"recursion": "1"})
+    items: list[dict[str, Any]] = response.json()["metadata"]
+    return items
+
+
+def tagged(client: Any, controller_id: str) -> dict[str, dict[str, str]]:
+    """Return {name: config} of the server's instances tagged with controller_id."""
+    return {
+        item["name"]: dict(item.get("config") or {})
+        for item in server_instances(client)
+        if (item.get("config") or {}).get(CONTROLLER_ID_KEY) == controller_id
+    }
+
+
+def instance_names(client: Any) -> set[str]:
+    """Return the names of every instance in the default project."""
+    return {item["name"] for item in server_instances(client)}
+
+
+def remove_instance(client: Any, name: str) -> None:
+    """Force-remove one instance; one that is already gone is fine."""
+    try:
+        inst = client.instances.get(name)
+        if inst.status != "Stopped":
+            inst.stop(force=True, wait=True)
+        inst.delete(wait=True)
+    except pylxd.exceptions.LXDAPIException as exc:
+        if "not found" not in str(exc).lower():
+            raise
+
+
+def remove_tagged(client: Any, controller_id: str) -> None:
+    """Force-remove every instance tagged with controller_id."""
+    for name in tagged(client, controller_id):
+        remove_instance(client, name)
+
+
+def open_fds_to(pid: int, targets: set[str]) -> list[str]:
+    """Return the fds of process pid that point at any of the targets (pipe:[...] names)."""
+    found = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link in targets:
+            found.append(f"{fd}->{link}")
+    return found
