@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pylxd.exceptions
 import pytest
 
 VERSIONS = ["v0.1.0", "v0.1.1"]
@@ -18,7 +20,8 @@ def _instance_names(lxd_client: Any) -> set[str]:
 
 
 def _force_delete(lxd_client: Any, name: str) -> None:
-    if lxd_client.instances.exists(name):
+    # Another test process may remove it first: gone is what we want either way.
+    with contextlib.suppress(pylxd.exceptions.NotFound):
         inst = lxd_client.instances.get(name)
         if inst.status == "Running":
             inst.stop(force=True, wait=True)
