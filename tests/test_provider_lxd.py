@@ -119,18 +119,23 @@ def test_create_of_an_existing_name_is_a_duplicate_and_leaves_it_alone(
 def test_failed_create_is_one_line_and_leaves_nothing(
     create: Callable[..., Any],
     lxd_client: Any,
+    controller_id: str,
     overrides: dict[str, Any],
     message: str,
 ) -> None:
-    before = _instance_names(lxd_client)
-    proc, _, _ = create(**overrides)
+    proc, name, _ = create(**overrides)
     assert proc.returncode == 1
     assert proc.stdout == b""
     err = proc.stderr.decode()
     assert message in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
-    assert _instance_names(lxd_client) == before
+    assert not lxd_client.instances.exists(name)
+    assert not [
+        inst.name
+        for inst in lxd_client.instances.all()
+        if inst.config.get("user.runner-controller-id") == controller_id
+    ]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
