@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
+import shutil
 import sys
 import threading
 import time
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lxdapi import (
     DEFAULT_SOCKET,
     Lxd,
+    LxdApiError,
     ensure_project,
     force_delete,
     instance_path,
@@ -117,6 +120,21 @@ class Report:
     total_in_project: int = 0
 
 
+def remove_stale_volume(error: str, project: str, name: str) -> bool:
+    """Remove the directory a timed-out create left on the dir pool; True if it did."""
+    # LXD rolls back the database row of a create whose transaction timed out but can leave
+    # the instance's directory behind, and then refuses that name for good.
+    match = re.search(r'Volume path "([^"]+)" already exists', error)
+    if match is None:
+        return False
+    path = Path(match.group(1))
+    expected = name if project in ("", "default") else f"{project}_{name}"
+    if path.name != expected or path.parent.name != "containers":
+        return False
+    shutil.rmtree(path)
+    return True
+
+
 def mem_available_mb() -> float:
     """Return MemAvailable from /proc/meminfo in MiB."""
     with open("/proc/meminfo") as handle:
@@ -176,7 +194,13 @@ def populate(
         force_delete(conn, surplus[index], project, running=have[surplus[index]] != "Stopped")
 
     def create(conn: Lxd, i: int) -> None:
-        conn.run("POST", with_project("/1.0/instances", project), instance_body(i, key, user_data))
+        body = instance_body(i, key, user_data)
+        try:
+            conn.run("POST", with_project("/1.0/instances", project), body)
+        except LxdApiError as exc:
+            if not remove_stale_volume(str(exc), project, name_of(i)):
+                raise
+            conn.run("POST", with_project("/1.0/instances", project), body)
 
     def start_one(conn: Lxd, i: int) -> None:
         conn.run("PUT", instance_path(name_of(i), project, "/state"), {"action": "start"})
