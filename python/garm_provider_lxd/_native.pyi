@@ -1,10 +1,27 @@
 """Rust extension: LXD transport, instance-list conversion and cloud-config assembly."""
 
-class LxdTransport:
-    """HTTP/1.1 client for the LXD REST API over a unix socket or HTTPS; thread-safe."""
+from typing import final
 
-    def __init__(
-        self,
+from typing_extensions import Self
+
+__all__ = [
+    "LxdTransport",
+    "b64encode",
+    "cloud_config",
+    "provider_instance",
+    "provider_instances",
+]
+
+@final
+class LxdTransport:
+    """HTTP/1.1 client for the LXD REST API over a unix socket or HTTPS; thread-safe.
+
+    Connection failures (socket missing, refused, TLS errors) raise LxdConnectionError, an
+    expired deadline raises LxdTimeoutError, and bad arguments (PEM, URL, timeout) ValueError.
+    """
+
+    def __new__(
+        cls,
         *,
         unix_socket: str | None = None,
         url: str | None = None,
@@ -13,8 +30,13 @@ class LxdTransport:
         server_cert: bytes | None = None,
         ca_cert: bytes | None = None,
         timeout: float = 30.0,
-    ) -> None:
-        """Describe the endpoint; connects lazily on the first request."""
+    ) -> Self:
+        """Describe the endpoint; connects lazily on the first request.
+
+        Exactly one of `unix_socket` and `url` (https only). For HTTPS, `server_cert` pins the
+        server's certificate exactly; otherwise `ca_cert`, else the system trust store, must
+        verify it, host name included. `timeout` is the default deadline in seconds.
+        """
 
     def request(
         self,
@@ -23,10 +45,18 @@ class LxdTransport:
         body: bytes | None = None,
         timeout: float | None = None,
     ) -> tuple[int, bytes]:
-        """Send one request (path includes the query) and return (status, body bytes)."""
+        """Send one request (path includes the query) and return (status, body bytes).
+
+        The deadline covers connecting, sending and reading the whole body. The GIL is released
+        while waiting; one idle keep-alive connection is reused between calls.
+        """
 
 def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> bytes:
-    """Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array."""
+    """Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array.
+
+    Keeps the instances tagged with `controller_id` and, unless `pool_id` is None, `pool_id`.
+    Raises ValueError when the body is not a sync LXD response with a metadata list.
+    """
 
 def provider_instance(instance: bytes, state: bytes | None) -> bytes:
     """Convert GET /1.0/instances/<name> (+ optional /state) into ProviderInstance JSON."""
