@@ -11,6 +11,7 @@ from typing import Any
 
 import pylxd.exceptions
 import pytest
+from conftest import delete_controller_instances
 
 VERSIONS = ["v0.1.0", "v0.1.1"]
 
@@ -59,9 +60,7 @@ def other_controller(lxd_client: Any) -> Iterator[str]:
     """A second GARM controller id whose instances are removed after the test."""
     other = str(uuid.uuid4())
     yield other
-    for inst in lxd_client.instances.all():
-        if inst.config.get("user.runner-controller-id") == other:
-            _force_delete(lxd_client, inst.name)
+    delete_controller_instances(lxd_client, other)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
