@@ -83,7 +83,11 @@ class Scenario:
         data = self.bootstrap(reg["name"])
         for tool in data["tools"]:
             if tool["os"] == "linux" and tool["architecture"] == "x64":
-                tool.update(download_url=reg["download_url"], filename=reg["filename"])
+                tool.update(
+                    download_url=reg["download_url"],
+                    filename=reg["filename"],
+                    sha256_checksum=reg["sha256"],
+                )
         data.update(
             {
                 "image": self.image,

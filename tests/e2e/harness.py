@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .runner_tarball import FILENAME
+from .runner_tarball import FILENAME, build_runner_tarball
 
 E2E_DIR = Path(__file__).resolve().parent
 BUILD_IMAGE = E2E_DIR / "build-image.sh"
@@ -107,6 +108,7 @@ class FakeGarm:
             "metadata_url": f"{self.base_url}/api/v1/metadata",
             "download_url": self.download_url,
             "filename": FILENAME,
+            "sha256": hashlib.sha256(build_runner_tarball()).hexdigest(),
             "labels": ["self-hosted", "linux", "x64", "e2e"],
             **extra,
         }
