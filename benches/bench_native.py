@@ -1,0 +1,252 @@
+"""Micro-benchmarks: `_native.provider_instances` against plain Python, and module import times.
+
+    python benches/bench_native.py            # 10k and 50k instances; writes results/native.md
+    python benches/bench_native.py --quick    # few repetitions, results to a temp dir
+
+The Python baselines implement the same conversion (field rules of rust/src/instances.rs) with
+`json` and with `orjson`; every run asserts that all three produce the same instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from garm_provider_lxd import __version__
+from garm_provider_lxd._native import provider_instances
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
+
+import gen_instances
+import importtime
+from proc import median, percentile
+
+HERE = Path(__file__).resolve().parent
+
+# image.os values of Linux images (LINUX_DISTROS in rust/src/instances.rs).
+LINUX_DISTROS = frozenset(
+    [
+        "alma",
+        "almalinux",
+        "alpine",
+        "alt",
+        "amazonlinux",
+        "arch",
+        "archlinux",
+        "busybox",
+        "centos",
+        "debian",
+        "devuan",
+        "fedora",
+        "flatcar",
+        "funtoo",
+        "gentoo",
+        "kali",
+        "linux",
+        "linuxmint",
+        "mint",
+        "nixos",
+        "openeuler",
+        "opensuse",
+        "openwrt",
+        "oracle",
+        "plamo",
+        "rhel",
+        "rocky",
+        "rockylinux",
+        "slackware",
+        "springdalelinux",
+        "suse",
+        "ubuntu",
+        "voidlinux",
+    ]
+)
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+STATUSES = {"Running": "running", "Stopped": "stopped", "Error": "error"}
+Convert = Callable[[bytes, str, "str | None"], bytes]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def convert(items: list[Any], controller_id: str, pool_id: str | None) -> list[dict[str, Any]]:
+    """The ProviderInstance objects of controller_id (and pool_id) among decoded instances."""
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not _text(item.get("name")):
+            continue
+        own, expanded = item.get("config"), item.get("expanded_config")
+        own = own if isinstance(own, dict) else {}
+        expanded = expanded if isinstance(expanded, dict) else {}
+
+        def get(key: str, own: dict[str, Any] = own, expanded: dict[str, Any] = expanded) -> Any:
+            return _text(own.get(key)) or _text(expanded.get(key))
+
+        if get("user.runner-controller-id") != controller_id:
+            continue
+        if pool_id is not None and get("user.runner-pool-id") != pool_id:
+            continue
+        image_os = get("image.os") or ""
+        lower = image_os.lower()
+        if lower == "windows":
+            os_type = "windows"
+        else:
+            os_type = "linux" if lower in LINUX_DISTROS else get("user.os-type") or "unknown"
+        arch = item.get("architecture") if isinstance(item.get("architecture"), str) else ""
+        state = item.get("state") if isinstance(item.get("state"), dict) else None
+        status = (_text(state.get("status")) if state else None) or _text(item.get("status"))
+        v4: list[str] = []
+        v6: list[str] = []
+        network = state.get("network") if state else None
+        for nic, info in network.items() if isinstance(network, dict) else ():
+            if nic == "lo" or not isinstance(info, dict):
+                continue
+            for address in info.get("addresses") or ():
+                value = address.get("address") if isinstance(address, dict) else None
+                if not _text(value) or address.get("scope") != "global":
+                    continue
+                family = address.get("family")
+                is_v6 = family == "inet6" or (family != "inet" and ":" in value)
+                (v6 if is_v6 else v4).append(value)
+        name = item["name"]
+        out.append(
+            {
+                "provider_id": name,
+                "name": name,
+                "os_type": os_type,
+                "os_name": image_os,
+                "os_version": get("image.release") or "",
+                "os_arch": get("user.os-arch") or ARCHITECTURES.get(arch, arch),
+                "addresses": [{"address": a, "type": "public"} for a in v4 + v6],
+                "status": STATUSES.get(status or "", "unknown"),
+            }
+        )
+    return out
+
+
+def python_json(body: bytes, controller_id: str, pool_id: str | None) -> bytes:
+    """Baseline: json.loads + filter + json.dumps."""
+    items = json.loads(body)["metadata"]
+    return json.dumps(convert(items, controller_id, pool_id), separators=(",", ":")).encode()
+
+
+def python_orjson(body: bytes, controller_id: str, pool_id: str | None) -> bytes:
+    """Baseline with the fastest JSON library on PyPI: orjson.loads + filter + orjson.dumps."""
+    import orjson
+
+    return orjson.dumps(convert(orjson.loads(body)["metadata"], controller_id, pool_id))
+
+
+IMPLEMENTATIONS: dict[str, Convert] = {
+    "Rust `_native.provider_instances`": provider_instances,
+    "Python `json` + filter + `json.dumps`": python_json,
+    "Python `orjson` + filter + `orjson.dumps`": python_orjson,
+}
+
+
+def time_case(body: bytes, controller: str, pool: str | None, reps: int) -> list[list[float]]:
+    """Time every implementation reps times (interleaved); assert equal outputs."""
+    outputs = [json.loads(impl(body, controller, pool)) for impl in IMPLEMENTATIONS.values()]
+    assert all(o == outputs[0] for o in outputs[1:]), "implementations disagree"
+    assert outputs[0], "the case selects no instance"
+    times: list[list[float]] = [[] for _ in IMPLEMENTATIONS]
+    for _ in range(reps):
+        for slot, impl in zip(times, IMPLEMENTATIONS.values(), strict=True):
+            begin = time.perf_counter()
+            impl(body, controller, pool)
+            slot.append(time.perf_counter() - begin)
+    return times
+
+
+def conversion_table(sizes: list[int], reps: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Run every case; return the markdown table and the raw samples."""
+    controller = gen_instances.CONTROLLER_A
+    pool = gen_instances.POOLS[controller][0]
+    lines = [
+        "| instances | recursion | body | selects | implementation | p50 | p90 | vs Rust |",
+        "|--:|--:|--:|---|---|--:|--:|--:|",
+    ]
+    raw: list[dict[str, Any]] = []
+    for n in sizes:
+        for recursion in (1, 2):
+            data = gen_instances.generate(n, recursion=recursion)
+            body = json.dumps(data, separators=(",", ":")).encode()
+            for label, pool_id in (("1 pool", pool), ("controller", None)):
+                times = time_case(body, controller, pool_id, reps)
+                selected = len(json.loads(provider_instances(body, controller, pool_id)))
+                rust = median(times[0])
+                for name, samples in zip(IMPLEMENTATIONS, times, strict=True):
+                    lines.append(
+                        f"| {n:,} | {recursion} | {len(body) / 1e6:.1f} MB "
+                        f"| {label} ({selected:,}) | {name} | {median(samples) * 1000:.1f} ms "
+                        f"| {percentile(samples, 90) * 1000:.1f} ms "
+                        f"| {median(samples) / rust:.1f}x |"
+                    )
+                    raw.append(
+                        {"n": n, "recursion": recursion, "select": label, "impl": name,
+                         "body_bytes": len(body), "seconds": samples}
+                    )  # fmt: skip
+    return lines, raw
+
+
+def main() -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions, 1k and 10k")
+    parser.add_argument("--out", type=Path, help="results directory (default: benches/results)")
+    args = parser.parse_args()
+    sizes, reps, import_reps = ([1000, 10000], 3, 3) if args.quick else ([10000, 50000], 11, 15)
+    conversion, raw = conversion_table(sizes, reps)
+    imports, measured = importtime.table(sys.executable, import_reps)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = [
+        "# Native instance conversion and start-up cost",
+        "",
+        f"Measured {date} on {os.cpu_count()} cores, Linux {platform.release()}; provider "
+        f"{__version__}; {sys.executable} (Python {platform.python_version()}). "
+        "Synthetic `GET /1.0/instances` bodies from `testdata/gen_instances.py` (LXD 5.0 shapes, "
+        "two controllers, several pools, untagged instances, one in ten running with addresses "
+        "in recursion=2). Each implementation takes the body as bytes and returns the "
+        "ProviderInstance JSON array as bytes; the three outputs are asserted equal before "
+        f"timing. p50/p90 over {reps} interleaved runs in one process.",
+        "",
+        *conversion,
+        "",
+        "## Import times",
+        "",
+        f"`python -X importtime -c 'import <module>'`, each in a fresh process with an empty "
+        f"environment, {import_reps} runs; cumulative time of the module. The heaviest column "
+        "lists what it pulls in beyond the interpreter's own start-up (ms).",
+        "",
+        *imports,
+        "",
+    ]
+    payload = {
+        "date": date,
+        "conversion": raw,
+        "imports": {m.module: m.cumulative_us for m in measured},
+    }
+    if args.out is None and args.quick:
+        out = Path(tempfile.mkdtemp(prefix="garm-bench-native-"))
+    else:
+        out = args.out or HERE / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "native.md").write_text("\n".join(text))
+    (out / "native.json").write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"bench: wrote {out}/native.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
