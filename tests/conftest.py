@@ -144,7 +144,8 @@ def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
 
 def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:
     """Force-delete every instance tagged with the given GARM controller id."""
-    for instance in client.instances.all():
+    # recursion=1: one request, and no lazy per-instance fetch that races other deletes.
+    for instance in client.instances.all(recursion=1):
         if instance.config.get(CONTROLLER_ID_KEY) != controller_id:
             continue
         try:

@@ -17,7 +17,7 @@ def profile(lxd_client: Any) -> Iterator[str]:
     name = f"garm-test-{uuid.uuid4().hex[:8]}"
     lxd_client.profiles.create(name, config={"limits.processes": "500"}, devices={})
     yield name
-    for inst in lxd_client.instances.all():  # instances still using it block the delete
+    for inst in lxd_client.instances.all(recursion=1):  # instances still using it block the delete
         if name in inst.profiles:
             if inst.status == "Running":
                 inst.stop(force=True, wait=True)
@@ -79,12 +79,12 @@ def test_pool_config_cannot_override_provider_keys(
     bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
 ) -> None:
-    before = {inst.name for inst in lxd_client.instances.all()}
+    before = {inst.name for inst in lxd_client.instances.all(recursion=1)}
     specs = {"config": {"user.runner-controller-id": "someone-else"}}
     proc, _ = _create(run_provider, provider_config, controller_id, bootstrap, specs)
     assert proc.returncode == 1
     assert "config.user.runner-controller-id" in proc.stderr.decode()
-    assert {inst.name for inst in lxd_client.instances.all()} == before
+    assert {inst.name for inst in lxd_client.instances.all(recursion=1)} == before
 
 
 def test_virtual_machine_that_cannot_run_here_fails_cleanly(

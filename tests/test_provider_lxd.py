@@ -17,7 +17,7 @@ VERSIONS = ["v0.1.0", "v0.1.1"]
 
 
 def _instance_names(lxd_client: Any) -> set[str]:
-    return {inst.name for inst in lxd_client.instances.all()}
+    return {inst.name for inst in lxd_client.instances.all(recursion=1)}
 
 
 def _force_delete(lxd_client: Any, name: str) -> None:
@@ -132,7 +132,7 @@ def test_failed_create_is_one_line_and_leaves_nothing(
     assert not lxd_client.instances.exists(name)
     assert not [
         inst.name
-        for inst in lxd_client.instances.all()
+        for inst in lxd_client.instances.all(recursion=1)
         if inst.config.get("user.runner-controller-id") == controller_id
     ]
 
