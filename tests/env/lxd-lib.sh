@@ -134,7 +134,8 @@ stop_stale_daemon() {
 	local pid=$1
 	log "LXD (pid $pid) runs outside netns $GARM_TEST_NETNS; stopping it"
 	lxd shutdown --timeout=60 || kill -TERM "$pid" 2>/dev/null || true
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+	# A zombie still answers kill -0 until it is reaped; its exe link disappears at exit.
+	while [[ -e /proc/$pid/exe ]] && readlink "/proc/$pid/exe" >/dev/null 2>&1; do sleep 0.2; done
 }
 
 # A daemon that answers on our socket while the pid file is missing or wrong: record its
