@@ -130,9 +130,13 @@ class Lxd:
         """Return the API path of instance name."""
         return f"/1.0/instances/{quote(name, safe='')}"
 
-    def get_instance(self, name: str) -> tuple[dict[str, Any], bytes]:
-        """Return (metadata, raw envelope) of an instance; NotFoundError if absent."""
-        status, data = self.raw("GET", self.path(self.instance_path(name)))
+    def get_instance(self, name: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
+        """Return (metadata, raw envelope) of an instance; NotFoundError if absent.
+
+        With full, servers that have `instance_get_full` embed the state (others ignore it).
+        """
+        query = {"recursion": "1"} if full else {}
+        status, data = self.raw("GET", self.path(self.instance_path(name), **query))
         envelope = _decode(data, "GET", "instance")
         if status == 404:
             raise NotFoundError(f"instance {name} not found")

@@ -134,10 +134,16 @@ class Provider:
     def _wait_for_address(self, name: str) -> bytes:
         from ._native import provider_instance
 
-        _, instance = self.lxd.get_instance(name)
+        # With instance_get_full one request a poll carries the state; else two.
+        full = self.lxd.has_extension("instance_get_full")
+        instance = b""
+        state: bytes | None = None
         deadline = time.monotonic() + self.config.address_wait_seconds
         while True:
-            state = self.lxd.get_state(name)
+            if full or not instance:
+                _, instance = self.lxd.get_instance(name, full=full)
+            if not full:
+                state = self.lxd.get_state(name)
             result = provider_instance(instance, state)
             if time.monotonic() >= deadline or _has_ipv4(result):
                 return result
@@ -152,9 +158,9 @@ class Provider:
 
     # -- single-instance commands -----------------------------------------------------------
 
-    def _owned(self, instance_id: str) -> tuple[dict[str, Any], bytes]:
+    def _owned(self, instance_id: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
         """Return the instance if it exists and belongs to this controller."""
-        meta, raw = self.lxd.get_instance(instance_id)
+        meta, raw = self.lxd.get_instance(instance_id, full=full)
         tags = meta.get("config") or {}
         if tags.get(TAG_CONTROLLER) != self.controller_id:
             raise NotFoundError(f"instance {instance_id} is not managed by this GARM controller")
@@ -164,8 +170,9 @@ class Provider:
         """Return the ProviderInstance JSON of one instance."""
         from ._native import provider_instance
 
-        meta, raw = self._owned(instance_id)
-        state = self.lxd.get_state(instance_id) if meta.get("status") == "Running" else None
+        meta, raw = self._owned(instance_id, full=True)
+        running_without_state = meta.get("status") == "Running" and not meta.get("state")
+        state = self.lxd.get_state(instance_id) if running_without_state else None
         return provider_instance(raw, state)
 
     def delete_instance(self, instance_id: str) -> None:
