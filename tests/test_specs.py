@@ -10,6 +10,9 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from garm_provider_lxd.errors import InputError
 from garm_provider_lxd.specs import (
     EXTRA_SPECS_SCHEMA,
@@ -18,8 +21,6 @@ from garm_provider_lxd.specs import (
     parse_extra_specs,
     strict_b64decode,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def b64(text: str) -> str:

@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from garm_provider_lxd.errors import InputError, ProviderError, TemplateError
 from garm_provider_lxd.specs import parse_extra_specs
 from garm_provider_lxd.userdata import PS1_HEADER, build_user_data
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "testdata" / "conformance"
 CASES = sorted(path.stem for path in (CONFORMANCE / "cases").glob("*.json"))
