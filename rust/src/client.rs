@@ -112,7 +112,15 @@ impl Client {
     }
 
     async fn send(&self, prepared: &Prepared) -> Result<Response, Error> {
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // A request the server may not see twice (POST creates an instance) never goes on a
+        // reused connection: if that connection died as we sent, we could not know whether the
+        // server took it, so it could not be resent.
+        let idempotent = !matches!(prepared.method, Method::POST | Method::PATCH);
+        let reused = if idempotent {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).take()
+        } else {
+            None
+        };
         if let Some(mut conn) = reused {
             if conn.is_open().await {
                 match self.exchange(&mut conn, prepared).await {

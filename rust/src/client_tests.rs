@@ -284,3 +284,45 @@ fn garbage_reply_is_a_protocol_error() {
         body(result)
     );
 }
+
+#[test]
+fn post_never_goes_on_a_reused_connection() {
+    // Each connection answers every request with its own number, so the reply tells which
+    // connection carried the request.
+    let dir = std::env::temp_dir().join(format!("garm-native-{}-post", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _cleanup = TempDir(dir.clone());
+    let path = dir.join("lxd.socket");
+    let listener = UnixListener::bind(&path).expect("bind");
+    thread::spawn(move || {
+        for (number, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                while let Some(head) = read_request(&mut conn) {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if conn.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    respond(&mut conn, &number.to_string());
+                }
+            });
+        }
+    });
+    let endpoint = Endpoint::unix(path.to_str().expect("utf-8 path")).expect("endpoint");
+    let client = Client::new(endpoint, Duration::from_secs(20)).expect("client");
+    assert_eq!(body(get(&client, "/1.0")), "200 0");
+    assert_eq!(body(get(&client, "/1.0")), "200 0");
+    let post = client.request(
+        "POST",
+        "/1.0/instances",
+        Some(Bytes::from_static(b"{}")),
+        None,
+    );
+    assert_eq!(body(post), "200 1");
+}
