@@ -34,6 +34,17 @@ ERROR_BODY = {
 }
 
 
+RUNNING_OPERATION = {
+    "type": "sync",
+    "status": "Success",
+    "status_code": 200,
+    "operation": "",
+    "error_code": 0,
+    "error": "",
+    "metadata": {"class": "task", "status": "Running", "status_code": 103, "err": ""},
+}
+
+
 class Fault(enum.Enum):
     """What the proxy does with a matching request."""
 
@@ -43,8 +54,10 @@ class Fault(enum.Enum):
     TRUNCATE = "truncate"  # forwarded; the answer is cut in half and the connection closed
     CLOSE = "close"  # the connection is closed without an answer
     FAIL_OPERATION = "fail-operation"  # forwarded; the operation in the answer reads as failed
+    STALL_OPERATION = "stall-operation"  # a wait that answers at its timeout: still running
+    DROP_ANSWER = "drop-answer"  # forwarded; the connection is closed instead of answering
     HOLD = "hold"  # forwarded; the answer is withheld until the rule is released
-    GO_DOWN = "go-down"  # forwarded and answered; then the proxy drops everything and refuses
+    GO_DOWN = "go-down"  # forwarded; then, unanswered, every connection is cut and new ones refused
 
 
 @dataclass
@@ -130,6 +143,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is Fault.INVALID_JSON:
             self.answer(200, b"<html><body>not what LXD sends</body>")
             return
+        if rule is not None and fault is Fault.STALL_OPERATION:
+            rule.hit.set()
+            proxy.stopping.wait(_wait_timeout(self.path))
+            self.answer(200, json.dumps(RUNNING_OPERATION).encode())
+            return
         try:
             status, data = proxy.forward(self.command, self.path, body)
         except OSError:
@@ -137,6 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if rule is not None:
             rule.hit.set()
+        if fault in (Fault.DROP_ANSWER, Fault.GO_DOWN):
+            self.close_connection = True
+            if fault is Fault.GO_DOWN:
+                proxy.go_down()
+            return
         if fault is Fault.TRUNCATE:
             self.answer(status, data, cut=max(1, len(data) // 2))
             return
@@ -146,9 +169,6 @@ class _Handler(BaseHTTPRequestHandler):
             while not (rule.release.wait(0.05) or proxy.stopping.is_set()):
                 pass
         self.answer(status, data)
-        if fault is Fault.GO_DOWN:
-            self.close_connection = True
-            threading.Thread(target=proxy.go_down, daemon=True).start()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_request
 
@@ -167,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _wait_timeout(path: str) -> float:
+    """The timeout=N of an operation wait request (LXD waits that long at most), capped."""
+    found = re.search(r"[?&]timeout=(\d+)", path)
+    return min(float(found.group(1)), 60.0) if found else 1.0
 
 
 def failed_operation(data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite; test modules import the ones they use."""
+"""Fixtures of the reliability suite; test modules load them with pytest_plugins."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from conftest import LxdEnv
 from reliability.faultproxy import FaultProxy
 from reliability.harness import (
     Outcome,
+    Provider,
     garm_env,
     remove_instance,
     remove_tagged,
@@ -89,9 +90,6 @@ def untagged(lxd_client: Any) -> Iterator[str]:
     inst.start(wait=True)
     yield name
     remove_instance(lxd_client, name)
-
-
-Provider = Callable[..., Outcome]
 
 
 @pytest.fixture

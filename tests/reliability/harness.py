@@ -6,17 +6,21 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Iterable, Mapping
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pylxd  # type: ignore[import-untyped]
-from conftest import CONTROLLER_ID_KEY, encode_extra_specs
+from conftest import CONFORMANCE_CASES, CONTROLLER_ID_KEY, TEST_IMAGE, encode_extra_specs
 
 # Bounds a hang of a provider the suite expects to finish; never a performance assertion.
 PROCESS_DEADLINE = 240.0
 PREFIX = "garm-provider-lxd: "
+# How long test cleanup waits for an operation a killed or failed create left running.
+CLEANUP_DEADLINE = 120.0
 
 
 def garm_env(
@@ -41,6 +45,21 @@ def garm_env(
     if interface_version == "v0.1.1":
         env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
     return env
+
+
+def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
+    """A BootstrapInstance for the test image (as conftest's bootstrap fixture, any scope)."""
+    payload: dict[str, Any] = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
+    payload.update(
+        name=name,
+        image=TEST_IMAGE,
+        flavor="default",
+        os_type="linux",
+        arch="amd64",
+        pool_id=str(uuid.uuid4()),
+    )
+    payload.update(overrides)
+    return payload
 
 
 def write_config(path: Path, **values: object) -> Path:
@@ -85,6 +104,9 @@ class Outcome:
     def json(self) -> Any:
         """The stdout, decoded as the one JSON value it must be."""
         return json.loads(self.stdout)
+
+
+Provider = Callable[..., "Outcome"]
 
 
 def run(
@@ -176,15 +198,22 @@ def instance_names(client: Any) -> set[str]:
 
 
 def remove_instance(client: Any, name: str) -> None:
-    """Force-remove one instance; one that is already gone is fine."""
-    try:
-        inst = client.instances.get(name)
-        if inst.status != "Stopped":
-            inst.stop(force=True, wait=True)
-        inst.delete(wait=True)
-    except pylxd.exceptions.LXDAPIException as exc:
-        if "not found" not in str(exc).lower():
-            raise
+    """Force-remove one instance (waiting out an operation still running on it); gone is fine."""
+    deadline = time.monotonic() + CLEANUP_DEADLINE
+    while True:
+        try:
+            inst = client.instances.get(name)
+            if inst.status != "Stopped":
+                inst.stop(force=True, wait=True)
+            inst.delete(wait=True)
+            return
+        except pylxd.exceptions.LXDAPIException as exc:
+            text = str(exc).lower()
+            if "not found" in text:
+                return
+            if "busy" not in text or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def remove_tagged(client: Any, controller_id: str) -> None:
