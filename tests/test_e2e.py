@@ -42,7 +42,7 @@ def bridge_address(lxd_client: Any, lxd_env: LxdEnv) -> str:
 
 
 @pytest.fixture(scope="session")
-def test_ca(tmp_path_factory: pytest.TempPathFactory, bridge_address: str) -> tuple[Path, ...]:
+def e2e_ca(tmp_path_factory: pytest.TempPathFactory, bridge_address: str) -> tuple[Path, ...]:
     """A throwaway CA and a certificate it signed for the fake GARM's HTTPS port."""
     return make_ca(tmp_path_factory.mktemp("ca"), bridge_address)
 
@@ -52,10 +52,10 @@ def fake_garm(
     lxd_env: LxdEnv,
     bridge_address: str,
     tmp_path_factory: pytest.TempPathFactory,
-    test_ca: tuple[Path, Path, Path],
+    e2e_ca: tuple[Path, Path, Path],
 ) -> Iterator[FakeGarm]:
     """The GARM-like server, running in the daemon's network namespace for this session."""
-    _, cert, key = test_ca
+    _, cert, key = e2e_ca
     state = tmp_path_factory.mktemp("fake-garm")
     server = FakeGarm.start(lxd_env.netns, bridge_address, state, tls=(cert, key))
     yield server
@@ -64,10 +64,13 @@ def fake_garm(
 
 @pytest.fixture(scope="session")
 def timings() -> Iterator[list[Timing]]:
-    """Scenario timings, written to benches/results/e2e.md when the session ends."""
+    """Scenario timings, written to benches/results/e2e.md after a run of every scenario."""
     rows: list[Timing] = []
     yield rows
-    write_results(rows)
+    defined = [name for name in globals() if name.startswith("test_")]
+    # A partial run (-k, or stopped early by -x) must not replace the full table.
+    if len({row.scenario for row in rows}) == len(defined):
+        write_results(rows)
 
 
 @pytest.fixture
@@ -195,9 +198,9 @@ def test_pre_install_scripts(scenario: Scenario) -> None:
     assert_deleted(scenario, runner)
 
 
-def test_ca_bundle_is_trusted(scenario: Scenario, test_ca: tuple[Path, Path, Path]) -> None:
+def test_ca_bundle_is_trusted(scenario: Scenario, e2e_ca: tuple[Path, Path, Path]) -> None:
     """The pool's CA bundle is trusted system-wide: curl accepts a certificate it signed."""
-    bundle = b64(test_ca[0].read_bytes())
+    bundle = b64(e2e_ca[0].read_bytes())
     runner = run_to_idle(scenario, "CA bundle", "ca", jit=True, **{"ca-cert-bundle": bundle})
     assert_idle(scenario, runner, runner.registration["agent_id"])
     done = scenario.sh(runner, f"curl -sS --max-time 20 {scenario.garm.tls_base_url}/healthz")
