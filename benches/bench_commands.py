@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ import populate
 import report
 import scenarios
 from harness import Bench, Row
-from lxdapi import DEFAULT_SOCKET, ensure_project, force_delete, instance_names
+from lxdapi import DEFAULT_SOCKET, Lxd, daemon_fds, ensure_project, force_delete, instance_names
 from proc import find_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,17 +44,45 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, Linux {platform.release()}"
 
 
+def list_order(lxd: Lxd, project: str, counts: list[int]) -> list[int]:
+    """Population sizes in the order that creates and deletes the fewest instances."""
+    have = sum(1 for name in instance_names(lxd, project) if name.startswith(populate.PREFIX))
+    ascending = sorted(set(counts))
+    return ascending[::-1] if have > statistics.median(ascending) else ascending
+
+
+def check_fd_headroom(socket_path: str, project: str, count: int) -> None:
+    """Refuse to grow the population when the LXD daemon would run out of file descriptors."""
+    fds = daemon_fds(socket_path)
+    if fds is None:
+        return
+    used, limit = fds
+    lxd = Lxd(socket_path)
+    have = sum(1 for name in instance_names(lxd, project) if name.startswith(populate.PREFIX))
+    lxd.close()
+    # LXD 5.0 keeps two descriptors per instance it has rendered once; keep 2,000 spare.
+    need = 2 * max(0, count - have) + 2000
+    if limit - used < need:
+        raise SystemExit(
+            f"bench: LXD has {used} of {limit} file descriptors open; {count:,} instances need "
+            f"~{need:,} more (LXD 5.0 leaks one per listed-then-deleted instance): restart the "
+            "daemon, or use a private one (benches/lxd-up.sh), or smaller --counts"
+        )
+
+
 def run(args: argparse.Namespace, out: Path) -> None:
     """Run every scenario and write the results to out."""
     reps = QUICK if args.quick else FULL
-    counts = [100] if args.quick else args.counts
     size = 20 if args.quick else args.remove_all_size
+    cmd_project = f"{args.project}-cmd"
     with tempfile.TemporaryDirectory(prefix="garm-bench-") as workdir:
-        bench = Bench(find_script(args.provider), args.socket, args.project, Path(workdir))
+        script = find_script(args.provider)
+        bench = Bench(script, args.socket, cmd_project, args.project, Path(workdir))
         ensure_project(bench.lxd, args.project)
-        leftovers = [n for n in instance_names(bench.lxd, args.project) if n.startswith("bc-")]
-        for name in leftovers:
-            force_delete(bench.lxd, name, args.project)
+        ensure_project(bench.lxd, cmd_project)
+        for name in instance_names(bench.lxd, cmd_project):  # left by an interrupted run
+            force_delete(bench.lxd, name, cmd_project)
+        counts = list_order(bench.lxd, args.project, [100] if args.quick else args.counts)
         version = bench.provider("GetVersion").stdout.decode().strip()
         populated: list[dict[str, object]] = []
         meta: dict[str, object] = {
@@ -64,19 +93,12 @@ def run(args: argparse.Namespace, out: Path) -> None:
             "python": f"{bench.python}",
             "script": str(bench.script),
             "mode": "quick" if args.quick else "full",
+            "projects": {"commands": cmd_project, "population": args.project},
             "populate": populated,
+            "lxd_fds_before": daemon_fds(args.socket),
         }
         rows: list[Row] = []
-        tail: list[Row] = []
         started = time.monotonic()
-
-        def grow(count: int) -> None:
-            log(f"populating project {args.project} to {count:,} instances")
-            done = populate.populate(count, socket_path=args.socket, project=args.project)
-            populated.append(dataclasses.asdict(done))
-            log(f"populated in {done.seconds:.1f} s")
-
-        grow(counts[0])
         steps = [
             ("python -c pass", lambda: [scenarios.python_floor(bench, reps["floor"])]),
             ("GetVersion", lambda: [scenarios.get_version(bench, reps["floor"])]),
@@ -85,26 +107,31 @@ def run(args: argparse.Namespace, out: Path) -> None:
             ("DeleteInstance", lambda: [scenarios.delete_running(bench, reps["state"])]),
             ("CreateInstance", lambda: [scenarios.create(bench, reps["create"], wait=False)]),
             ("CreateInstance+wait", lambda: [scenarios.create(bench, reps["create"], wait=True)]),
-            (f"List@{counts[0]}", lambda: [scenarios.list_pool(bench, reps["fast"], counts[0])]),
         ]
         for name, step in steps:
             log(name)
             rows.extend(step())
         log(f"RemoveAllInstances of {size} vs sequential deletes")
         tail = list(scenarios.remove_all(bench, reps["rm_reps"], size))
-        for count in counts[1:]:
-            grow(count)
-            log(f"List@{count}")
+        for count in counts:
+            check_fd_headroom(args.socket, args.project, count)
+            log(f"populating project {args.project} to {count:,} instances")
+            done = populate.populate(count, socket_path=args.socket, project=args.project)
+            populated.append(dataclasses.asdict(done))
+            log(f"populated in {done.seconds:.1f} s; ListInstances")
             n = reps["fast"] if count < 5000 else reps["big_list"]
             rows.append(scenarios.list_pool(bench, n, count))
         if not args.keep_population:
             log(f"deleting the population of project {args.project}")
             populate.clean(socket_path=args.socket, project=args.project)
+        meta["lxd_fds_after"] = daemon_fds(args.socket)
         meta["seconds"] = round(time.monotonic() - started, 1)
+    rows.sort(key=lambda r: r.extra.get("instances", 0))
     out.mkdir(parents=True, exist_ok=True)
     report.write_markdown(out / "commands.md", meta, rows, tail)
     report.write_json(out / "commands.json", meta, rows + tail)
-    report.plot_list_scaling(out / "list_scaling.png", rows)
+    if not report.plot_list_scaling(out / "list_scaling.png", rows):
+        log("matplotlib is not installed: no list_scaling.png (pip install matplotlib)")
     log(f"wrote {out}/commands.md in {meta['seconds']} s")
 
 
@@ -115,7 +142,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="results directory (default: benches/results)")
     parser.add_argument("--provider", help="console script to run (default: next to python)")
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
-    parser.add_argument("--project", default=populate.PROJECT)
+    parser.add_argument(
+        "--project", help="LXD project (default: bench, or bench-quick with --quick)"
+    )
     parser.add_argument(
         "--counts",
         type=lambda text: [int(x) for x in text.split(",")],
@@ -127,6 +156,7 @@ def main() -> int:
         "--keep-population", action="store_true", help="leave the instances for the next run"
     )
     args = parser.parse_args()
+    args.project = args.project or (f"{populate.PROJECT}-quick" if args.quick else populate.PROJECT)
     if not Path(args.socket).exists():
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
         return 2

@@ -49,16 +49,23 @@ class Row:
 class Bench:
     """Everything a scenario needs to run the provider as GARM does and LXD directly."""
 
-    def __init__(self, script: Path, socket_path: str, project: str, workdir: Path) -> None:
+    def __init__(
+        self, script: Path, socket_path: str, project: str, list_project: str, workdir: Path
+    ) -> None:
         self.script = script
         self.python = interpreter_of(script)
         self.socket_path = socket_path
         self.project = project
+        self.list_project = list_project
         self.configs: dict[str, Path] = {}
-        for name, extra in (("default", ""), ("nowait", "address_wait_seconds = 0\n")):
+        for name, where, extra in (
+            ("default", project, ""),
+            ("nowait", project, "address_wait_seconds = 0\n"),
+            ("list", list_project, "address_wait_seconds = 0\n"),
+        ):
             path = workdir / f"{name}.toml"
             path.write_text(
-                f'unix_socket_path = "{socket_path}"\nproject_name = "{project}"\n{extra}'
+                f'unix_socket_path = "{socket_path}"\nproject_name = "{where}"\n{extra}'
             )
             self.configs[name] = path
         self.lxd = Lxd(socket_path)
@@ -124,11 +131,11 @@ class Bench:
         return Lxd(self.socket_path)
 
     def path(self, path: str, **query: str) -> str:
-        """Return path in the bench project."""
+        """Return path in the command project."""
         return with_project(path, self.project, **query)
 
     def ipath(self, name: str, suffix: str = "", **query: str) -> str:
-        """Return the path of instance name in the bench project."""
+        """Return the path of instance name in the command project."""
         return instance_path(name, self.project, suffix, **query)
 
     def create_body(
@@ -176,7 +183,7 @@ class Bench:
             force_delete(self.lxd, name, self.project)
 
     def exists(self, name: str) -> bool:
-        """Whether instance name exists in the bench project."""
+        """Whether instance name exists in the command project."""
         status, _ = self.lxd.request("GET", self.ipath(name))
         return status == 200
 

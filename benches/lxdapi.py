@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import socket
+import struct
 import time
 from typing import Any
 from urllib.parse import quote
@@ -162,3 +164,24 @@ def wait_for_ipv4(lxd: Lxd, name: str, project: str, timeout: float = 30.0) -> s
                     return str(address["address"])
         time.sleep(0.1)
     return ""
+
+
+def daemon_fds(socket_path: str = DEFAULT_SOCKET) -> tuple[int, int] | None:
+    """Return (open file descriptors, soft limit) of the LXD daemon behind the socket."""
+    # LXD 5.0 keeps each instance's lxc.log open once a listing has loaded it, and leaks that
+    # descriptor when the instance is deleted: thousands of instances need headroom.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+        count = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/limits") as handle:
+            for line in handle:
+                if line.startswith("Max open files"):
+                    return count, int(line.split()[3])
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return None

@@ -143,9 +143,12 @@ def write_json(path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
     path.write_text(json.dumps({"meta": meta, "rows": out}, indent=1) + "\n")
 
 
-def plot_list_scaling(path: Path, rows: list[Row]) -> None:
+def plot_list_scaling(path: Path, rows: list[Row]) -> bool:
     """Plot ListInstances latency (p50, p10-p90) against the number of instances."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return False  # a benchmark-only dependency; the quick CI run goes without the plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -154,7 +157,7 @@ def plot_list_scaling(path: Path, rows: list[Row]) -> None:
         (r for r in rows if r.key.startswith("ListInstances@")), key=lambda r: r.extra["instances"]
     )
     if not lists:
-        return
+        return False
     counts = [r.extra["instances"] for r in lists]
     walls = [[s.wall for s in r.samples] for r in lists]
     p50 = [median(w) for w in walls]
@@ -177,3 +180,4 @@ def plot_list_scaling(path: Path, rows: list[Row]) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return True

@@ -7,7 +7,7 @@ import time
 
 import populate
 from harness import Bench, Budget, Row, short_id
-from lxdapi import Lxd, force_delete, wait_for_ipv4
+from lxdapi import Lxd, force_delete, wait_for_ipv4, with_project
 from proc import Sample
 
 GO = {
@@ -209,10 +209,11 @@ def list_pool(b: Bench, reps: int, count: int) -> Row:
         begin = time.perf_counter()
         lxd = b.raw()
         lxd.call("GET", "/1.0")
-        _, body = lxd.request("GET", b.path("/1.0/instances", recursion="1", filter=flt))
+        query = {"recursion": "1", "filter": flt}
+        _, body = lxd.request("GET", with_project("/1.0/instances", b.list_project, **query))
         lxd.close()
         elapsed = time.perf_counter() - begin
-        sample = b.provider("ListInstances", controller=controller, pool=pool)
+        sample = b.provider("ListInstances", controller=controller, pool=pool, config="list")
         names = sorted(item["name"] for item in json.loads(sample.stdout))
         assert names == expected, f"ListInstances returned {len(names)}, not {len(expected)}"
         if rep:
