@@ -46,7 +46,8 @@ def render(rows: list[Timing]) -> str:
         "status callback at the fake GARM server. Several runners: median (max).",
         "",
         f"Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; run {when}.",
+        f"Python {platform.python_version()}; run {when}; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other work on the machine inflates these numbers).",
         "",
         "| scenario | runners | create → provider returns (s) | create → final status (s) "
         "| final |",
