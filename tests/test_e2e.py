@@ -42,7 +42,9 @@ def bridge_address(lxd_client: Any, lxd_env: LxdEnv) -> str:
 
 
 @pytest.fixture(scope="session")
-def e2e_ca(tmp_path_factory: pytest.TempPathFactory, bridge_address: str) -> tuple[Path, ...]:
+def e2e_ca(
+    tmp_path_factory: pytest.TempPathFactory, bridge_address: str
+) -> tuple[Path, Path, Path]:
     """A throwaway CA and a certificate it signed for the fake GARM's HTTPS port."""
     return make_ca(tmp_path_factory.mktemp("ca"), bridge_address)
 
@@ -87,7 +89,7 @@ def scenario(
 ) -> Scenario:
     """One scenario's driver, bound to a fresh controller id."""
     return Scenario(
-        run_provider,  # type: ignore[arg-type]
+        run_provider,
         provider_config,
         controller_id,
         bootstrap,
