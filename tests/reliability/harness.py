@@ -116,10 +116,11 @@ def run(
     *,
     timeout: float = PROCESS_DEADLINE,
     wrapper: Iterable[str] = (),
+    args: Iterable[str] = (),
 ) -> Outcome:
-    """Run the provider once with exactly env and stdin."""
+    """Run the provider once with exactly env and stdin (args only for operator commands)."""
     done = subprocess.run(
-        [*wrapper, provider_bin],
+        [*wrapper, provider_bin, *args],
         input=stdin,
         capture_output=True,
         env=dict(env),

@@ -1,0 +1,117 @@
+"""CreateInstance killed with SIGKILL (as GARM does at its timeout), then GARM's delete, retry."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability.faultproxy import Fault, FaultProxy
+from reliability.harness import Provider, garm_env, tagged
+
+pytestmark = pytest.mark.reliability
+pytest_plugins = ["reliability.fixtures"]
+
+# Bounds waiting for the provider to reach a kill point; never a performance assertion.
+REACH_DEADLINE = 120.0
+WAIT = r"^/1\.0/operations/[^/]+/wait"
+# (fault that stops the provider there, method, path pattern, matching requests let through)
+KILL_POINTS = {
+    "before-any-request": (Fault.HANG, "GET", r"^/1\.0(\?|$)", 0),
+    "create-not-yet-sent": (Fault.HANG, "POST", r"^/1\.0/instances(\?|$)", 0),
+    "create-accepted": (Fault.HOLD, "POST", r"^/1\.0/instances(\?|$)", 0),
+    "create-operation-done": (Fault.HOLD, "GET", WAIT, 0),
+    "start-not-yet-sent": (Fault.HANG, "PUT", r"/state(\?|$)", 0),
+    "start-operation-done": (Fault.HOLD, "GET", WAIT, 1),
+    "address-poll": (Fault.HOLD, "GET", r"^/1\.0/instances/[^/?]+(/state)?(\?|$)", 1),
+}
+RANDOM_KILLS = 4
+RANDOM_SEED = 20240611
+
+
+def _start_create(provider_bin: str, config: Path, controller: str, boot: dict[str, Any]) -> Any:
+    env = garm_env("CreateInstance", config, controller, pool_id=boot["pool_id"])
+    # The payload fits a pipe buffer: write it all, close, and hand the read end over.
+    read_end, write_end = os.pipe()
+    os.write(write_end, json.dumps(boot).encode())
+    os.close(write_end)
+    try:
+        return subprocess.Popen(
+            [provider_bin], stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+    finally:
+        os.close(read_end)
+
+
+def _kill(proc: Any) -> int:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    return int(proc.returncode)
+
+
+def _garm_recovers(
+    provider: Provider, config: Path, boot: dict[str, Any], lxd_client: Any, controller: str
+) -> None:
+    """GARM after a failed create: DeleteInstance(name), then the same create again."""
+    name = boot["name"]
+    deleted = provider("DeleteInstance", config, name=name)
+    assert deleted.returncode == 0, deleted.error
+    assert name not in tagged(lxd_client, controller)
+    again = provider("CreateInstance", config, boot=boot)
+    assert again.returncode == 0, again.error
+    assert again.json()["name"] == name
+    assert again.json()["status"] == "running"
+    assert provider("DeleteInstance", config, name=name).returncode == 0
+    assert tagged(lxd_client, controller) == {}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_create_killed_at_each_step_converges(
+    provider_bin: str,
+    provider: Provider,
+    proxy_config: Path,
+    direct_config: Path,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+    point: str,
+) -> None:
+    fault, method, path, skip = KILL_POINTS[point]
+    rule = fault_proxy.add(fault, method, path, skip=skip, times=1)
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    proc = _start_create(provider_bin, proxy_config, controller, boot)
+    try:
+        assert rule.hit.wait(REACH_DEADLINE), f"the create never reached {point}"
+    finally:
+        code = _kill(proc)
+    assert code == -signal.SIGKILL
+    fault_proxy.clear()
+    _garm_recovers(provider, direct_config, boot, lxd_client, controller)
+
+
+def test_create_killed_at_random_moments_converges(
+    provider_bin: str,
+    provider: Provider,
+    direct_config: Path,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+) -> None:
+    rng = random.Random(RANDOM_SEED)
+    for _ in range(RANDOM_KILLS):
+        boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+        proc = _start_create(provider_bin, direct_config, controller, boot)
+        time.sleep(rng.uniform(0.05, 2.5))
+        code = _kill(proc)
+        # A create that finished before the signal is fine; GARM deletes and retries anyway.
+        assert code in (0, -signal.SIGKILL), code
+        _garm_recovers(provider, direct_config, boot, lxd_client, controller)
