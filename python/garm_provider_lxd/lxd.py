@@ -40,21 +40,24 @@ class Lxd:
         self.config = config
         self.project = config.project_name
         timeout = config.request_timeout_seconds or 30.0
-        if config.unix_socket_path:
-            self._transport = LxdTransport(unix_socket=config.unix_socket_path, timeout=timeout)
-        else:
-            self._transport = LxdTransport(
-                url=config.url,
-                client_cert=_read_pem(config.client_certificate, "client_certificate"),
-                client_key=_read_pem(config.client_key, "client_key"),
-                server_cert=(
-                    _read_pem(config.tls_server_certificate, "tls_server_certificate")
-                    if config.tls_server_certificate
-                    else None
-                ),
-                ca_cert=_read_pem(config.tls_ca, "tls_ca") if config.tls_ca else None,
-                timeout=timeout,
-            )
+        try:
+            if config.unix_socket_path:
+                self._transport = LxdTransport(unix_socket=config.unix_socket_path, timeout=timeout)
+            else:
+                self._transport = LxdTransport(
+                    url=config.url,
+                    client_cert=_read_pem(config.client_certificate, "client_certificate"),
+                    client_key=_read_pem(config.client_key, "client_key"),
+                    server_cert=(
+                        _read_pem(config.tls_server_certificate, "tls_server_certificate")
+                        if config.tls_server_certificate
+                        else None
+                    ),
+                    ca_cert=_read_pem(config.tls_ca, "tls_ca") if config.tls_ca else None,
+                    timeout=timeout,
+                )
+        except ValueError as exc:  # unusable PEM data, or a key that does not match its cert
+            raise ConfigError(f"config: {exc}") from None
         self._server: dict[str, Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
