@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import LxdEnv
-from reliability.harness import garm_env, one_line_failure, run, tagged, write_config
+from reliability.harness import Outcome, garm_env, one_line_failure, run, tagged, write_config
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
@@ -23,6 +23,14 @@ OSX_TOOL = {
     "download_url": "https://example.com/actions-runner-osx-x64.tar.gz",
     "filename": "actions-runner-osx-x64.tar.gz",
 }
+
+
+def _input_error(outcome: Outcome, words: tuple[str, ...], case: str = "") -> None:
+    """Assert a clean exit 1 whose one line names the problem and does not blame the provider."""
+    line = one_line_failure(outcome)
+    assert all(word in line for word in words), (case, line)
+    # Bad input is the caller's mistake: it must not read as a crash of the provider.
+    assert not line.startswith("internal error"), (case, line)
 
 
 def _b64(text: str) -> str:
@@ -126,10 +134,7 @@ def test_bad_bootstrap_fails_cleanly_and_creates_nothing(
             boot.pop(key, None)
         else:
             boot[key] = value
-    outcome = provider("CreateInstance", direct_config, boot=boot, pool_id="pool")
-    line = one_line_failure(outcome)
-    for word in words:
-        assert word in line, line
+    _input_error(provider("CreateInstance", direct_config, boot=boot, pool_id="pool"), words)
     assert tagged(lxd_client, controller) == {}
     assert not lxd_client.instances.exists(name)
 
@@ -167,9 +172,7 @@ def test_bad_stdin_fails_cleanly_and_creates_nothing(
     words: tuple[str, ...],
 ) -> None:
     env = garm_env("CreateInstance", direct_config, controller, pool_id="pool")
-    line = one_line_failure(run(provider_bin, env, make(bootstrap)))
-    for word in words:
-        assert word in line, line
+    _input_error(run(provider_bin, env, make(bootstrap)), words)
     assert tagged(lxd_client, controller) == {}
 
 
@@ -212,8 +215,7 @@ def test_bad_environment_fails_cleanly(
 ) -> None:
     boot = bootstrap(f"garm-bad-{uuid.uuid4().hex[:10]}")
     for case, env, words in _env_cases(str(direct_config)):
-        line = one_line_failure(run(provider_bin, env, json.dumps(boot).encode()))
-        assert all(word in line for word in words), (case, line)
+        _input_error(run(provider_bin, env, json.dumps(boot).encode()), words, case)
     assert not lxd_client.instances.exists(boot["name"])
 
 

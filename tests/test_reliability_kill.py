@@ -115,3 +115,35 @@ def test_create_killed_at_random_moments_converges(
         # A create that finished before the signal is fine; GARM deletes and retries anyway.
         assert code in (0, -signal.SIGKILL), code
         _garm_recovers(provider, direct_config, boot, lxd_client, controller)
+
+
+# Attempts at catching the create operation still running when GARM's delete arrives; it
+# usually is (creating from the image takes longer than starting the provider), so a
+# provider that cannot delete an instance busy with its create fails within a few attempts.
+BUSY_ATTEMPTS = 5
+
+
+def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
+    provider_bin: str,
+    provider: Provider,
+    proxy_config: Path,
+    direct_config: Path,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+) -> None:
+    for _ in range(BUSY_ATTEMPTS):
+        fault, method, path, skip = KILL_POINTS["create-accepted"]
+        rule = fault_proxy.add(fault, method, path, skip=skip, times=1)
+        boot = bootstrap(f"garm-busy-{uuid.uuid4().hex[:8]}")
+        proc = _start_create(provider_bin, proxy_config, controller, boot)
+        try:
+            assert rule.hit.wait(REACH_DEADLINE), "the create request never reached LXD"
+        finally:
+            _kill(proc)
+        # LXD is still creating the instance; GARM deletes it at once.
+        deleted = provider("DeleteInstance", direct_config, name=boot["name"])
+        assert deleted.returncode == 0, deleted.error
+        assert tagged(lxd_client, controller) == {}
+        fault_proxy.clear()
