@@ -165,11 +165,12 @@ def test_create_interrupted_at_any_step_is_cleaned_up_by_garms_delete(
 ) -> None:
     method, path, skip = STEPS[step]
     times = -1 if (step, fault) in PERSISTENT else 1
-    fault_proxy.add(fault, method, path, skip=skip, times=times)
+    rule = fault_proxy.add(fault, method, path, skip=skip, times=times)
     boot = bootstrap(f"garm-flt-{uuid.uuid4().hex[:8]}")
     name = boot["name"]
 
     line = one_line_failure(provider("CreateInstance", proxy_config, boot=boot))
+    assert rule.hit.is_set(), f"the create failed before reaching {step}: {line}"
     assert re.search(MESSAGES[fault], line), line
     assert not line.startswith("internal error"), line
 

@@ -20,27 +20,13 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
-# The real daemon's long-poll answers within its own timeout (at most a minute for the waits the
-# provider sends); this only bounds a wedged upstream.
+# LXD answers a long-poll within its timeout (a minute at most); this bounds a wedged upstream.
 UPSTREAM_TIMEOUT = 180.0
-ERROR_BODY = {
-    "type": "error",
-    "status": "",
-    "status_code": 0,
-    "operation": "",
-    "error_code": 500,
-    "error": "injected fault: internal server error",
-    "metadata": None,
-}
-
-
+# What LXD answers for a failed request, and for a wait on an operation that is still running.
+ERROR_BODY = {"type": "error", "error_code": 500, "error": "injected fault: internal server error"}
 RUNNING_OPERATION = {
     "type": "sync",
-    "status": "Success",
     "status_code": 200,
-    "operation": "",
-    "error_code": 0,
-    "error": "",
     "metadata": {"class": "task", "status": "Running", "status_code": 103, "err": ""},
 }
 
@@ -137,11 +123,12 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy.stopping.wait()
             self.close_connection = True
             return
-        if fault is Fault.ERROR_500:
-            self.answer(500, json.dumps(ERROR_BODY).encode())
-            return
-        if fault is Fault.INVALID_JSON:
-            self.answer(200, b"<html><body>not what LXD sends</body>")
+        if rule is not None and fault in (Fault.ERROR_500, Fault.INVALID_JSON):
+            rule.hit.set()
+            if fault is Fault.ERROR_500:
+                self.answer(500, json.dumps(ERROR_BODY).encode())
+            else:
+                self.answer(200, b"<html><body>not what LXD sends</body>")
             return
         if rule is not None and fault is Fault.STALL_OPERATION:
             rule.hit.set()
@@ -311,8 +298,3 @@ class FaultProxy:
         self.go_down()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-
-    def seen(self, method: str, pattern: str) -> int:
-        """How many requests with this method and path pattern arrived."""
-        with self._lock:
-            return sum(1 for m, p in self.requests if m == method and re.search(pattern, p))
