@@ -123,7 +123,7 @@ start_incus() {
 	rm -f "$GARM_INCUS_SOCKET" "$GARM_INCUS_PIDFILE"
 	[[ -f $GARM_INCUS_LOG ]] && mv -f "$GARM_INCUS_LOG" "$GARM_INCUS_LOG.1"
 	script="set -e
-$(cgroup_mount_script)
+$(daemon_preamble)
 echo \$\$ >$(printf %q "$GARM_INCUS_PIDFILE")
 exec env -i PATH=$(printf %q "$GARM_INCUS_PATH") INCUS_DIR=$(printf %q "$INCUS_DIR") \
 incusd --group root --logfile $(printf %q "$GARM_INCUS_LOG")"

@@ -96,6 +96,14 @@ cgroup_mount_script() {
 	done
 }
 
+# Shell lines every private daemon (LXD, Incus, cluster members) runs before exec: the host's
+# cgroup layout, and the descriptor limit lxd.service sets (thousands of instances hold
+# thousands of files).
+daemon_preamble() {
+	cgroup_mount_script
+	echo 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"'
+}
+
 start_daemon() {
 	local script pid waited
 	mkdir -p "$GARM_TEST_LXD_DIR"
@@ -104,7 +112,7 @@ start_daemon() {
 	rm -f "$GARM_TEST_LXD_SOCKET" "$GARM_TEST_LXD_PIDFILE"
 	[[ -f $GARM_TEST_LXD_LOG ]] && mv -f "$GARM_TEST_LXD_LOG" "$GARM_TEST_LXD_LOG.1"
 	script="set -e
-$(cgroup_mount_script)
+$(daemon_preamble)
 echo \$\$ >$(printf %q "$GARM_TEST_LXD_PIDFILE")
 exec env -i PATH=$(printf %q "$PATH") LXD_DIR=$(printf %q "$GARM_TEST_LXD_DIR") \
 lxd --group root --logfile $(printf %q "$GARM_TEST_LXD_LOG")"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Starting, stopping and wiping the cluster members' LXD daemons. Sourced by cluster-up.sh
-# after lxd-env.sh, lxd-lib.sh (cgroup_mount_script, check_daemon_cgroups) and cluster-env.sh.
+# after lxd-env.sh, lxd-lib.sh (daemon_preamble, check_daemon_cgroups) and cluster-env.sh.
 
 member_pidfile() { printf '%s/member%s.pid\n' "$GARM_CLUSTER_DIR" "$1"; }
 member_log() { printf '%s/member%s.log\n' "$GARM_CLUSTER_DIR" "$1"; }
@@ -66,7 +66,7 @@ spawn_member() {
 	rm -f "$dir/unix.socket" "$pidfile"
 	[[ -f $log ]] && mv -f "$log" "$log.1"
 	script="set -e
-$(cgroup_mount_script)
+$(daemon_preamble)
 echo \$\$ >$(printf %q "$pidfile")
 exec env -i PATH=$(printf %q "$PATH") LXD_DIR=$(printf %q "$dir") \
 lxd --group root --logfile $(printf %q "$log")"
