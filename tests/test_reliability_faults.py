@@ -139,6 +139,7 @@ CREATE_CASES = [
     ("create-wait", Fault.STALL_OPERATION),
     ("create-wait", Fault.ERROR_500),
     ("start-request", Fault.INVALID_JSON),
+    ("start-request", Fault.GO_DOWN),
     ("start-wait", Fault.HANG),
     ("address-poll", Fault.INVALID_JSON),
     ("address-poll", Fault.CLOSE),
