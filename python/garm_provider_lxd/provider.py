@@ -74,6 +74,11 @@ class Provider:
             return self._wait_for_address(name)
         except DuplicateError:
             raise
+        except NotFoundError:
+            # Someone removed it mid-create (RemoveAllInstances, an operator): exit code 30
+            # would tell GARM "no such instance", so report it as the failed create it is.
+            self._discard(name)
+            raise LxdError(f"instance {name} was removed while it was being created") from None
         except BaseException:
             # Whatever failed (including a signal turned into an exception by the CLI),
             # nothing half-created may stay behind.
