@@ -73,7 +73,7 @@ def check_fd_headroom(socket_path: str, project: str, count: int) -> None:
 def run(args: argparse.Namespace, out: Path) -> None:
     """Run every scenario and write the results to out."""
     reps = QUICK if args.quick else FULL
-    size = 20 if args.quick else args.remove_all_size
+    size = 10 if args.quick else args.remove_all_size
     cmd_project = f"{args.project}-cmd"
     with tempfile.TemporaryDirectory(prefix="garm-bench-") as workdir:
         script = find_script(args.provider)

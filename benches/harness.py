@@ -6,10 +6,12 @@ import base64
 import dataclasses
 import json
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lxdapi import Lxd, force_delete, instance_path, with_project
 from proc import Sample, interpreter_of, run
@@ -197,3 +199,27 @@ class Bench:
 def short_id() -> str:
     """Return 8 random hex digits for unique instance names."""
     return uuid.uuid4().hex[:8]
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def pair(rep: int, raw: Callable[[], T], provider: Callable[[], U]) -> tuple[T, U]:
+    """Run the raw floor and the provider, swapping who goes first every round.
+
+    LXD answers the second of two back-to-back heavy requests more slowly (its garbage
+    collector and the previous request's work compete), so a fixed order biases the result.
+    """
+    if rep % 2:
+        second = provider()
+        return raw(), second
+    first = raw()
+    return first, provider()
+
+
+def timed(func: Callable[..., object], *args: object) -> float:
+    """Call func(*args) and return the seconds it took."""
+    begin = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - begin

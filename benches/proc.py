@@ -11,7 +11,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -126,10 +125,3 @@ def percentile(values: Sequence[float], q: float) -> float:
 def median(values: Sequence[float]) -> float:
     """Return the median, NaN for no values."""
     return statistics.median(values) if values else float("nan")
-
-
-def timed(func: object, *args: object) -> float:
-    """Call func(*args) and return the seconds it took."""
-    begin = time.perf_counter()
-    func(*args)  # type: ignore[operator]
-    return time.perf_counter() - begin

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import populate
-from harness import Bench, Budget, Row, short_id
-from lxdapi import Lxd, force_delete, wait_for_ipv4, with_project
+from harness import Bench, Budget, Row, pair, short_id, timed
+from lxdapi import force_delete, wait_for_ipv4, with_project
 from proc import Sample
 
 GO = {
@@ -56,12 +57,14 @@ def get_instance(b: Bench, reps: int) -> Row:
     try:
         wait_for_ipv4(b.lxd, name, b.project)
         b.provider("GetInstance", instance=name)
-        for _ in range(reps):
-            begin = time.perf_counter()
-            _raw_get(b, name)
-            row.floor.append(time.perf_counter() - begin)
-            sample = b.provider("GetInstance", instance=name)
+        for rep in range(reps):
+            elapsed, sample = pair(
+                rep,
+                lambda: timed(_raw_get, b, name),
+                lambda: b.provider("GetInstance", instance=name),
+            )
             assert json.loads(sample.stdout)["name"] == name
+            row.floor.append(elapsed)
             row.samples.append(sample)
     finally:
         b.discard(name)
@@ -86,9 +89,14 @@ def start_stop(b: Bench, reps: int) -> tuple[Row, Row]:
     b.make(b.lxd, name, running=False)
     try:
         for rep in range(reps + 1):
-            t_start, t_stop = _raw_state(b, name, "start"), _raw_state(b, name, "stop")
-            s_start = b.provider("StartInstance", instance=name)
-            s_stop = b.provider("StopInstance", instance=name)
+            (t_start, t_stop), (s_start, s_stop) = pair(
+                rep,
+                lambda: (_raw_state(b, name, "start"), _raw_state(b, name, "stop")),
+                lambda: (
+                    b.provider("StartInstance", instance=name),
+                    b.provider("StopInstance", instance=name),
+                ),
+            )
             if rep:  # the first round warms caches
                 start.floor.append(t_start)
                 stop.floor.append(t_stop)
@@ -99,13 +107,15 @@ def start_stop(b: Bench, reps: int) -> tuple[Row, Row]:
     return start, stop
 
 
-def _raw_delete(b: Bench, lxd: Lxd, name: str) -> None:
+def _raw_delete(b: Bench, name: str) -> None:
+    lxd = b.raw()
     lxd.call("GET", "/1.0")
     if "instance_force_delete" in b.extensions:
         lxd.run("DELETE", b.ipath(name, force="true"))
     else:
         lxd.run("PUT", b.ipath(name, "/state"), {"action": "stop", "force": True})
         lxd.run("DELETE", b.ipath(name))
+    lxd.close()
 
 
 def delete_running(b: Bench, reps: int) -> Row:
@@ -121,12 +131,11 @@ def delete_running(b: Bench, reps: int) -> Row:
         b.make(b.lxd, raw_name, running=True)
         b.make(b.lxd, prov_name, running=True)
         try:
-            begin = time.perf_counter()
-            lxd = b.raw()
-            _raw_delete(b, lxd, raw_name)
-            lxd.close()
-            elapsed = time.perf_counter() - begin
-            sample = b.provider("DeleteInstance", instance=prov_name)
+            elapsed, sample = pair(
+                rep,
+                partial(timed, _raw_delete, b, raw_name),
+                partial(b.provider, "DeleteInstance", instance=prov_name),
+            )
             assert not b.exists(prov_name), "DeleteInstance left the instance behind"
         finally:
             b.discard(raw_name, prov_name)
@@ -169,11 +178,15 @@ def create(b: Bench, reps: int, *, wait: bool) -> Row:
     for rep in range(reps + 1):
         raw_name, prov_name = f"bc-crr-{short_id()}", f"bc-crp-{short_id()}"
         try:
-            elapsed = _raw_create(b, raw_name, wait)
-            sample = b.provider(
-                "CreateInstance",
-                config="default" if wait else "nowait",
-                stdin=b.bootstrap(prov_name),
+            elapsed, sample = pair(
+                rep,
+                partial(_raw_create, b, raw_name, wait),
+                partial(
+                    b.provider,
+                    "CreateInstance",
+                    config="default" if wait else "nowait",
+                    stdin=b.bootstrap(prov_name),
+                ),
             )
             result = json.loads(sample.stdout)
             assert result["name"] == prov_name and result["status"] == "running", result
@@ -185,6 +198,14 @@ def create(b: Bench, reps: int, *, wait: bool) -> Row:
             addresses = result.get("addresses") or []
             row.extra["with_ipv4"] += any(":" not in a["address"] for a in addresses)
     return row
+
+
+def _raw_list(b: Bench, flt: str) -> None:
+    lxd = b.raw()
+    lxd.call("GET", "/1.0")
+    query = {"recursion": "1", "filter": flt}
+    lxd.request("GET", with_project("/1.0/instances", b.list_project, **query))
+    lxd.close()
 
 
 def list_pool(b: Bench, reps: int, count: int) -> Row:
@@ -206,20 +227,16 @@ def list_pool(b: Bench, reps: int, count: int) -> Row:
     row.floor_what = "GET /1.0 + GET instances?recursion=1&filter=<controller and pool>"
     row.extra.update(instances=count, pool_size=len(expected))
     for rep in range(reps + 1):
-        begin = time.perf_counter()
-        lxd = b.raw()
-        lxd.call("GET", "/1.0")
-        query = {"recursion": "1", "filter": flt}
-        _, body = lxd.request("GET", with_project("/1.0/instances", b.list_project, **query))
-        lxd.close()
-        elapsed = time.perf_counter() - begin
-        sample = b.provider("ListInstances", controller=controller, pool=pool, config="list")
+        elapsed, sample = pair(
+            rep,
+            lambda: timed(_raw_list, b, flt),
+            lambda: b.provider("ListInstances", controller=controller, pool=pool, config="list"),
+        )
         names = sorted(item["name"] for item in json.loads(sample.stdout))
         assert names == expected, f"ListInstances returned {len(names)}, not {len(expected)}"
         if rep:
             row.floor.append(elapsed)
             row.samples.append(sample)
-            row.extra["raw_body_bytes"] = len(body)
     return row
 
 
