@@ -16,6 +16,7 @@ from reliability.harness import (
     Outcome,
     Provider,
     bootstrap_payload,
+    garm_delete,
     garm_env,
     one_line_failure,
     remove_tagged,
@@ -177,7 +178,7 @@ def test_create_interrupted_at_any_step_is_cleaned_up_by_garms_delete(
 
     # The daemon is back; GARM's follow-up DeleteInstance(name) must leave nothing behind.
     fault_proxy.clear()
-    deleted = provider("DeleteInstance", proxy_config, name=name)
+    deleted = garm_delete(provider, proxy_config, name)
     assert deleted.returncode == 0, deleted.error
     assert tagged(lxd_client, controller) == {}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from reliability.faultproxy import Fault, FaultProxy
-from reliability.harness import Provider, garm_env, tagged
+from reliability.harness import Provider, garm_delete, garm_env, tagged
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
@@ -62,7 +62,7 @@ def _garm_recovers(
 ) -> None:
     """GARM after a failed create: DeleteInstance(name), then the same create again."""
     name = boot["name"]
-    deleted = provider("DeleteInstance", config, name=name)
+    deleted = garm_delete(provider, config, name)
     assert deleted.returncode == 0, deleted.error
     assert name not in tagged(lxd_client, controller)
     again = provider("CreateInstance", config, boot=boot)
@@ -123,6 +123,11 @@ def test_create_killed_at_random_moments_converges(
 BUSY_ATTEMPTS = 5
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="DeleteInstance does not wait for the instance's running create operation: LXD "
+    "answers 'Instance is busy running a \"create\" operation' and the delete exits 1",
+)
 def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
     provider_bin: str,
     provider: Provider,

@@ -21,6 +21,7 @@ PROCESS_DEADLINE = 240.0
 PREFIX = "garm-provider-lxd: "
 # How long test cleanup waits for an operation a killed or failed create left running.
 CLEANUP_DEADLINE = 120.0
+BUSY_RETRY_DEADLINE = 60.0
 
 
 def garm_env(
@@ -162,6 +163,20 @@ def run_many(
     for thread in threads:
         thread.join()
     return [r for r in results if r is not None]
+
+
+def garm_delete(provider: Provider, config: Path, name: str) -> Outcome:
+    """DeleteInstance(name) as GARM runs it after a failed create, retried while LXD is busy."""
+    # GARM retries a delete that failed. LXD refuses to delete an instance while its create or
+    # start operation still runs, and the provider does not wait for that operation yet: the
+    # immediate delete is what test_delete_right_after_a_killed_create_... asserts.
+    deadline = time.monotonic() + BUSY_RETRY_DEADLINE
+    while True:
+        outcome: Outcome = provider("DeleteInstance", config, name=name)
+        busy = outcome.returncode != 0 and "is busy running" in outcome.error
+        if not busy or time.monotonic() > deadline:
+            return outcome
+        time.sleep(1.0)
 
 
 def one_line_failure(outcome: Outcome, exit_code: int = 1) -> str:
