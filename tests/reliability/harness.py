@@ -22,6 +22,9 @@ PREFIX = "garm-provider-lxd: "
 # How long test cleanup waits for an operation a killed or failed create left running.
 CLEANUP_DEADLINE = 120.0
 BUSY_RETRY_DEADLINE = 60.0
+# Every instance the suite creates has one of these name prefixes.
+NAME_KINDS = ("bad", "busy", "by", "cc", "flt", "keep", "kill", "old", "proc", "race", "sec", "tls")
+NAME_PREFIXES = (*(f"garm-{kind}-" for kind in NAME_KINDS), "bystander-")
 
 
 def garm_env(
@@ -233,9 +236,24 @@ def remove_instance(client: Any, name: str) -> None:
 
 
 def remove_tagged(client: Any, controller_id: str) -> None:
-    """Force-remove every instance tagged with controller_id."""
+    """Force-remove every instance tagged with controller_id, once no create of ours runs."""
+    # A create the test killed or failed may still be running in LXD, its instance not yet
+    # listed; wait for the operations on this suite's instance names to end first.
+    deadline = time.monotonic() + CLEANUP_DEADLINE
+    while _running_on_ours(client) and time.monotonic() < deadline:
+        time.sleep(0.5)
     for name in tagged(client, controller_id):
         remove_instance(client, name)
+
+
+def _running_on_ours(client: Any) -> bool:
+    """Whether an LXD operation on an instance named like this suite's ones is running."""
+    listing = client.api.operations.get(params={"recursion": "1"}).json()["metadata"] or {}
+    for operation in listing.get("running") or []:
+        for url in (operation.get("resources") or {}).get("instances") or []:
+            if url.rsplit("/", 1)[-1].split("?")[0].startswith(NAME_PREFIXES):
+                return True
+    return False
 
 
 def open_fds_to(pid: int, targets: set[str]) -> list[str]:
