@@ -161,19 +161,9 @@ STDIN_CASES: list[tuple[str, Callable[[Callable[..., dict[str, Any]]], bytes], t
 ]
 
 
-# Open provider bugs, reported with the command and output that show them.
-KNOWN_BUGS = {
-    "nested-100k": "cli.read_bootstrap lets json's RecursionError through: the line reads "
-    "'internal error: RecursionError: maximum recursion depth exceeded ...'",
-}
-
-
-def _stdin_param(case: str, make: Any, words: tuple[str, ...]) -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case])] if case in KNOWN_BUGS else []
-    return pytest.param(make, words, id=case, marks=marks)
-
-
-@pytest.mark.parametrize(("make", "words"), [_stdin_param(*case) for case in STDIN_CASES])
+@pytest.mark.parametrize(
+    ("make", "words"), [pytest.param(make, words, id=case) for case, make, words in STDIN_CASES]
+)
 def test_bad_stdin_fails_cleanly_and_creates_nothing(
     provider_bin: str,
     direct_config: Path,

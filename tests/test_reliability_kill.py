@@ -123,11 +123,6 @@ def test_create_killed_at_random_moments_converges(
 BUSY_ATTEMPTS = 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DeleteInstance does not wait for the instance's running create operation: LXD "
-    "answers 'Instance is busy running a \"create\" operation' and the delete exits 1",
-)
 def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
     provider_bin: str,
     provider: Provider,

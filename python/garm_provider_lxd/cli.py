@@ -118,6 +118,8 @@ def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
         value = json.loads(data)
     except ValueError as exc:
         raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
+    except RecursionError:
+        raise InputError("bootstrap JSON on stdin is nested too deeply") from None
     if not isinstance(value, dict):
         raise InputError("bootstrap JSON on stdin must be an object")
     return value
@@ -142,7 +144,7 @@ def pool_extra_specs(env: Mapping[str, str]) -> object:
         return None
     try:
         return json.loads(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InputError("GARM_POOL_EXTRASPECS is not base64-encoded JSON") from None
 
 

@@ -195,6 +195,20 @@ class Lxd:
             raise _error_for(envelope, status, f"delete instance {name}")
         self.wait(envelope, f"delete instance {name}")
 
+    def wait_for_instance_operations(self, name: str) -> None:
+        """Wait until no running operation of this project touches instance name."""
+        envelope = self.call("GET", self.path("/1.0/operations", recursion="1"))
+        meta = envelope.get("metadata") or {}
+        mine = self.instance_path(name)
+        for operation in meta.get("running") or []:
+            resources = (operation.get("resources") or {}).get("instances") or []
+            if any(str(path).split("?")[0] == mine for path in resources):
+                started = {"type": "async", "operation": f"/1.0/operations/{operation.get('id')}"}
+                try:
+                    self.wait(started, f"wait for {operation.get('description')} on {name}")
+                except LxdError:
+                    continue  # it failed or vanished: either way it no longer holds the instance
+
     def list_instances(self, filters: dict[str, str], recursion: str) -> bytes:
         """Return the raw envelope of the instance list, filtered server-side when possible."""
         query = {"recursion": recursion}
@@ -215,7 +229,7 @@ def _filter_safe(value: str) -> bool:
 def _decode(data: bytes, method: str, what: str) -> dict[str, Any]:
     try:
         envelope = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LxdError(f"{method} {what}: LXD returned a response that is not JSON") from None
     if not isinstance(envelope, dict):
         raise LxdError(f"{method} {what}: LXD returned an unexpected response")

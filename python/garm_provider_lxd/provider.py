@@ -22,6 +22,7 @@ TAG_OS_TYPE = "user.os-type"
 TAG_OS_ARCH = "user.os-arch"
 ADDRESS_POLL_SECONDS = 0.25
 REMOVE_ALL_CONCURRENCY = 8
+BUSY_RETRIES = 3
 
 
 def validate_instance_name(name: str) -> None:
@@ -189,6 +190,18 @@ class Provider:
             return
 
     def _force_delete(self, name: str) -> None:
+        # GARM deletes right after killing a create, while LXD may still be creating (or
+        # starting) the instance: LXD refuses with "busy running an operation" until it is done.
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                self._force_delete_once(name)
+                return
+            except LxdError as exc:
+                if "busy" not in str(exc).lower() or attempt == BUSY_RETRIES:
+                    raise
+                self.lxd.wait_for_instance_operations(name)
+
+    def _force_delete_once(self, name: str) -> None:
         if self.lxd.has_extension("instance_force_delete"):
             self.lxd.delete_instance(name, force=True)
             return
