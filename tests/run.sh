@@ -25,5 +25,9 @@ tests/env/lxd-up.sh
 
 echo "== pytest"
 # From outside the source tree, so the tests exercise the installed wheel.
-cd /
-exec "$py" -m pytest -p no:cacheprovider --rootdir "$root" -c "$root/pyproject.toml" "$root/tests" "$@"
+(cd / && "$py" -m pytest -p no:cacheprovider --rootdir "$root" -c "$root/pyproject.toml" \
+    "$root/tests" "$@")
+
+echo "== benchmarks (quick mode, so the harness cannot rot; results go to a temp dir)"
+"$py" benches/bench_native.py --quick
+"$py" benches/bench_commands.py --quick
