@@ -16,11 +16,11 @@ from reliability.harness import (
     Outcome,
     Provider,
     bootstrap_payload,
-    garm_delete,
     garm_env,
     one_line_failure,
     remove_tagged,
     run,
+    settle,
     socket_config,
     tagged,
 )
@@ -178,8 +178,10 @@ def test_create_interrupted_at_any_step_is_cleaned_up_by_garms_delete(
 
     # The daemon is back; GARM's follow-up DeleteInstance(name) must leave nothing behind.
     fault_proxy.clear()
-    deleted = garm_delete(provider, proxy_config, name)
+    deleted = provider("DeleteInstance", proxy_config, name=name)
     assert deleted.returncode == 0, deleted.error
+    # Nothing left, and nothing that LXD was still creating turns up afterwards.
+    settle(lxd_client)
     assert tagged(lxd_client, controller) == {}
 
 

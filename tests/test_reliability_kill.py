@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from reliability.faultproxy import Fault, FaultProxy
-from reliability.harness import Provider, garm_delete, garm_env, tagged
+from reliability.harness import Provider, garm_env, settle, tagged
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
@@ -62,8 +62,10 @@ def _garm_recovers(
 ) -> None:
     """GARM after a failed create: DeleteInstance(name), then the same create again."""
     name = boot["name"]
-    deleted = garm_delete(provider, config, name)
+    deleted = provider("DeleteInstance", config, name=name)
     assert deleted.returncode == 0, deleted.error
+    # Nothing left, and nothing that LXD was still creating turns up afterwards.
+    settle(lxd_client)
     assert name not in tagged(lxd_client, controller)
     again = provider("CreateInstance", config, boot=boot)
     assert again.returncode == 0, again.error
@@ -145,5 +147,6 @@ def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
         # LXD is still creating the instance; GARM deletes it at once.
         deleted = provider("DeleteInstance", direct_config, name=boot["name"])
         assert deleted.returncode == 0, deleted.error
+        settle(lxd_client)
         assert tagged(lxd_client, controller) == {}
         fault_proxy.clear()

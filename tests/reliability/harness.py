@@ -21,7 +21,6 @@ PROCESS_DEADLINE = 240.0
 PREFIX = "garm-provider-lxd: "
 # How long test cleanup waits for an operation a killed or failed create left running.
 CLEANUP_DEADLINE = 120.0
-BUSY_RETRY_DEADLINE = 60.0
 # Every instance the suite creates has one of these name prefixes.
 NAME_KINDS = ("bad", "busy", "by", "cc", "flt", "keep", "kill", "old", "proc", "race", "sec", "tls")
 NAME_PREFIXES = (*(f"garm-{kind}-" for kind in NAME_KINDS), "bystander-")
@@ -168,20 +167,6 @@ def run_many(
     return [r for r in results if r is not None]
 
 
-def garm_delete(provider: Provider, config: Path, name: str) -> Outcome:
-    """DeleteInstance(name) as GARM runs it after a failed create, retried while LXD is busy."""
-    # GARM retries a delete that failed. LXD refuses to delete an instance while its create or
-    # start operation still runs, and the provider does not wait for that operation yet: the
-    # immediate delete is what test_delete_right_after_a_killed_create_... asserts.
-    deadline = time.monotonic() + BUSY_RETRY_DEADLINE
-    while True:
-        outcome: Outcome = provider("DeleteInstance", config, name=name)
-        busy = outcome.returncode != 0 and "is busy running" in outcome.error
-        if not busy or time.monotonic() > deadline:
-            return outcome
-        time.sleep(1.0)
-
-
 def one_line_failure(outcome: Outcome, exit_code: int = 1) -> str:
     """Assert a clean failure (exit code, nothing on stdout, one stderr line); return the line."""
     text = outcome.error
@@ -239,11 +224,16 @@ def remove_tagged(client: Any, controller_id: str) -> None:
     """Force-remove every instance tagged with controller_id, once no create of ours runs."""
     # A create the test killed or failed may still be running in LXD, its instance not yet
     # listed; wait for the operations on this suite's instance names to end first.
+    settle(client)
+    for name in tagged(client, controller_id):
+        remove_instance(client, name)
+
+
+def settle(client: Any) -> None:
+    """Wait (bounded) until no LXD operation on an instance of this suite is running."""
     deadline = time.monotonic() + CLEANUP_DEADLINE
     while _running_on_ours(client) and time.monotonic() < deadline:
         time.sleep(0.5)
-    for name in tagged(client, controller_id):
-        remove_instance(client, name)
 
 
 def _running_on_ours(client: Any) -> bool:
