@@ -44,6 +44,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, Linux {platform.release()}"
 
 
+def build_source(script: Path) -> str:
+    """Return what benches/venv.sh recorded about the build it installed, if it did."""
+    marker = script.parent.parent / "garm-bench-source"
+    return marker.read_text().strip() if marker.exists() else "unknown (not from benches/venv.sh)"
+
+
 def list_order(lxd: Lxd, project: str, counts: list[int]) -> list[int]:
     """Population sizes in the order that creates and deletes the fewest instances."""
     have = sum(1 for name in instance_names(lxd, project) if name.startswith(populate.PREFIX))
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
             "provider_version": version,
             "python": f"{bench.python}",
             "script": str(bench.script),
+            "build": build_source(script),
             "mode": "quick" if args.quick else "full",
             "projects": {"commands": cmd_project, "population": args.project},
             "populate": populated,

@@ -94,7 +94,8 @@ def write_markdown(path: Path, meta: dict[str, Any], rows: list[Row], tail: list
         "# Provider commands, whole process",
         "",
         f"Measured {meta['date']} on {meta['machine']}; LXD {meta['lxd']}; "
-        f"provider {meta['provider_version']} ({meta['python']}); mode: {meta['mode']}.",
+        f"provider {meta['provider_version']} built from {meta.get('build', 'unknown')} "
+        f"({meta['python']}); mode: {meta['mode']}.",
         "",
         "Each provider run is a new process started exactly as GARM starts it: the console script "
         "with only `GARM_*` variables (no PATH, no HOME) and stdin a pipe. *wall* is spawn to "

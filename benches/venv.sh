@@ -32,5 +32,6 @@ py=$venv/bin/python
 (cd "$snapshot" && "$venv/bin/maturin" build --release --quiet --out "$snapshot/dist" >&2)
 "$py" -m pip install -q --force-reinstall --no-deps "$snapshot"/dist/garm_provider_lxd-*.whl >&2
 "$py" -m pip install -q "$(ls "$snapshot"/dist/garm_provider_lxd-*.whl)" >&2
+echo "$label" >"$venv/garm-bench-source"
 echo "venv.sh: installed $label into $venv" >&2
 echo "$py"
