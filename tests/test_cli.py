@@ -165,3 +165,58 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     code, _, err = run({}, b"", ["frobnicate"])
     assert code == 1
     assert "see --help" in err
+
+
+def _modules_after(code: str) -> set[str]:
+    """Modules that running code imports beyond what the interpreter loads at start-up."""
+    import subprocess
+    import sys
+
+    def loaded(body: str) -> set[str]:
+        script = f"import sys\n{body}\nprint(' '.join(sorted(sys.modules)))"
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return set(run.stdout.split())
+
+    return loaded(code) - loaded("pass")
+
+
+@pytest.mark.parametrize(
+    "command", ["GetVersion", "GetConfigJSONSchema", "GetExtraSpecsJSONSchema"]
+)
+def test_static_commands_import_no_lxd_or_template_code(command: str) -> None:
+    loaded = _modules_after(
+        "import io\nfrom garm_provider_lxd.cli import main\n"
+        f"main([], environ={{'GARM_COMMAND': '{command}'}}, stdout=io.BytesIO())"
+    )
+    assert not loaded & {
+        "garm_provider_lxd.lxd",
+        "garm_provider_lxd.provider",
+        "garm_provider_lxd._native",
+        "garm_provider_lxd.userdata",
+        "garm_provider_lxd.gotemplate",
+        "jinja2",
+        "pylxd",
+        "tomllib",
+    }
+
+
+def test_lxd_command_path_avoids_heavy_stdlib_modules() -> None:
+    # Every runner create and delete pays for these imports; inspect (via dataclasses),
+    # urllib and the template engines cost more than the provider's own work.
+    loaded = _modules_after(
+        "import garm_provider_lxd.cli, garm_provider_lxd.config, garm_provider_lxd.provider, "
+        "garm_provider_lxd.lxd, garm_provider_lxd.specs, garm_provider_lxd._native"
+    )
+    assert not loaded & {
+        "dataclasses",
+        "inspect",
+        "urllib.parse",
+        "jinja2",
+        "pylxd",
+        "requests",
+        "garm_provider_lxd.gotemplate",
+        "garm_provider_lxd.userdata",
+        "concurrent.futures",
+        "argparse",
+    }

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -13,8 +12,9 @@ INSTANCE_TYPES = ("container", "virtual-machine")
 REMOTE_PROTOCOLS = ("simplestreams",)
 
 
-@dataclass(frozen=True)
-class ImageRemote:
+# NamedTuple rather than dataclass: `dataclasses` imports `inspect`, which costs more start-up
+# time than anything else this module needs, on every runner create and delete.
+class ImageRemote(NamedTuple):
     """A simplestreams image server the LXD daemon pulls images from."""
 
     addr: str
@@ -23,8 +23,7 @@ class ImageRemote:
     skip_verify: bool = False
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Validated provider configuration."""
 
     unix_socket_path: str = ""
@@ -37,7 +36,7 @@ class Config:
     include_default_profile: bool = False
     instance_type: str = "container"
     secure_boot: bool = False
-    image_remotes: Mapping[str, ImageRemote] = field(default_factory=dict)
+    image_remotes: Mapping[str, ImageRemote] = {}  # never mutated
     # Keys below are this provider's own; the Go provider ignores unknown keys, so a
     # config carrying them still loads there.
     address_wait_seconds: float = 10.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import quote
 
 from .config import Config
 from .errors import InputError, NotFoundError
+from .lxd import quote
 
 # Where runners must not reach: the host's and the LAN's private and link-local ranges.
 BLOCKED_RANGES = (

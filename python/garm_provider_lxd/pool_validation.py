@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from .errors import InputError, NotFoundError, ProviderError
 from .images import image_source
+from .lxd import quote
 from .provider import Provider
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from .config import Config
@@ -46,8 +45,7 @@ class Provider:
     def __init__(self, config: Config, controller_id: str, specs: ExtraSpecs | None = None) -> None:
         self.specs = specs or ExtraSpecs()
         # A pool's extra specs override the provider config for that pool.
-        self.config = replace(
-            config,
+        self.config = config._replace(
             project_name=_pick(self.specs.project, config.project_name),
             instance_type=_pick(self.specs.instance_type, config.instance_type),
             secure_boot=_pick(self.specs.secure_boot, config.secure_boot),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import ImageRemote
 from .errors import InputError
@@ -15,24 +14,25 @@ _B64_ALPHABET = frozenset((_LETTERS_DIGITS + "+/").encode())
 _SCRIPT_NAME_CHARS = frozenset(_LETTERS_DIGITS + "._-")
 
 
-@dataclass(frozen=True)
-class ExtraSpecs:
+# NamedTuple rather than dataclass: `dataclasses` imports `inspect`, a start-up cost paid on
+# every runner create and delete. The dict defaults are never mutated.
+class ExtraSpecs(NamedTuple):
     """Validated extra specs of a pool; every field has the Go provider's default."""
 
     extra_packages: tuple[str, ...] = ()
     disable_updates: bool = False
     enable_boot_debug: bool = False
     runner_install_template: bytes | None = None
-    extra_context: Mapping[str, str] = field(default_factory=dict)
-    pre_install_scripts: Mapping[str, bytes] = field(default_factory=dict)
+    extra_context: Mapping[str, str] = {}
+    pre_install_scripts: Mapping[str, bytes] = {}
     # Per-pool LXD settings; None means "as the provider config says".
     profiles: tuple[str, ...] | None = None
     instance_type: str | None = None
     secure_boot: bool | None = None
     project: str | None = None
     target: str | None = None
-    config: Mapping[str, str] = field(default_factory=dict)
-    devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    config: Mapping[str, str] = {}
+    devices: Mapping[str, Mapping[str, str]] = {}
     ephemeral: bool | None = None
     image_remote: ImageRemote | None = None
 
@@ -226,8 +226,7 @@ def _parse_image_remote(path: str, value: object) -> ImageRemote:
     )
 
 
-@dataclass(frozen=True)
-class SpecKey:
+class SpecKey(NamedTuple):
     """One accepted extra-specs key: its name, JSON schema and parser (see ExtraSpecs)."""
 
     name: str
