@@ -36,6 +36,7 @@ from lxdapi import (
     LxdApiError,
     ensure_project,
     force_delete,
+    instance_names,
     instance_path,
     with_project,
 )
@@ -229,11 +230,18 @@ def clean(
     """Delete every instance in the project; return how many there were."""
     lxd = Lxd(socket_path)
     ensure_project(lxd, project)
-    names = list(existing(lxd, project))
+    # Names only (recursion=0): rendering an instance makes LXD 5.0 pin its log file, and
+    # deleting thousands of pinned instances can run the daemon out of descriptors.
+    names = instance_names(lxd, project)
     lxd.close()
-    parallel(
-        socket_path, range(len(names)), lambda c, i: force_delete(c, names[i], project), concurrency
-    )
+
+    def delete(conn: Lxd, index: int) -> None:
+        name = names[index]
+        number = name[len(PREFIX) :]
+        ours = name.startswith(PREFIX) and number.isdigit()
+        force_delete(conn, name, project, running=not ours or is_running(int(number)))
+
+    parallel(socket_path, range(len(names)), delete, concurrency)
     return len(names)
 
 
