@@ -9,7 +9,7 @@
 # Why a daemon of its own: thousands of instances must not slow down or starve the tests, and
 # LXD 5.0 holds about two file descriptors per instance it has listed (and leaks one per such
 # instance deleted), so a 5,000-instance run needs a daemon with most of its descriptors free.
-# Stop it with: kill "$(cat /var/lib/garm-provider-lxd-bench/lxd.pid)"
+# Stop it (and its containers) with: LXD_DIR=/var/lib/garm-provider-lxd-bench/lxd lxd shutdown
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
