@@ -14,7 +14,6 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -50,11 +49,16 @@ def build_source(script: Path) -> str:
     return marker.read_text().strip() if marker.exists() else "unknown (not from benches/venv.sh)"
 
 
-def list_order(lxd: Lxd, project: str, counts: list[int]) -> list[int]:
-    """Population sizes in the order that creates and deletes the fewest instances."""
-    have = sum(1 for name in instance_names(lxd, project) if name.startswith(populate.PREFIX))
-    ascending = sorted(set(counts))
-    return ascending[::-1] if have > statistics.median(ascending) else ascending
+def prepare_population(args: argparse.Namespace, smallest: int) -> None:
+    """Start from at most `smallest` instances, so the population only grows in this run."""
+    # Trimming thousands of listed instances is what runs LXD 5.0 out of descriptors;
+    # deleting by name (populate.clean) before anything renders them is the cheap way down.
+    lxd = Lxd(args.socket)
+    have = sum(1 for name in instance_names(lxd, args.project) if name.startswith(populate.PREFIX))
+    lxd.close()
+    if have > smallest:
+        log(f"deleting the {have:,} instances of project {args.project} to start from {smallest}")
+        populate.clean(socket_path=args.socket, project=args.project)
 
 
 def check_fd_headroom(socket_path: str, project: str, count: int) -> None:
@@ -88,7 +92,8 @@ def run(args: argparse.Namespace, out: Path) -> None:
         ensure_project(bench.lxd, cmd_project)
         for name in instance_names(bench.lxd, cmd_project):  # left by an interrupted run
             force_delete(bench.lxd, name, cmd_project)
-        counts = list_order(bench.lxd, args.project, [100] if args.quick else args.counts)
+        counts = sorted(set([100] if args.quick else args.counts))
+        prepare_population(args, counts[0])
         version = bench.provider("GetVersion").stdout.decode().strip()
         populated: list[dict[str, object]] = []
         meta: dict[str, object] = {
