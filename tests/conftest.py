@@ -175,6 +175,30 @@ def encode_extra_specs(extra_specs: object) -> str:
     return base64.b64encode(json.dumps(extra_specs, separators=(",", ":")).encode()).decode()
 
 
+def garm_env(
+    command: str,
+    config: Path | str,
+    controller_id: str,
+    *,
+    pool_id: str = "",
+    instance_id: str = "",
+    extra_specs: object = None,
+    interface_version: str = "v0.1.1",
+) -> dict[str, str]:
+    """Return the environment GARM gives the provider for one command (and nothing else)."""
+    env = {
+        "GARM_COMMAND": command,
+        "GARM_CONTROLLER_ID": controller_id,
+        "GARM_POOL_ID": pool_id,
+        "GARM_INSTANCE_ID": instance_id,
+        "GARM_PROVIDER_CONFIG_FILE": str(config),
+        "GARM_INTERFACE_VERSION": interface_version,
+    }
+    if interface_version == "v0.1.1":
+        env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
+    return env
+
+
 def make_runner(provider_bin: str) -> RunProvider:
     """Return a callable that runs provider_bin with only GARM's environment and stdin."""
 
@@ -191,16 +215,15 @@ def make_runner(provider_bin: str) -> RunProvider:
         extra_env: dict[str, str] | None = None,
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[bytes]:
-        env = {
-            "GARM_COMMAND": command,
-            "GARM_CONTROLLER_ID": controller_id,
-            "GARM_POOL_ID": pool_id,
-            "GARM_INSTANCE_ID": instance_id,
-            "GARM_PROVIDER_CONFIG_FILE": str(config),
-            "GARM_INTERFACE_VERSION": interface_version,
-        }
-        if interface_version == "v0.1.1":
-            env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
+        env = garm_env(
+            command,
+            config,
+            controller_id,
+            pool_id=pool_id,
+            instance_id=instance_id,
+            extra_specs=extra_specs,
+            interface_version=interface_version,
+        )
         env.update(extra_env or {})
         return subprocess.run(
             [provider_bin],

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pylxd  # type: ignore[import-untyped]
-from conftest import CONFORMANCE_CASES, CONTROLLER_ID_KEY, TEST_IMAGE, encode_extra_specs
+from conftest import CONFORMANCE_CASES, CONTROLLER_ID_KEY, TEST_IMAGE
+from conftest import garm_env as garm_env  # re-exported for the reliability tests
 
 # Bounds a hang of a provider the suite expects to finish; never a performance assertion.
 PROCESS_DEADLINE = 240.0
@@ -24,30 +25,6 @@ CLEANUP_DEADLINE = 120.0
 # Every instance the suite creates has one of these name prefixes.
 NAME_KINDS = ("bad", "busy", "by", "cc", "flt", "keep", "kill", "old", "proc", "race", "sec", "tls")
 NAME_PREFIXES = (*(f"garm-{kind}-" for kind in NAME_KINDS), "bystander-")
-
-
-def garm_env(
-    command: str,
-    config: Path | str,
-    controller_id: str,
-    *,
-    pool_id: str = "",
-    instance_id: str = "",
-    extra_specs: object = None,
-    interface_version: str = "v0.1.1",
-) -> dict[str, str]:
-    """Return the environment GARM gives the provider for one command (and nothing else)."""
-    env = {
-        "GARM_COMMAND": command,
-        "GARM_CONTROLLER_ID": controller_id,
-        "GARM_POOL_ID": pool_id,
-        "GARM_INSTANCE_ID": instance_id,
-        "GARM_PROVIDER_CONFIG_FILE": str(config),
-        "GARM_INTERFACE_VERSION": interface_version,
-    }
-    if interface_version == "v0.1.1":
-        env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
-    return env
 
 
 def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
