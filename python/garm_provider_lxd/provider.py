@@ -19,7 +19,7 @@ TAG_CONTROLLER = "user.runner-controller-id"
 TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
 TAG_OS_ARCH = "user.os-arch"
-ADDRESS_POLL_SECONDS = 0.25
+ADDRESS_POLL_SECONDS = 0.1  # a poll is one cheap GET; the address usually comes within 2 s
 REMOVE_ALL_CONCURRENCY = 8
 BUSY_RETRIES = 3
 
