@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import json
 import os
@@ -237,6 +236,21 @@ def make_runner(provider_bin: str) -> RunProvider:
     return run
 
 
+def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
+    """A realistic BootstrapInstance for the test image, overrides applied last."""
+    payload: dict[str, Any] = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
+    payload.update(
+        name=name,
+        image=TEST_IMAGE,
+        flavor="default",
+        os_type="linux",
+        arch="amd64",
+        pool_id=str(uuid.uuid4()),
+    )
+    payload.update(overrides)
+    return payload
+
+
 @pytest.fixture
 def run_provider(provider_bin: str) -> RunProvider:
     """A callable that runs the provider with only GARM's environment and stdin."""
@@ -246,19 +260,8 @@ def run_provider(provider_bin: str) -> RunProvider:
 @pytest.fixture
 def bootstrap() -> Callable[..., dict[str, Any]]:
     """A factory of realistic BootstrapInstance payloads for the test image."""
-    base = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
 
     def make(name: str, **overrides: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = copy.deepcopy(base)
-        payload.update(
-            name=name,
-            image=TEST_IMAGE,
-            flavor="default",
-            os_type="linux",
-            arch="amd64",
-            pool_id=str(uuid.uuid4()),
-        )
-        payload.update(overrides)
-        return payload
+        return bootstrap_payload(name, **overrides)
 
     return make

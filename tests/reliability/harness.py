@@ -7,14 +7,14 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pylxd  # type: ignore[import-untyped]
-from conftest import CONFORMANCE_CASES, CONTROLLER_ID_KEY, TEST_IMAGE
+from conftest import CONTROLLER_ID_KEY
+from conftest import bootstrap_payload as bootstrap_payload  # re-exported for the tests
 from conftest import garm_env as garm_env  # re-exported for the reliability tests
 
 # Bounds a hang of a provider the suite expects to finish; never a performance assertion.
@@ -25,21 +25,6 @@ CLEANUP_DEADLINE = 120.0
 # Every instance the suite creates has one of these name prefixes.
 NAME_KINDS = ("bad", "busy", "by", "cc", "flt", "keep", "kill", "old", "proc", "race", "sec", "tls")
 NAME_PREFIXES = (*(f"garm-{kind}-" for kind in NAME_KINDS), "bystander-")
-
-
-def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
-    """A BootstrapInstance for the test image (as conftest's bootstrap fixture, any scope)."""
-    payload: dict[str, Any] = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
-    payload.update(
-        name=name,
-        image=TEST_IMAGE,
-        flavor="default",
-        os_type="linux",
-        arch="amd64",
-        pool_id=str(uuid.uuid4()),
-    )
-    payload.update(overrides)
-    return payload
 
 
 def write_config(path: Path, **values: object) -> Path:
