@@ -1,6 +1,6 @@
-"""Rust extension: LXD transport, instance-list conversion and cloud-config assembly."""
+"""Rust extension: LXD transport, instance lists, cloud-config assembly, JSON and TOML."""
 
-from typing import final
+from typing import Any, final
 
 from typing_extensions import Self
 
@@ -8,8 +8,11 @@ __all__ = [
     "LxdTransport",
     "b64encode",
     "cloud_config",
+    "json_dumps",
+    "json_loads",
     "provider_instance",
     "provider_instances",
+    "toml_loads",
 ]
 
 @final
@@ -66,3 +69,12 @@ def cloud_config(spec: bytes) -> bytes:
 
 def b64encode(data: bytes) -> str:
     """Encode bytes as standard, padded base64."""
+
+def json_loads(data: bytes) -> Any:
+    """Parse JSON bytes into plain Python objects; raises ValueError on invalid JSON."""
+
+def json_dumps(value: object) -> bytes:
+    """Serialize a value as compact JSON bytes, keeping dict order; TypeError if not JSON."""
+
+def toml_loads(text: str) -> dict[str, Any]:
+    """Parse a TOML document (date/times as str); raises ValueError with line and column."""

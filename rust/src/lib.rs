@@ -9,6 +9,7 @@ pub mod lenient;
 pub mod stream;
 pub mod tls;
 pub mod transport;
+pub mod values;
 
 use pyo3::prelude::*;
 
@@ -20,5 +21,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cloudinit::b64encode_py, m)?)?;
     m.add_function(wrap_pyfunction!(instances::provider_instances_py, m)?)?;
     m.add_function(wrap_pyfunction!(instances::provider_instance_py, m)?)?;
+    m.add_function(wrap_pyfunction!(values::json_loads_py, m)?)?;
+    m.add_function(wrap_pyfunction!(values::json_dumps_py, m)?)?;
+    m.add_function(wrap_pyfunction!(values::toml_loads_py, m)?)?;
     Ok(())
 }
