@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Mapping
-from typing import IO, Any
 
 from . import __version__
 from .errors import EXIT_ERROR, EXIT_OK, InputError, ProviderError
+
+# Type-only imports: `typing` and `collections.abc` cost start-up time on every runner command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import IO, Any
+
+    Handler = Callable[[Mapping[str, str], Any, str, "Streams"], bytes | None]
 
 INTERFACE_VERSIONS = ("v0.1.0", "v0.1.1")
 MAX_STDIN_BYTES = 4 << 20
@@ -107,7 +113,7 @@ def write(stdout: IO[bytes], data: bytes) -> None:
 
 def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
     """Read and decode the BootstrapInstance JSON GARM writes to stdin."""
-    import json
+    from ._native import json_loads
 
     data = stdin.read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
@@ -115,11 +121,9 @@ def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
     if not data.strip():
         raise InputError("no bootstrap JSON on stdin")
     try:
-        value = json.loads(data)
+        value = json_loads(data)
     except ValueError as exc:
         raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
-    except RecursionError:
-        raise InputError("bootstrap JSON on stdin is nested too deeply") from None
     if not isinstance(value, dict):
         raise InputError("bootstrap JSON on stdin must be an object")
     return value
@@ -135,16 +139,18 @@ def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
 
 def pool_extra_specs(env: Mapping[str, str]) -> object:
     """Decode GARM_POOL_EXTRASPECS (base64 JSON, v0.1.1); None when absent."""
-    import base64
-    import binascii
-    import json
+    from ._native import json_loads
+    from .specs import strict_b64decode
 
     raw = env.get("GARM_POOL_EXTRASPECS", "").strip()
     if not raw:
         return None
+    data = strict_b64decode(raw)
     try:
-        return json.loads(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError, RecursionError):
+        if data is None:
+            raise ValueError("not base64")
+        return json_loads(data)
+    except ValueError:
         raise InputError("GARM_POOL_EXTRASPECS is not base64-encoded JSON") from None
 
 
@@ -186,8 +192,6 @@ STATIC_COMMANDS: dict[str, Callable[[], bytes]] = {
 
 
 # -- commands that talk to LXD ----------------------------------------------------------------
-
-Handler = Callable[[Mapping[str, str], Any, str, Streams], "bytes | None"]
 
 
 def _provider(config: Any, controller_id: str, env: Mapping[str, str]) -> Any:

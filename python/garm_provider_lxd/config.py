@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping
-from typing import Any, NamedTuple
-
 from .errors import ConfigError
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 INSTANCE_TYPES = ("container", "virtual-machine")
 REMOTE_PROTOCOLS = ("simplestreams",)
 
 
-# NamedTuple rather than dataclass: `dataclasses` imports `inspect`, which costs more start-up
-# time than anything else this module needs, on every runner create and delete.
-class ImageRemote(NamedTuple):
+# Records rather than dataclasses: `dataclasses` imports `inspect` and `typing`, a start-up cost
+# paid on every runner create and delete (see record.py).
+class ImageRemote(Record):
     """A simplestreams image server the LXD daemon pulls images from."""
 
     addr: str
@@ -23,7 +25,7 @@ class ImageRemote(NamedTuple):
     skip_verify: bool = False
 
 
-class Config(NamedTuple):
+class Config(Record):
     """Validated provider configuration."""
 
     unix_socket_path: str = ""
@@ -58,15 +60,14 @@ def load_config(path: str) -> Config:
 
 def parse_config(raw: bytes, *, source: str = "config") -> Config:
     """Parse TOML bytes into a validated Config."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised only on Python 3.10
-        import tomli as tomllib
+    # The extension parses TOML: `tomllib` would import `re`, `datetime` and `typing`.
+    from ._native import toml_loads
+
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = toml_loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config {source}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:
         raise ConfigError(f"config {source}: invalid TOML: {exc}") from None
     return _validate(data, source)
 

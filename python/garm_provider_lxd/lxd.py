@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
-from .config import Config
+from ._native import json_dumps, json_loads
 from .errors import (
     ConfigError,
     DuplicateError,
@@ -15,6 +13,12 @@ from .errors import (
     NotFoundError,
     ProviderError,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .config import Config
 
 # LXD status codes of operations (shared/api/status_code.go).
 _OPERATION_SUCCESS = 200
@@ -75,7 +79,7 @@ class Lxd:
         self, method: str, path: str, body: object = None, timeout: float | None = None
     ) -> tuple[int, bytes]:
         """Send one request; return the HTTP status and the raw response body."""
-        payload = None if body is None else json.dumps(body).encode()
+        payload = None if body is None else json_dumps(body)
         return self._transport.request(method, path, payload, timeout)
 
     def call(
@@ -239,8 +243,8 @@ def _filter_safe(value: str) -> bool:
 
 def _decode(data: bytes, method: str, what: str) -> dict[str, Any]:
     try:
-        envelope = json.loads(data)
-    except (ValueError, RecursionError):
+        envelope = json_loads(data)
+    except ValueError:
         raise LxdError(f"{method} {what}: LXD returned a response that is not JSON") from None
     if not isinstance(envelope, dict):
         raise LxdError(f"{method} {what}: LXD returned an unexpected response")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from .config import Config
+from ._native import json_loads
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .lxd import Lxd
 from .specs import ExtraSpecs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from .config import Config
 
 # GARM architecture names → LXD architecture names.
 LXD_ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
@@ -249,7 +253,7 @@ class Provider:
         """Delete every instance of this controller, a bounded number at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        names = [item["name"] for item in json.loads(self.list_instances(""))]
+        names = [item["name"] for item in json_loads(self.list_instances(""))]
         if not names:
             return
         errors: list[ProviderError] = []
@@ -285,7 +289,7 @@ def _pick(override: Any, default: Any) -> Any:
 
 
 def _has_ipv4(result: bytes) -> bool:
-    addresses = json.loads(result).get("addresses") or []
+    addresses = json_loads(result).get("addresses") or []
     return any(":" not in str(item.get("address", "")) for item in addresses)
 
 

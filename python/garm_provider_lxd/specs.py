@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
 
 from .config import ImageRemote
 from .errors import InputError
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 _LETTERS_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _B64_ALPHABET = frozenset((_LETTERS_DIGITS + "+/").encode())
 _SCRIPT_NAME_CHARS = frozenset(_LETTERS_DIGITS + "._-")
 
 
-# NamedTuple rather than dataclass: `dataclasses` imports `inspect`, a start-up cost paid on
-# every runner create and delete. The dict defaults are never mutated.
-class ExtraSpecs(NamedTuple):
+# A record rather than a dataclass: `dataclasses` imports `inspect` and `typing`, a start-up
+# cost paid on every runner create and delete (see record.py). The dict defaults are never
+# mutated.
+class ExtraSpecs(Record):
     """Validated extra specs of a pool; every field has the Go provider's default."""
 
     extra_packages: tuple[str, ...] = ()
@@ -226,7 +231,7 @@ def _parse_image_remote(path: str, value: object) -> ImageRemote:
     )
 
 
-class SpecKey(NamedTuple):
+class SpecKey(Record):
     """One accepted extra-specs key: its name, JSON schema and parser (see ExtraSpecs)."""
 
     name: str

@@ -279,9 +279,7 @@ def cloud_config(
     proxy: Mapping[str, str],
 ) -> bytes:
     """Assemble the #cloud-config document (YAML and base64 come from the extension)."""
-    import json
-
-    from ._native import b64encode
+    from ._native import b64encode, json_dumps
     from ._native import cloud_config as render_cloud_config
 
     base = () if specs.disable_updates else ("curl", "tar")
@@ -314,6 +312,6 @@ def cloud_config(
         "bootcmd": proxy_bootcmd(proxy),
     }
     try:
-        return render_cloud_config(json.dumps(document).encode("utf-8"))
+        return render_cloud_config(json_dumps(document))
     except ValueError as exc:  # e.g. a lone surrogate escaped in the bootstrap JSON
         raise InputError(f"bootstrap: cannot be written as cloud-config: {exc}") from None

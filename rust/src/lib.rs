@@ -1,4 +1,5 @@
-//! Native core of garm-provider-lxd: LXD transport, instance lists, cloud-config assembly.
+//! Native core of garm-provider-lxd: LXD transport, instance lists, cloud-config assembly, and
+//! the JSON and TOML codecs of the per-command path.
 
 pub mod client;
 pub mod cloudinit;
