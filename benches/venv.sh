@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the provider the way users get it (release abi3 wheel, pip-installed) from a commit of
 # this repository, into a virtualenv of its own, with the benchmark-only dependencies
-# (matplotlib for the plot, pyinstrument for profiling). Prints the venv's python on stdout.
+# (matplotlib for the plot, orjson for a baseline, pyinstrument for profiling). Prints the
+# venv's python on stdout.
 #
 #   benches/venv.sh            # HEAD
 #   benches/venv.sh <commit>   # any commit; uncommitted edits in the work tree are ignored
@@ -28,7 +29,7 @@ fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 py=$venv/bin/python
 "$py" -m pip install -q --upgrade pip >&2
-"$py" -m pip install -q "maturin>=1.9.4,<2" matplotlib pyinstrument >&2
+"$py" -m pip install -q "maturin>=1.9.4,<2" matplotlib orjson pyinstrument >&2
 (cd "$snapshot" && "$venv/bin/maturin" build --release --quiet --out "$snapshot/dist" >&2)
 "$py" -m pip install -q --force-reinstall --no-deps "$snapshot"/dist/garm_provider_lxd-*.whl >&2
 "$py" -m pip install -q "$(ls "$snapshot"/dist/garm_provider_lxd-*.whl)" >&2
