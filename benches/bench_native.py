@@ -1,4 +1,4 @@
-"""Micro-benchmarks: `_native.provider_instances` against plain Python, and module import times.
+"""Micro-benchmarks: `_native.provider_instances` against plain Python, and start-up costs.
 
     python benches/bench_native.py            # 10k and 50k instances; writes results/native.md
     python benches/bench_native.py --quick    # few repetitions, results to a temp dir
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 
 import gen_instances
 import importtime
+import startup
 from proc import median, percentile
 
 HERE = Path(__file__).resolve().parent
@@ -209,6 +210,7 @@ def main() -> int:
     sizes, reps, import_reps = ([1000, 10000], 3, 3) if args.quick else ([10000, 50000], 11, 15)
     conversion, raw = conversion_table(sizes, reps)
     imports, measured = importtime.table(sys.executable, import_reps)
+    processes, process_walls = startup.table(sys.executable, import_reps + 10)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = [
         "# Native instance conversion and start-up cost",
@@ -231,11 +233,20 @@ def main() -> int:
         "",
         *imports,
         "",
+        "## Start-up, whole processes",
+        "",
+        "Each row is a fresh interpreter with an empty environment running `python -c <code>`, "
+        f"measured by `benches/spawn.c`; {import_reps + 10} rounds, the cases taking turns. "
+        "*Over the floor* is the median wall time beyond `python -c pass`.",
+        "",
+        *processes,
+        "",
     ]
     payload = {
         "date": date,
         "conversion": raw,
         "imports": {m.module: m.cumulative_us for m in measured},
+        "processes": process_walls,
     }
     if args.out is None and args.quick:
         out = Path(tempfile.mkdtemp(prefix="garm-bench-native-"))

@@ -15,6 +15,7 @@ MODULES = (
     "garm_provider_lxd.errors",
     "garm_provider_lxd.cli",
     "garm_provider_lxd._native",
+    "garm_provider_lxd.record",
     "garm_provider_lxd.config",
     "garm_provider_lxd.lxd",
     "garm_provider_lxd.images",
