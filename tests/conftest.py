@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import pylxd  # type: ignore[import-untyped]
 import pytest
 
+from garm_provider_lxd._native import LxdTransport
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LXD_UP = REPO_ROOT / "tests" / "env" / "lxd-up.sh"
 CONFORMANCE_CASES = REPO_ROOT / "testdata" / "conformance" / "cases"
@@ -104,6 +106,12 @@ def lxd_env() -> LxdEnv:
         profile=values["LXD_PROFILE"],
         pool=values["LXD_POOL"],
     )
+
+
+@pytest.fixture
+def transport(lxd_env: LxdEnv) -> LxdTransport:
+    """A native transport to the test LXD daemon's unix socket."""
+    return LxdTransport(unix_socket=lxd_env.socket, timeout=30.0)
 
 
 @pytest.fixture(scope="session")
