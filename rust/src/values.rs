@@ -4,8 +4,8 @@
 //! JSON: objects become dicts in document order (a repeated key keeps its first position and
 //! its last value, as `json.loads` does); integers within the i64 and u64 ranges are exact,
 //! larger ones become floats and `-0` becomes `-0.0` (serde_json's rules). Floats are read
-//! exactly (serde_json's `float_roundtrip`), so `json_loads(json.dumps(x)) == x`. Nesting deeper than serde_json's limit of 128
-//! is an error, not a stack overflow.
+//! exactly (serde_json's `float_roundtrip`), so `json_loads(json.dumps(x)) == x`. Nesting deeper
+//! than serde_json's limit of 128 is an error, not a stack overflow.
 //!
 //! TOML: the `toml` crate parses TOML 1.1, a superset of the TOML 1.0 the config file is
 //! written in. Date and time values come back as their RFC 3339 text, since the provider's
