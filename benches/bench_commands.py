@@ -29,7 +29,7 @@ from lxdapi import DEFAULT_SOCKET, Lxd, daemon_fds, ensure_project, force_delete
 from proc import find_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FULL = {"floor": 20, "fast": 15, "state": 10, "create": 8, "big_list": 7, "rm_reps": 2}
+FULL = {"floor": 20, "fast": 15, "state": 10, "create": 8, "big_list": 11, "rm_reps": 2}
 QUICK = {"floor": 3, "fast": 3, "state": 3, "create": 2, "big_list": 2, "rm_reps": 1}
 
 

@@ -205,16 +205,24 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-def pair(rep: int, raw: Callable[[], T], provider: Callable[[], U]) -> tuple[T, U]:
+def pair(
+    rep: int, raw: Callable[[], T], provider: Callable[[], U], settle: float = 0.0
+) -> tuple[T, U]:
     """Run the raw floor and the provider, swapping who goes first every round.
 
     LXD answers the second of two back-to-back heavy requests more slowly (its garbage
     collector and the previous request's work compete), so a fixed order biases the result.
+    With `settle` > 0 the server gets that many idle seconds before each of the two runs, so
+    neither inherits the other's aftermath (heavy listings need it: see docs/performance.md).
     """
     if rep % 2:
+        time.sleep(settle)
         second = provider()
+        time.sleep(settle)
         return raw(), second
+    time.sleep(settle)
     first = raw()
+    time.sleep(settle)
     return first, provider()
 
 
