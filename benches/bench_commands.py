@@ -17,6 +17,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
         }
         rows: list[Row] = []
         started = time.monotonic()
-        steps = [
+        steps: list[tuple[str, Callable[[], list[Row]]]] = [
             ("python -c pass", lambda: [scenarios.python_floor(bench, reps["floor"])]),
             ("GetVersion", lambda: [scenarios.get_version(bench, reps["floor"])]),
             ("GetInstance", lambda: [scenarios.get_instance(bench, reps["fast"])]),

@@ -104,7 +104,8 @@ def convert(items: list[Any], controller_id: str, pool_id: str | None) -> list[d
             os_type = "windows"
         else:
             os_type = "linux" if lower in LINUX_DISTROS else get("user.os-type") or "unknown"
-        arch = item.get("architecture") if isinstance(item.get("architecture"), str) else ""
+        raw_arch = item.get("architecture")
+        arch = raw_arch if isinstance(raw_arch, str) else ""
         state = item.get("state") if isinstance(item.get("state"), dict) else None
         status = (_text(state.get("status")) if state else None) or _text(item.get("status"))
         v4: list[str] = []
@@ -114,8 +115,8 @@ def convert(items: list[Any], controller_id: str, pool_id: str | None) -> list[d
             if nic == "lo" or not isinstance(info, dict):
                 continue
             for address in info.get("addresses") or ():
-                value = address.get("address") if isinstance(address, dict) else None
-                if not _text(value) or address.get("scope") != "global":
+                value = _text(address.get("address")) if isinstance(address, dict) else None
+                if value is None or address.get("scope") != "global":
                     continue
                 family = address.get("family")
                 is_v6 = family == "inet6" or (family != "inet" and ":" in value)

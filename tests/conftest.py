@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import pylxd  # type: ignore[import-untyped]
+import pylxd
 import pytest
 
 from garm_provider_lxd._native import LxdTransport

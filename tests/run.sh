@@ -13,7 +13,7 @@ source tests/setup.sh
 echo "== lints"
 "$venv/bin/ruff" check python tests benches testdata
 "$venv/bin/ruff" format --check python tests benches testdata
-"$venv/bin/mypy" --strict python/garm_provider_lxd
+"$venv/bin/mypy" --strict python/garm_provider_lxd tests benches testdata
 cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
 

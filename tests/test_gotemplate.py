@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from garm_provider_lxd.errors import TemplateError
 from garm_provider_lxd.gotemplate import GoStruct, render

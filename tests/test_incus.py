@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pylxd  # type: ignore[import-untyped]
+import pylxd
 import pytest
 from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pylxd  # type: ignore[import-untyped]
+import pylxd
 from conftest import CONTROLLER_ID_KEY, LXD_UP, TEST_IMAGE, LxdEnv, make_runner
 
 if sys.version_info >= (3, 11):

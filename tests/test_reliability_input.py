@@ -240,8 +240,8 @@ def _config_file(tmp: Path, case: str, socket: str) -> Path:
         if content is not None:
             path.write_bytes(content)
         return path
-    https = {"url": "https://127.0.0.1:8443"}
-    values: dict[str, object] = {
+    https: dict[str, object] = {"url": "https://127.0.0.1:8443"}
+    configs: dict[str, dict[str, object]] = {
         "timeout-string": {"unix_socket_path": socket, "request_timeout_seconds": "fast"},
         "timeout-negative": {"unix_socket_path": socket, "operation_timeout_seconds": -1},
         "instance-type": {"unix_socket_path": socket, "instance_type": "pod"},
@@ -271,9 +271,8 @@ def _config_file(tmp: Path, case: str, socket: str) -> Path:
             "client_key": str(tmp / "regular-file"),
             "tls_server_certificate": str(tmp / "no-server.crt"),
         },
-    }[case]
-    assert isinstance(values, dict)
-    return write_config(tmp / f"{case}.toml", **values)
+    }
+    return write_config(tmp / f"{case}.toml", **configs[case])
 
 
 # (case, words the stderr line must contain)

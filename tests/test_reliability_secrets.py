@@ -83,7 +83,7 @@ def _failing_boots(boot: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], 
     specs = boot["extra_specs"]
 
     def variant(**changes: Any) -> dict[str, Any]:
-        copy = json.loads(json.dumps(boot))
+        copy: dict[str, Any] = json.loads(json.dumps(boot))
         copy.update(changes)
         return copy
 

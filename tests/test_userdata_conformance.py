@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from userdata_cases import CONFORMANCE, INSTALL_SCRIPT, build, install_script, load_case
 
 from garm_provider_lxd.errors import InputError, ProviderError, TemplateError

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runner_tarball import FILENAME, GO_FILENAME, build_go_tarball, build_runner_tarball
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from e2e.runner_tarball import FILENAME, GO_FILENAME, build_go_tarball, build_runner_tarball
 
 HERE = Path(__file__).resolve().parent
 INSTALL_SCRIPT = (HERE / "garm_install_script.sh").read_text()
@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
     host, port = server.server_address[:2]
+    assert isinstance(host, str) and isinstance(port, int)  # an AF_INET server: (host, port)
     ready = {"pid": os.getpid(), "host": host, "port": port, "base_url": f"http://{host}:{port}"}
     servers = [server]
     if args.tls_cert:
@@ -280,9 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         tls_server.daemon_threads = True
         tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
         threading.Thread(target=tls_server.serve_forever, daemon=True).start()
-        ready["tls_base_url"] = f"https://{host}:{tls_server.server_address[1]}"
+        ready["tls_base_url"] = f"https://{host}:{tls_server.server_port}"
         servers.append(tls_server)
-    timer = threading.Timer(args.lifetime, lambda: [s.shutdown() for s in servers])
+
+    def stop() -> None:
+        for s in servers:
+            s.shutdown()
+
+    timer = threading.Timer(args.lifetime, stop)
     timer.daemon = True
     timer.start()
     tmp = args.state_dir / "ready.json.tmp"

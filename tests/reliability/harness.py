@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pylxd  # type: ignore[import-untyped]
+import pylxd
 from conftest import CONTROLLER_ID_KEY
 from conftest import bootstrap_payload as bootstrap_payload  # re-exported for the tests
 from conftest import garm_env as garm_env  # re-exported for the reliability tests
@@ -210,7 +210,7 @@ def _running_on_ours(client: Any) -> bool:
 
 def open_fds_to(pid: int, targets: set[str]) -> list[str]:
     """Return the fds of process pid that point at any of the targets (pipe:[...] names)."""
-    found = []
+    found: list[str] = []
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
