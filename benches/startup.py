@@ -24,6 +24,7 @@ CASES = (
     ("for scale: `import json`", "import json"),
     ("for scale: `import typing`", "import typing"),
     ("for scale: `import tomllib`", "import tomllib"),
+    ("for scale: `import http.client` (stdlib HTTP; imports ssl)", "import http.client"),
     ("for scale: `import jinja2` (CreateInstance only)", "import jinja2"),
     ("for scale: `import pylxd` (operator commands only)", "import pylxd"),
 )  # fmt: skip
