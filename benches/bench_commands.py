@@ -120,6 +120,10 @@ def run(args: argparse.Namespace, out: Path) -> None:
             ("DeleteInstance", lambda: [scenarios.delete_running(bench, reps["state"])]),
             ("CreateInstance", lambda: [scenarios.create(bench, reps["create"], wait=False)]),
             ("CreateInstance+wait", lambda: [scenarios.create(bench, reps["create"], wait=True)]),
+            (
+                "CreateInstance, pool template",
+                lambda: [scenarios.create(bench, reps["create"], wait=False, template=True)],
+            ),
         ]
         for name, step in steps:
             log(name)

@@ -120,10 +120,16 @@ class Bench:
         """Run `python -c pass` with the console script's interpreter and an empty env."""
         return run([self.python, "-c", "pass"], {})
 
-    def bootstrap(self, name: str) -> bytes:
-        """Return GARM's CreateInstance stdin for name (the s01 case, busybox image)."""
+    def bootstrap(self, name: str, *, template: bool = False) -> bytes:
+        """Return GARM's CreateInstance stdin for name (the s01 case, busybox image).
+
+        Without `template` the pool's runner_install_template is dropped, so the provider
+        renders its default install script (Jinja2), as most pools have it.
+        """
         data = json.loads(BOOTSTRAP_FILE.read_text())
         data.update(name=name, image=IMAGE, pool_id=CMD_POOL, flavor="default")
+        if not template:
+            del data["extra_specs"]["runner_install_template"]
         return json.dumps(data, separators=(",", ":")).encode()
 
     # -- LXD directly ---------------------------------------------------------------------------

@@ -166,10 +166,16 @@ def _raw_create(b: Bench, name: str, wait: bool) -> float:
     return time.perf_counter() - begin
 
 
-def create(b: Bench, reps: int, *, wait: bool) -> Row:
-    """CreateInstance from the busybox image, with address_wait_seconds = 0 or the default."""
+def create(b: Bench, reps: int, *, wait: bool, template: bool = False) -> Row:
+    """CreateInstance from the busybox image, with address_wait_seconds = 0 or the default.
+
+    The user data comes from the default install script, or with `template` from the pool's
+    runner_install_template (Go text/template).
+    """
     key = "CreateInstance/wait" if wait else "CreateInstance"
     label = "CreateInstance (default address wait)" if wait else "CreateInstance (no address wait)"
+    if template:
+        key, label = f"{key}/template", label.replace("(", "(pool template, ")
     budget = Budget(wall_s=1.5, cpu_ms=200) if wait else Budget(overhead_ms=150, cpu_ms=200)
     row = Row(key, label, budget=budget, go=GO["CreateInstance"])
     row.floor_what = "GET /1.0 + POST instance + start" + (
@@ -186,7 +192,7 @@ def create(b: Bench, reps: int, *, wait: bool) -> Row:
                     b.provider,
                     "CreateInstance",
                     config="default" if wait else "nowait",
-                    stdin=b.bootstrap(prov_name),
+                    stdin=b.bootstrap(prov_name, template=template),
                 ),
             )
             result = json.loads(sample.stdout)
