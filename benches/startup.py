@@ -25,7 +25,8 @@ CASES = (
     ("for scale: `import typing`", "import typing"),
     ("for scale: `import tomllib`", "import tomllib"),
     ("for scale: `import http.client` (stdlib HTTP; imports ssl)", "import http.client"),
-    ("for scale: `import jinja2` (CreateInstance only)", "import jinja2"),
+    ("for scale: `import requests`", "import requests"),
+    ("for scale: `import jinja2` (CreateInstance with the default script)", "import jinja2"),
     ("for scale: `import pylxd` (operator commands only)", "import pylxd"),
 )  # fmt: skip
 
