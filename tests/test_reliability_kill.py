@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,30 @@ def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
         settle(lxd_client)
         assert tagged(lxd_client, controller) == {}
         fault_proxy.clear()
+
+
+def test_delete_survives_a_start_that_lands_between_its_stop_and_its_delete(
+    provider: Provider,
+    proxy_config: Path,
+    direct_config: Path,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+) -> None:
+    # GARM deletes right after killing a create whose start LXD is still carrying out: the
+    # delete's stop finds the instance stopped, and the start lands before its DELETE.
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    assert provider("CreateInstance", direct_config, boot=boot).returncode == 0
+    instance = lxd_client.instances.get(boot["name"])
+    instance.stop(force=True, wait=True)
+    held = fault_proxy.add(Fault.HOLD, "PUT", r"/state", times=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        deleting = pool.submit(provider, "DeleteInstance", proxy_config, name=boot["name"])
+        assert held.hit.wait(60), "DeleteInstance never asked LXD to stop the instance"
+        instance.start(wait=True)  # the killed create's start, landing late
+        held.release.set()
+        deleted = deleting.result(timeout=300)
+    assert deleted.returncode == 0, deleted.error
+    settle(lxd_client)
+    assert tagged(lxd_client, controller) == {}

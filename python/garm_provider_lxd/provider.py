@@ -193,13 +193,14 @@ class Provider:
 
     def _force_delete(self, name: str) -> None:
         # GARM deletes right after killing a create, while LXD may still be creating (or
-        # starting) the instance: LXD refuses with "busy running an operation" until it is done.
+        # starting) the instance: LXD refuses with "busy running an operation" until it is done,
+        # and a start that lands between our stop and our DELETE leaves it running.
         for attempt in range(BUSY_RETRIES + 1):
             try:
                 self._force_delete_once(name)
                 return
             except LxdError as exc:
-                if "busy" not in str(exc).lower() or attempt == BUSY_RETRIES:
+                if not _raced(exc) or attempt == BUSY_RETRIES:
                     raise
                 self.lxd.wait_for_instance_operations(name)
 
@@ -291,6 +292,12 @@ def _pick(override: Any, default: Any) -> Any:
 def _has_ipv4(result: bytes) -> bool:
     addresses = json_loads(result).get("addresses") or []
     return any(":" not in str(item.get("address", "")) for item in addresses)
+
+
+def _raced(exc: Exception) -> bool:
+    """Whether a delete failed only because another operation on the instance got there first."""
+    text = str(exc).lower()
+    return "busy" in text or "instance is running" in text
 
 
 def _already(exc: Exception, action: str) -> bool:
