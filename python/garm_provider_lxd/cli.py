@@ -146,12 +146,12 @@ def pool_extra_specs(env: Mapping[str, str]) -> object:
     if not raw:
         return None
     data = strict_b64decode(raw)
-    try:
-        if data is None:
-            raise ValueError("not base64")
-        return json_loads(data)
-    except ValueError:
-        raise InputError("GARM_POOL_EXTRASPECS is not base64-encoded JSON") from None
+    if data is not None:
+        try:
+            return json_loads(data)
+        except ValueError:
+            pass
+    raise InputError("GARM_POOL_EXTRASPECS is not base64-encoded JSON")
 
 
 # -- commands that need neither config nor LXD ------------------------------------------------

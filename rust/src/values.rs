@@ -122,6 +122,21 @@ impl<'a, 'py> Dump<'a, 'py> {
         }
     }
 
+    /// Write a list or tuple of `len` items as a JSON array, one level deeper.
+    fn array<S: Serializer>(
+        &self,
+        out: S,
+        len: usize,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+    ) -> Result<S::Ok, S::Error> {
+        self.check_depth()?;
+        let mut seq = out.serialize_seq(Some(len))?;
+        for item in items {
+            seq.serialize_element(&self.child(&item))?;
+        }
+        seq.end()
+    }
+
     /// Refuse to go deeper than [`MAX_DEPTH`]; a list that contains itself ends here.
     fn check_depth<E: ser::Error>(&self) -> Result<(), E> {
         if self.depth >= MAX_DEPTH {
@@ -181,20 +196,10 @@ impl Serialize for Dump<'_, '_> {
             return map.end();
         }
         if let Ok(list) = value.cast::<PyList>() {
-            self.check_depth()?;
-            let mut seq = out.serialize_seq(Some(list.len()))?;
-            for item in list.iter() {
-                seq.serialize_element(&self.child(&item))?;
-            }
-            return seq.end();
+            return self.array(out, list.len(), list.iter());
         }
         if let Ok(tuple) = value.cast::<PyTuple>() {
-            self.check_depth()?;
-            let mut seq = out.serialize_seq(Some(tuple.len()))?;
-            for item in tuple.iter() {
-                seq.serialize_element(&self.child(&item))?;
-            }
-            return seq.end();
+            return self.array(out, tuple.len(), tuple.iter());
         }
         let msg = format!(
             "Object of type {} is not JSON serializable",
@@ -251,11 +256,6 @@ pub fn toml_error_message(text: &str, message: &str, span: Option<Range<usize>>)
     out
 }
 
-/// A TOML error at `span` of `text`, as the message [`toml_loads`] reports.
-fn toml_error(text: &str, message: &str, span: Range<usize>) -> String {
-    toml_error_message(text, message, Some(span))
-}
-
 /// Parse a TOML document into Python objects (tables are dicts in document order).
 pub fn toml_loads<'py>(py: Python<'py>, text: &str) -> Result<Bound<'py, PyDict>, String> {
     let root =
@@ -297,7 +297,11 @@ fn toml_value<'py>(
             } else if let Ok(v) = u128::from_str_radix(digits, radix) {
                 PyInt::new(py, v).into_any()
             } else {
-                return Err(toml_error(text, "integer number overflowed", value.span()));
+                return Err(toml_error_message(
+                    text,
+                    "integer number overflowed",
+                    Some(value.span()),
+                ));
             }
         }
         DeValue::Float(x) => {
@@ -307,10 +311,10 @@ fn toml_value<'py>(
                     PyFloat::new(py, v).into_any()
                 }
                 _ => {
-                    return Err(toml_error(
+                    return Err(toml_error_message(
                         text,
                         "floating-point number overflowed",
-                        value.span(),
+                        Some(value.span()),
                     ))
                 }
             }
