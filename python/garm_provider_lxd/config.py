@@ -25,6 +25,14 @@ class ImageRemote(Record):
     skip_verify: bool = False
 
 
+class PoolPolicy(Record):
+    """What the operator lets pool extra specs do beyond the safe defaults (deny by default)."""
+
+    allow_config: tuple[str, ...] = ()  # glob patterns of instance config keys
+    allow_device_types: tuple[str, ...] = ()  # LXD device types
+    allow_projects: tuple[str, ...] = ()  # LXD projects besides project_name
+
+
 class Config(Record):
     """Validated provider configuration."""
 
@@ -39,6 +47,7 @@ class Config(Record):
     instance_type: str = "container"
     secure_boot: bool = False
     image_remotes: Mapping[str, ImageRemote] = {}  # never mutated
+    pool_policy: PoolPolicy = PoolPolicy()
     # Keys below are this provider's own; the Go provider ignores unknown keys, so a
     # config carrying them still loads there.
     address_wait_seconds: float = 10.0
@@ -107,6 +116,7 @@ def _validate(data: Mapping[str, Any], source: str) -> Config:
         instance_type=text("instance_type") or "container",
         secure_boot=flag("secure_boot"),
         image_remotes=_image_remotes(data.get("image_remotes", {}), source),
+        pool_policy=_pool_policy(data.get("pool_policy", {}), source),
         address_wait_seconds=seconds("address_wait_seconds", 10.0),
         request_timeout_seconds=seconds("request_timeout_seconds", 30.0),
         operation_timeout_seconds=seconds("operation_timeout_seconds", 600.0),
@@ -156,3 +166,30 @@ def _image_remotes(value: object, source: str) -> dict[str, ImageRemote]:
             skip_verify=_get(entry, "skip_verify", bool, False, f"{source}: {key}"),
         )
     return remotes
+
+
+_POOL_POLICY_KEYS = ("allow_config", "allow_device_types", "allow_projects")
+
+
+def _pool_policy(value: object, source: str) -> PoolPolicy:
+    # Unlike the rest of the file, unknown keys here are refused: a misspelt allowance must not
+    # silently leave a pool without the access its operator meant to give.
+    if not isinstance(value, dict):
+        raise ConfigError(f"config {source}: pool_policy: must be a table")
+    unknown = sorted(set(value) - set(_POOL_POLICY_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"config {source}: pool_policy: unknown key {unknown[0]!r} "
+            f"(expected {', '.join(_POOL_POLICY_KEYS)})"
+        )
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in _POOL_POLICY_KEYS:
+        items = value.get(key, [])
+        if not isinstance(items, list) or not all(
+            isinstance(item, str) and item.strip() for item in items
+        ):
+            raise ConfigError(
+                f"config {source}: pool_policy.{key}: must be a list of non-empty strings"
+            )
+        lists[key] = tuple(item.strip() for item in items)
+    return PoolPolicy(**lists)

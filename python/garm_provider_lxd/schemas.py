@@ -36,6 +36,28 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "required": ["addr"],
             },
         },
+        "pool_policy": {
+            "type": "object",
+            "description": "What pool extra specs may do beyond the safe defaults.",
+            "properties": {
+                "allow_config": {
+                    "type": "array",
+                    "items": _STRING,
+                    "description": "Glob patterns of instance config keys pools may set.",
+                },
+                "allow_device_types": {
+                    "type": "array",
+                    "items": _STRING,
+                    "description": "Device types pools may add (e.g. gpu, unix-char).",
+                },
+                "allow_projects": {
+                    "type": "array",
+                    "items": _STRING,
+                    "description": "LXD projects pools may use besides project_name.",
+                },
+            },
+            "additionalProperties": False,
+        },
         "address_wait_seconds": {
             **_SECONDS,
             "description": "How long CreateInstance waits for an IPv4 address (default 10).",
