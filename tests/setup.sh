@@ -13,8 +13,15 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# The oldest rustc that builds the locked crates: Cargo.toml's rust-version.
+rust_min=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$root/Cargo.toml")
 if ! command -v cargo >/dev/null; then
-    echo "setup: a Rust toolchain (cargo, rustc >= 1.74) is required; install it with rustup" >&2
+    echo "setup: a Rust toolchain (cargo, rustc >= $rust_min) is required; install it with rustup" >&2
+    exit 1
+fi
+rust_have=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n' "$rust_min" "$rust_have" | sort -V | head -n1)" != "$rust_min" ]; then
+    echo "setup: rustc $rust_have is too old: the locked crates need rustc >= $rust_min" >&2
     exit 1
 fi
 

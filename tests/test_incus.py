@@ -20,8 +20,9 @@ pytestmark = pytest.mark.incus
 INCUS_UP = REPO_ROOT / "tests" / "env" / "incus-up.sh"
 INCUS_UP_TIMEOUT = 900.0
 INCUS_SUBNET = ipaddress.ip_network("10.162.0.0/24")
-# The extensions incus-up.sh reports on (DESIGN.md section 4), and which of them the provider
-# must do without on Incus 6.0: it has no force delete, no boot.mode, no selective recursion.
+# The extensions incus-up.sh reports on (docs/clusters-and-incus.md, "What differs for the
+# provider"), and which of them the provider must do without on Incus 6.0: it has no force
+# delete, no boot.mode, no selective recursion.
 RELEVANT_EXTENSIONS = {
     "instance_create_start",
     "instance_force_delete",

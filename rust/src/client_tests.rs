@@ -2,7 +2,7 @@
 //!
 //! These servers are fakes on purpose: keep-alive closes that race a request, half-sent
 //! responses and garbage cannot be produced on demand by a real LXD. Requests against the real
-//! daemon are tested from Python (tests/test_native.py).
+//! daemon are tested from Python (tests/test_native_transport.py).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -174,7 +174,7 @@ ensure_shared_image() {
 	) || { (($? == 10)) && changed=1; } || return 1
 }
 
-# Which of the API extensions the provider branches on this server has (DESIGN.md §4).
+# Which of the API extensions the provider branches on this server has (docs/clusters-and-incus.md, "What differs for the provider").
 relevant_extensions() {
 	local have extension present=()
 	have=$(server_get /1.0)

@@ -14,7 +14,7 @@ GARM_INCUS_BRIDGE=garmbr1
 GARM_INCUS_BRIDGE_ADDRESS=10.162.0.1/24
 # incusd lives in /usr/libexec/incus and finds its helpers (dnsmasq, iptables) on PATH.
 GARM_INCUS_PATH=/usr/libexec/incus:$PATH
-# API extensions the provider branches on (DESIGN.md section 4).
+# API extensions the provider branches on (docs/clusters-and-incus.md, "What differs for the provider").
 GARM_INCUS_EXTENSIONS=(instance_create_start instance_force_delete api_filtering
 	instances_state_selective_recursion cloud_init instance_boot_mode operation_wait
 	instance_get_full)
