@@ -23,7 +23,15 @@ TAG_CONTROLLER = "user.runner-controller-id"
 TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
 TAG_OS_ARCH = "user.os-arch"
-ADDRESS_POLL_SECONDS = 0.1  # a poll is one cheap GET; the address usually comes within 2 s
+# The address wait polls LXD: quickly at first (an address usually comes within 2 s of the
+# start), then less often, and never more often than twice the time the last poll took. Under a
+# burst of creates LXD is the bottleneck, and a running instance's state is one of its dearest
+# answers (~20 ms of its CPU here): 40 creates polling every 0.1 s would ask for more CPU than
+# two cores have and starve the very starts they wait for (docs/performance.md, capacity).
+ADDRESS_POLL_FIRST = 0.1
+ADDRESS_POLL_GROWTH = 1.25
+ADDRESS_POLL_MAX = 0.5
+ADDRESS_POLL_LOAD_FACTOR = 2.0
 REMOVE_ALL_CONCURRENCY = 8
 BUSY_RETRIES = 3
 
@@ -147,15 +155,20 @@ class Provider:
         instance = b""
         state: bytes | None = None
         deadline = time.monotonic() + self.config.address_wait_seconds
+        interval = ADDRESS_POLL_FIRST
         while True:
+            began = time.monotonic()
             if full or not instance:
                 _, instance = self.lxd.get_instance(name, full=full)
             if not full:
                 state = self.lxd.get_state(name)
             result = provider_instance(instance, state)
-            if time.monotonic() >= deadline or _has_ipv4(result):
+            now = time.monotonic()
+            if now >= deadline or _has_ipv4(result):
                 return result
-            time.sleep(ADDRESS_POLL_SECONDS)
+            pause = max(interval, ADDRESS_POLL_LOAD_FACTOR * (now - began))
+            time.sleep(min(pause, ADDRESS_POLL_MAX, max(deadline - now, 0.0)))
+            interval = min(interval * ADDRESS_POLL_GROWTH, ADDRESS_POLL_MAX)
 
     def _discard(self, name: str) -> None:
         """Best-effort removal of a half-created instance."""
