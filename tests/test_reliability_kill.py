@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from reliability.faultproxy import Fault, FaultProxy
-from reliability.harness import Provider, garm_env, settle, tagged
+from reliability.harness import Provider, garm_env, instance_names, settle, socket_config, tagged
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
@@ -151,6 +151,46 @@ def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
         settle(lxd_client)
         assert tagged(lxd_client, controller) == {}
         fault_proxy.clear()
+
+
+def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
+    provider_bin: str,
+    provider: Provider,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+    tmp_path: Path,
+) -> None:
+    # The window: GARM's delete asks for the instance while LXD runs the killed create but has
+    # not yet written the instance to its database, so the answer is 404; the instance appears
+    # a moment later. The proxy cannot pause LXD's own operation, so it orders the requests
+    # instead, which makes the window certain: the create's POST (written out before the kill)
+    # reaches LXD only after LXD answered the delete's look-up, and that 404 is handed to the
+    # delete only once LXD has accepted the create, so its operation runs (or has just ended)
+    # when the delete goes on.
+    config = socket_config(tmp_path / "proxy-garm.toml", fault_proxy.path, address_wait_seconds=3)
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    name = boot["name"]
+    create = fault_proxy.add(Fault.HOLD_REQUEST, "POST", r"^/1\.0/instances(\?|$)", times=1)
+    proc = _start_create(provider_bin, config, controller, boot)
+    try:
+        assert create.hit.wait(REACH_DEADLINE), "the create request never reached the proxy"
+    finally:
+        assert _kill(proc) == -signal.SIGKILL
+    lookup = fault_proxy.add(Fault.HOLD, "GET", rf"^/1\.0/instances/{name}(\?|$)", times=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        deleting = pool.submit(provider, "DeleteInstance", config, name=name)
+        assert lookup.hit.wait(60), "DeleteInstance never looked the instance up"
+        create.release.set()
+        assert create.answered.wait(60), "LXD never answered the create request"
+        lookup.release.set()
+        deleted = deleting.result(timeout=300)
+    assert deleted.returncode == 0, deleted.error
+    # Once LXD's create operation has ended, nothing of that name exists.
+    settle(lxd_client)
+    assert name not in instance_names(lxd_client)
+    assert tagged(lxd_client, controller) == {}
 
 
 def test_delete_survives_a_start_that_lands_between_its_stop_and_its_delete(
