@@ -162,6 +162,7 @@ def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
         fault_proxy.clear()
 
 
+@pytest.mark.parametrize("creator", ["same-controller", "other-controller"])
 def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
     provider_bin: str,
     provider: Provider,
@@ -169,7 +170,9 @@ def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
     bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
     controller: str,
+    other_controller: str,
     tmp_path: Path,
+    creator: str,
 ) -> None:
     # The window: GARM's delete asks for the instance while LXD runs the killed create but has
     # not yet written the instance to its database, so the answer is 404; the instance appears
@@ -177,12 +180,13 @@ def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
     # instead, which makes the window certain: the create's POST (written out before the kill)
     # reaches LXD only after LXD answered the delete's look-up, and that 404 is handed to the
     # delete only once LXD has accepted the create, so its operation runs (or has just ended)
-    # when the delete goes on.
+    # when the delete goes on. A create of another controller with that name is left alone.
+    owner = controller if creator == "same-controller" else other_controller
     config = socket_config(tmp_path / "proxy-garm.toml", fault_proxy.path, address_wait_seconds=3)
     boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
     name = boot["name"]
     create = fault_proxy.add(Fault.HOLD_REQUEST, "POST", r"^/1\.0/instances(\?|$)", times=1)
-    proc = _start_create(provider_bin, config, controller, boot)
+    proc = _start_create(provider_bin, config, owner, boot)
     try:
         assert create.hit.wait(REACH_DEADLINE), "the create request never reached the proxy"
     finally:
@@ -196,10 +200,14 @@ def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
         lookup.release.set()
         deleted = deleting.result(timeout=300)
     assert deleted.returncode == 0, deleted.error
-    # Once LXD's create operation has ended, nothing of that name exists.
+    # Once LXD's create operation has ended, nothing of that name exists (or the other
+    # controller's instance, untouched).
     settle(lxd_client)
-    assert name not in instance_names(lxd_client)
     assert tagged(lxd_client, controller) == {}
+    if owner == controller:
+        assert name not in instance_names(lxd_client)
+    else:
+        assert list(tagged(lxd_client, other_controller)) == [name]
 
 
 def test_delete_survives_a_start_that_lands_while_it_deletes(
