@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -16,7 +17,16 @@ from typing import Any
 
 import pytest
 from reliability.faultproxy import Fault, FaultProxy
-from reliability.harness import Provider, garm_env, instance_names, settle, socket_config, tagged
+from reliability.harness import (
+    Outcome,
+    Provider,
+    garm_env,
+    instance_names,
+    one_line_failure,
+    settle,
+    socket_config,
+    tagged,
+)
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
@@ -24,6 +34,7 @@ pytest_plugins = ["reliability.fixtures"]
 # Bounds waiting for the provider to reach a kill point; never a performance assertion.
 REACH_DEADLINE = 120.0
 WAIT = r"^/1\.0/operations/[^/]+/wait"
+OPERATIONS = r"^/1\.0/operations\?"
 # (fault that stops the provider there, method, path pattern, matching requests let through)
 KILL_POINTS = {
     "before-any-request": (Fault.HANG, "GET", r"^/1\.0(\?|$)", 0),
@@ -162,28 +173,24 @@ def test_delete_right_after_a_killed_create_waits_for_the_running_operation(
         fault_proxy.clear()
 
 
-@pytest.mark.parametrize("creator", ["same-controller", "other-controller"])
-def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
+def _delete_while_lxd_creates(
     provider_bin: str,
     provider: Provider,
     fault_proxy: FaultProxy,
-    bootstrap: Callable[..., dict[str, Any]],
-    lxd_client: Any,
-    controller: str,
-    other_controller: str,
-    tmp_path: Path,
-    creator: str,
-) -> None:
-    # The window: GARM's delete asks for the instance while LXD runs the killed create but has
-    # not yet written the instance to its database, so the answer is 404; the instance appears
-    # a moment later. The proxy cannot pause LXD's own operation, so it orders the requests
-    # instead, which makes the window certain: the create's POST (written out before the kill)
-    # reaches LXD only after LXD answered the delete's look-up, and that 404 is handed to the
-    # delete only once LXD has accepted the create, so its operation runs (or has just ended)
-    # when the delete goes on. A create of another controller with that name is left alone.
-    owner = controller if creator == "same-controller" else other_controller
-    config = socket_config(tmp_path / "proxy-garm.toml", fault_proxy.path, address_wait_seconds=3)
-    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    config: Path,
+    owner: str,
+    boot: dict[str, Any],
+) -> Outcome:
+    """Kill a create of owner's, then run GARM's delete so that it gets 404 while LXD creates.
+
+    The window: the delete asks for the instance while LXD runs the killed create but has not
+    yet written the instance to its database, so the answer is 404; the instance appears a
+    moment later. The proxy cannot pause LXD's own operation, so it orders the requests
+    instead, which makes the window certain: the create's POST (written out before the kill)
+    reaches LXD only after LXD answered the delete's look-up, and that 404 is handed to the
+    delete only once LXD has accepted the create, so its operation runs (or has just ended)
+    when the delete goes on.
+    """
     name = boot["name"]
     create = fault_proxy.add(Fault.HOLD_REQUEST, "POST", r"^/1\.0/instances(\?|$)", times=1)
     proc = _start_create(provider_bin, config, owner, boot)
@@ -198,16 +205,79 @@ def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
         create.release.set()
         assert create.answered.wait(60), "LXD never answered the create request"
         lookup.release.set()
-        deleted = deleting.result(timeout=300)
+        return deleting.result(timeout=300)
+
+
+@pytest.mark.parametrize("creator", ["same-controller", "other-controller"])
+def test_delete_that_finds_nothing_while_lxd_is_still_creating_leaves_no_ghost(
+    provider_bin: str,
+    provider: Provider,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+    other_controller: str,
+    tmp_path: Path,
+    creator: str,
+) -> None:
+    # GARM-like deadlines through the proxy. A create of another controller's is left alone.
+    config = socket_config(tmp_path / "proxy-garm.toml", fault_proxy.path, address_wait_seconds=3)
+    owner = controller if creator == "same-controller" else other_controller
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    deleted = _delete_while_lxd_creates(provider_bin, provider, fault_proxy, config, owner, boot)
     assert deleted.returncode == 0, deleted.error
     # Once LXD's create operation has ended, nothing of that name exists (or the other
     # controller's instance, untouched).
     settle(lxd_client)
     assert tagged(lxd_client, controller) == {}
     if owner == controller:
-        assert name not in instance_names(lxd_client)
+        assert boot["name"] not in instance_names(lxd_client)
     else:
-        assert list(tagged(lxd_client, other_controller)) == [name]
+        assert list(tagged(lxd_client, other_controller)) == [boot["name"]]
+
+
+def test_delete_that_outwaits_its_deadline_on_a_create_fails_and_the_retry_deletes(
+    provider_bin: str,
+    provider: Provider,
+    proxy_config: Path,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+    lxd_client: Any,
+    controller: str,
+) -> None:
+    # The create operation reads as running until the delete's deadline (6 s here): the delete
+    # must not report success (GARM would forget the instance), but fail so that GARM retries.
+    fault_proxy.add(Fault.STALL_OPERATION, "GET", WAIT, times=-1)
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    deleted = _delete_while_lxd_creates(
+        provider_bin, provider, fault_proxy, proxy_config, controller, boot
+    )
+    line = one_line_failure(deleted)
+    assert re.search(r"Creating instance on \S+: LXD operation did not finish within 6s", line)
+    fault_proxy.clear()
+    settle(lxd_client)
+    again = provider("DeleteInstance", proxy_config, name=boot["name"])
+    assert again.returncode == 0, again.error
+    assert boot["name"] not in instance_names(lxd_client)
+
+
+def test_delete_reads_operations_only_when_it_finds_nothing(
+    provider: Provider,
+    proxy_config: Path,
+    direct_config: Path,
+    fault_proxy: FaultProxy,
+    bootstrap: Callable[..., dict[str, Any]],
+) -> None:
+    # The usual delete (the instance is there) costs no more requests than before the check.
+    boot = bootstrap(f"garm-kill-{uuid.uuid4().hex[:8]}")
+    assert provider("CreateInstance", direct_config, boot=boot).returncode == 0
+    assert provider("DeleteInstance", proxy_config, name=boot["name"]).returncode == 0
+    listings = [path for _, path in fault_proxy.requests if re.match(OPERATIONS, path)]
+    assert listings == []
+    fault_proxy.requests.clear()
+    assert provider("DeleteInstance", proxy_config, name=boot["name"]).returncode == 0
+    listings = [path for _, path in fault_proxy.requests if re.match(OPERATIONS, path)]
+    assert len(listings) == 1, listings
 
 
 def test_delete_survives_a_start_that_lands_while_it_deletes(

@@ -219,7 +219,8 @@ class Lxd:
                 for path in (operation.get("resources") or {}).get("instances") or ()
             )
         ]
-        deadline = time.monotonic() + self.config.operation_timeout_seconds
+        budget = self.config.operation_timeout_seconds
+        deadline = time.monotonic() + budget
         for operation in touching:
             if operation.get("status_code") in _OPERATION_ENDED:
                 continue
@@ -227,7 +228,12 @@ class Lxd:
             what = f"wait for {operation.get('description')} on {name}"
             try:
                 self.wait(started, what, timeout=max(0.0, deadline - time.monotonic()))
-            except (LxdConnectionError, LxdTimeoutError):
+            except LxdTimeoutError:
+                if time.monotonic() < deadline:
+                    raise  # one request timed out, not the whole wait
+                message = f"{what}: LXD operation did not finish within {budget:g}s"
+                raise LxdTimeoutError(message) from None
+            except LxdConnectionError:
                 raise
             except (LxdError, NotFoundError):
                 continue  # it failed or is gone: either way it no longer holds the instance
