@@ -8,6 +8,7 @@ from ._native import json_dumps, json_loads
 from .errors import (
     ConfigError,
     DuplicateError,
+    LxdConnectionError,
     LxdError,
     LxdTimeoutError,
     NotFoundError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 _OPERATION_SUCCESS = 200
 _OPERATION_FAILURE = 400
 _OPERATION_CANCELLED = 401
+_OPERATION_ENDED = (_OPERATION_SUCCESS, _OPERATION_FAILURE, _OPERATION_CANCELLED)
 
 
 def _read_pem(path: str, key: str) -> bytes:
@@ -198,19 +200,44 @@ class Lxd:
             raise _error_for(envelope, status, f"delete instance {name}")
         self.wait(envelope, f"delete instance {name}")
 
-    def wait_for_instance_operations(self, name: str) -> None:
-        """Wait until no running operation of this project touches instance name."""
+    def wait_for_instance_operations(self, name: str) -> bool:
+        """Wait for this project's unfinished operations on instance name; say if any was seen.
+
+        Finished operations count as seen too: LXD lists them for a few seconds, and one that
+        just ended may have created the instance a moment ago.
+        """
         envelope = self.call("GET", self.path("/1.0/operations", recursion="1"))
-        meta = envelope.get("metadata") or {}
         mine = self.instance_path(name)
-        for operation in meta.get("running") or []:
-            resources = (operation.get("resources") or {}).get("instances") or []
-            if any(str(path).split("?")[0] == mine for path in resources):
-                started = {"type": "async", "operation": f"/1.0/operations/{operation.get('id')}"}
-                try:
-                    self.wait(started, f"wait for {operation.get('description')} on {name}")
-                except LxdError:
-                    continue  # it failed or vanished: either way it no longer holds the instance
+        # LXD 5.0 lists "/1.0/instances/<name>"; newer servers may add "?project=<p>" (the list
+        # is of this project either way).
+        touching = [
+            operation
+            for operations in (envelope.get("metadata") or {}).values()
+            for operation in operations or ()
+            if any(
+                str(path).split("?")[0] == mine
+                for path in (operation.get("resources") or {}).get("instances") or ()
+            )
+        ]
+        budget = self.config.operation_timeout_seconds
+        deadline = time.monotonic() + budget
+        for operation in touching:
+            if operation.get("status_code") in _OPERATION_ENDED:
+                continue
+            started = {"type": "async", "operation": f"/1.0/operations/{operation.get('id')}"}
+            what = f"wait for {operation.get('description')} on {name}"
+            try:
+                self.wait(started, what, timeout=max(0.0, deadline - time.monotonic()))
+            except LxdTimeoutError:
+                if time.monotonic() < deadline:
+                    raise  # one request timed out, not the whole wait
+                message = f"{what}: LXD operation did not finish within {budget:g}s"
+                raise LxdTimeoutError(message) from None
+            except LxdConnectionError:
+                raise
+            except (LxdError, NotFoundError):
+                continue  # it failed or is gone: either way it no longer holds the instance
+        return bool(touching)
 
     def list_instances(self, filters: dict[str, str], recursion: str) -> bytes:
         """Return the raw envelope of the instance list, filtered server-side when possible."""

@@ -200,6 +200,17 @@ class Provider:
         """Stop (forced) and delete an instance; a missing one is already deleted."""
         try:
             self._owned(instance_id)
+        except NotFoundError:
+            # GARM deletes right after killing a create that timed out, and LXD may still be
+            # running that create with the instance not yet in its database: wait for it and
+            # look again, or the instance appears afterwards and nobody ever deletes it.
+            if not self.lxd.wait_for_instance_operations(instance_id):
+                return
+            try:
+                self._owned(instance_id)
+            except NotFoundError:
+                return
+        try:
             self._force_delete(instance_id)
         except NotFoundError:
             return

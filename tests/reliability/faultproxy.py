@@ -43,6 +43,7 @@ class Fault(enum.Enum):
     STALL_OPERATION = "stall-operation"  # a wait that answers at its timeout: still running
     DROP_ANSWER = "drop-answer"  # forwarded; the connection is closed instead of answering
     HOLD = "hold"  # forwarded; the answer is withheld until the rule is released
+    HOLD_REQUEST = "hold-request"  # forwarded (and answered) only once the rule is released
     GO_DOWN = "go-down"  # forwarded; then, unanswered, every connection is cut and new ones refused
 
 
@@ -59,6 +60,7 @@ class Rule:
     fired: int = 0
     hit: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    answered: threading.Event = field(default_factory=threading.Event)  # the daemon answered
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request with this method and path is one this rule is about."""
@@ -135,6 +137,15 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.stopping.wait(_wait_timeout(self.path))
             self.answer(200, json.dumps(RUNNING_OPERATION).encode())
             return
+        if rule is not None and fault is Fault.HOLD_REQUEST:
+            # A request its sender already wrote out (it may have died since) that the daemon
+            # has not yet read: the daemon acts on it only once the rule is released.
+            rule.hit.set()
+            while not (rule.release.wait(0.05) or proxy.stopping.is_set()):
+                pass
+            if proxy.stopping.is_set():
+                self.close_connection = True
+                return
         try:
             status, data = proxy.forward(self.command, self.path, body)
         except OSError:
@@ -142,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if rule is not None:
             rule.hit.set()
+            rule.answered.set()
         if fault in (Fault.DROP_ANSWER, Fault.GO_DOWN):
             self.close_connection = True
             if fault is Fault.GO_DOWN:
