@@ -183,7 +183,7 @@ def _refuse(path: str, problem: str, value: str, entry: str) -> InputError:
 
 def _show(name: str) -> str:
     # Names come from the pool: keep the message on one line, and make space tricks visible.
-    if name.isprintable() and name == name.strip() and " " not in name:
+    if name and name.isprintable() and name == name.strip() and " " not in name:
         return name
     return ascii(name)
 
