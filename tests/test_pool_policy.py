@@ -370,7 +370,7 @@ def test_allowed_specs_reach_lxd(
     specs: dict[str, Any],
 ) -> None:
     # What this server can or cannot do with them is LXD's business: the policy lets them by.
-    proc, name = _create(run_provider, _config_with(provider_config, policy), controller_id, specs)
+    proc, _ = _create(run_provider, _config_with(provider_config, policy), controller_id, specs)
     assert "pool policy" not in proc.stderr.decode()
 
 
@@ -426,7 +426,7 @@ def test_check_refuses_an_unreadable_specs_file(provider_bin: str, provider_conf
     proc = _check(provider_bin, provider_config, provider_config.with_name("missing.json"))
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
-    assert "missing.json" in proc.stderr
+    assert "extra specs" in proc.stderr and "missing.json: cannot read" in proc.stderr
 
 
 def _adversarial_cases() -> list[Path]:

@@ -114,7 +114,7 @@ def run_check(
 def describe_policy(policy: PoolPolicy) -> str:
     """One line saying what the operator's [pool_policy] allows beyond the safe defaults."""
     parts = [
-        f"{name} = [{', '.join(values)}]"
+        f"{name} = [{', '.join(f'{value!r}' for value in values)}]"
         for name, values in (
             ("allow_config", policy.allow_config),
             ("allow_device_types", policy.allow_device_types),
