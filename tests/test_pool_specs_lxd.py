@@ -60,6 +60,9 @@ def test_pool_profiles_config_devices_and_ephemeral(
         "devices": {"scratch": {"type": "disk", "source": "/tmp", "path": "/mnt/scratch"}},
         "ephemeral": False,
     }
+    # A host path is refused unless the operator's pool policy allows disks from the host.
+    with provider_config.open("a") as config:
+        config.write('\n[pool_policy]\nallow_device_types = ["disk"]\n')
     proc, name = _create(run_provider, provider_config, controller_id, bootstrap, specs)
     assert proc.returncode == 0, proc.stderr
     inst = lxd_client.instances.get(name)
@@ -79,12 +82,12 @@ def test_pool_config_cannot_override_provider_keys(
     bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
 ) -> None:
-    before = {inst.name for inst in lxd_client.instances.all(recursion=1)}
     specs = {"config": {"user.runner-controller-id": "someone-else"}}
-    proc, _ = _create(run_provider, provider_config, controller_id, bootstrap, specs)
+    proc, name = _create(run_provider, provider_config, controller_id, bootstrap, specs)
     assert proc.returncode == 1
     assert "config.user.runner-controller-id" in proc.stderr.decode()
-    assert {inst.name for inst in lxd_client.instances.all(recursion=1)} == before
+    # Not a before/after listing: other tests share the daemon and create instances meanwhile.
+    assert not lxd_client.instances.exists(name)
 
 
 def test_virtual_machine_that_cannot_run_here_fails_cleanly(
@@ -179,6 +182,9 @@ def test_validate_pool_info_names_what_is_missing(
     message: str,
 ) -> None:
     stdin = json.dumps(pool).encode() if pool else b""
+    # The pool policy lets this project by; the server then says it does not exist.
+    with provider_config.open("a") as config:
+        config.write('\n[pool_policy]\nallow_projects = ["no-such-project"]\n')
     proc = _validate(run_provider, provider_config, controller_id, specs, stdin)
     assert proc.returncode == 1
     err = proc.stderr.decode()

@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from .config import Config
+from .config import Config, ImageRemote, PoolPolicy
 from .errors import ProviderError
+from .specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
 EXTENSIONS = {
@@ -52,12 +53,26 @@ class Report:
         return False
 
 
-def run_check(config: Config, out: IO[str], *, image: str, flavor: str) -> int:
+def run_check(
+    config: Config, out: IO[str], *, image: str, flavor: str, specs: ExtraSpecs | None = None
+) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
     from .provider import Provider
 
     report = Report(out)
-    provider = Provider(config, "<controller id>")
+    report.info(f"pool policy: {describe_policy(config.pool_policy)}")
+    provider = None
+    if specs is not None:
+
+        def allowed() -> str:
+            nonlocal provider
+            provider = Provider(config, "<controller id>", specs)
+            return "the extra specs are allowed by the pool policy"
+
+        report.step("pool policy", allowed)
+    if provider is None:  # no specs, or refused ones: check the rest as the config says
+        provider = Provider(config, "<controller id>")
+    config = provider.config  # with the pool's project
     lxd = provider.lxd
     endpoint = config.unix_socket_path or config.url
 
@@ -79,8 +94,8 @@ def run_check(config: Config, out: IO[str], *, image: str, flavor: str) -> int:
     project = config.project_name or "default"
     report.step("project", lambda: _exists(lxd, f"/1.0/projects/{project}", f"project {project}"))
     profiles = ["default"] if config.include_default_profile else []
-    if flavor and flavor not in profiles:
-        profiles.append(flavor)
+    wanted = list(provider.specs.profiles) if provider.specs.profiles is not None else [flavor]
+    profiles += [name for name in wanted if name and name not in profiles]
     for profile in profiles:
         report.step(
             "profile",
@@ -89,11 +104,25 @@ def run_check(config: Config, out: IO[str], *, image: str, flavor: str) -> int:
     for name, remote in sorted(config.image_remotes.items()):
         report.info(f"image remote {name}: {remote.addr} ({remote.protocol})")
     if image:
-        report.step("image", lambda: _image(lxd, config, image))
+        report.step("image", lambda: _image(lxd, config, image, provider.specs.image_remote))
         out.write("\nCreateInstance would send (user data elided):\n")
         out.write(json.dumps(_sample_body(provider, image, flavor), indent=2) + "\n")
     out.write(f"\n{'all checks passed' if not report.failures else f'{report.failures} failed'}\n")
     return 0 if not report.failures else 1
+
+
+def describe_policy(policy: PoolPolicy) -> str:
+    """One line saying what the operator's [pool_policy] allows beyond the safe defaults."""
+    parts = [
+        f"{name} = [{', '.join(f'{value!r}' for value in values)}]"
+        for name, values in (
+            ("allow_config", policy.allow_config),
+            ("allow_device_types", policy.allow_device_types),
+            ("allow_projects", policy.allow_projects),
+        )
+        if values
+    ]
+    return "; ".join(parts) if parts else "safe defaults only (no [pool_policy] allowances)"
 
 
 def _exists(lxd: Any, path: str, what: str) -> str:
@@ -101,10 +130,10 @@ def _exists(lxd: Any, path: str, what: str) -> str:
     return f"{what} exists"
 
 
-def _image(lxd: Any, config: Config, image: str) -> str:
+def _image(lxd: Any, config: Config, image: str, pool_remote: ImageRemote | None) -> str:
     from .images import image_source
 
-    source = image_source(image, config.image_remotes)
+    source = image_source(image, config.image_remotes, pool_remote)
     if "server" in source:
         return f"image {image} will be pulled from {source['server']} by the server"
     key = "aliases/" + source["alias"] if "alias" in source else source["fingerprint"]

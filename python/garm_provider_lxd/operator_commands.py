@@ -10,6 +10,7 @@ from .errors import EXIT_OK, InputError
 
 if TYPE_CHECKING:
     from .cli import Streams
+    from .specs import ExtraSpecs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", metavar="FILE", required=True, help="provider config file")
     check.add_argument("--image", default="", help="a pool image to check (alias or remote:alias)")
     check.add_argument("--flavor", default="default", help="a pool flavor (profile) to check")
+    check.add_argument(
+        "--extra-specs",
+        metavar="FILE",
+        default="",
+        help="a pool's extra specs (JSON) to check against the pool policy and the server",
+    )
 
     setup = commands.add_parser(
         "setup",
@@ -93,7 +100,10 @@ def run_operator(args: list[str], streams: Streams) -> int:
         from .config import load_config
 
         config = load_config(options.config)
-        return run_check(config, _text(streams), image=options.image, flavor=options.flavor)
+        specs = _read_extra_specs(options.extra_specs) if options.extra_specs else None
+        return run_check(
+            config, _text(streams), image=options.image, flavor=options.flavor, specs=specs
+        )
     if options.command == "setup":
         from .config import load_config
         from .host_setup import SetupOptions, run_setup
@@ -125,3 +135,23 @@ def _userdata(options: argparse.Namespace, streams: Streams) -> int:
         load_config(options.config)
     write(streams.stdout, user_data_for(read_bootstrap(streams.stdin)))
     return EXIT_OK
+
+
+def _read_extra_specs(path: str) -> ExtraSpecs:
+    """Read a pool's extra specs from a JSON file, as GARM would pass them."""
+    from ._native import json_loads
+    from .cli import MAX_STDIN_BYTES
+    from .specs import parse_extra_specs
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_STDIN_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"extra specs {path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(f"extra specs {path}: larger than {MAX_STDIN_BYTES >> 20} MiB")
+    try:
+        raw = json_loads(data)
+    except ValueError as exc:
+        raise InputError(f"extra specs {path}: invalid JSON: {exc}") from None
+    return parse_extra_specs(raw)

@@ -55,7 +55,11 @@ class Provider:
     """The LXD provider for one GARM controller."""
 
     def __init__(self, config: Config, controller_id: str, specs: ExtraSpecs | None = None) -> None:
+        from .policy import enforce_pool_policy
+
         self.specs = specs or ExtraSpecs()
+        # Every command builds its provider here: no pool reaches LXD past the operator's policy.
+        enforce_pool_policy(config, self.specs)
         # A pool's extra specs override the provider config for that pool.
         self.config = config._replace(
             project_name=_pick(self.specs.project, config.project_name),

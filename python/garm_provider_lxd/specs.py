@@ -367,6 +367,11 @@ EXTRA_SPECS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://github.com/cloudbase/garm-provider-lxd/extra-specs.json",
     "title": "garm-provider-lxd extra specs",
+    "description": (
+        "Per-pool settings. The provider config's [pool_policy] decides which config keys, "
+        "device types and projects a pool may use, so this schema accepts more than a given "
+        "provider may allow: CreateInstance and ValidatePoolInfo refuse the rest."
+    ),
     "type": "object",
     "properties": {key.name: dict(key.schema) for key in SPEC_KEYS},
     "additionalProperties": False,

@@ -1,0 +1,283 @@
+"""The pool policy table and its glob matcher, without LXD."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from garm_provider_lxd.config import Config, ImageRemote, PoolPolicy, parse_config
+from garm_provider_lxd.errors import InputError
+from garm_provider_lxd.policy import (
+    SAFE_CONFIG,
+    config_key_allowed,
+    enforce_pool_policy,
+    glob_match,
+)
+from garm_provider_lxd.specs import ExtraSpecs, parse_extra_specs
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("limits.*", "limits.cpu", True),
+        ("limits.*", "limits.", True),
+        ("limits.*", "limits", False),
+        ("limits.*", "Limits.cpu", False),
+        ("*", "", True),
+        ("", "", True),
+        ("", "a", False),
+        ("a*b*c", "aXXbYYc", True),
+        ("a*b*c", "aXXbYY", False),
+        ("raw.?xc", "raw.lxc", True),
+        ("raw.?xc", "raw.xc", False),
+        ("security.[ip]*", "security.privileged", True),
+        ("security.[!p]*", "security.privileged", False),
+        ("[]]", "]", True),
+        ("[!]]", "]", False),
+        ("[a-c]", "b", True),
+        ("[c-a]", "b", False),
+        ("[a-]", "-", True),
+        ("[", "[", True),
+        ("[abc", "[abc", True),
+        ("x[", "x[", True),
+        ("*[", "ab[", True),
+    ],
+)
+def test_glob_match_examples(pattern: str, text: str, expected: bool) -> None:
+    assert glob_match(pattern, text) is expected
+    assert fnmatch.fnmatchcase(text, pattern) is expected
+
+
+_PATTERN_CHARS = st.sampled_from([*"ab.-*?[]!", "a-b", "[!a]", "[a-b]"])
+_TEXT = st.text(alphabet="ab.-[]!", max_size=12)
+
+
+@given(st.lists(_PATTERN_CHARS, max_size=8).map("".join), _TEXT)
+def test_glob_match_agrees_with_fnmatchcase(pattern: str, text: str) -> None:
+    assert glob_match(pattern, text) is fnmatch.fnmatchcase(text, pattern)
+
+
+def test_glob_match_stays_linear_on_a_hostile_key() -> None:
+    # A naive recursive matcher takes exponential time here; this returns at once.
+    assert not glob_match("*a*a*a*a*a*a*a*a*b", "a" * 5000)
+
+
+NO_ALLOWANCES = PoolPolicy()
+
+
+def _refusal(specs: dict[str, Any], policy: PoolPolicy = NO_ALLOWANCES, **config: Any) -> str:
+    with pytest.raises(InputError) as caught:
+        enforce_pool_policy(Config(pool_policy=policy, **config), parse_extra_specs(specs))
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def _allowed(specs: dict[str, Any], policy: PoolPolicy = NO_ALLOWANCES, **config: Any) -> None:
+    enforce_pool_policy(Config(pool_policy=policy, **config), parse_extra_specs(specs))
+
+
+def test_the_message_names_the_key_and_the_allowing_entry() -> None:
+    assert _refusal({"config": {"security.privileged": "true"}}) == (
+        "extra specs: config.security.privileged: not allowed by the provider's pool policy "
+        '(allow it with [pool_policy] allow_config = ["security.privileged"])'
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "limits.cpu",
+        "limits.memory",
+        "limits.kernel.nofile",
+        "security.nesting",
+        "security.syscalls.intercept.mknod",
+        "security.syscalls.intercept.setxattr",
+        "boot.autostart",
+        "migration.stateful",
+        "snapshots.schedule",
+        "environment.HTTP_PROXY",
+        "user.team",
+        "cluster.evacuate",
+    ],
+)
+def test_safe_keys_need_no_allowance(key: str) -> None:
+    assert config_key_allowed(key, PoolPolicy())
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "security.privileged",
+        "security.idmap.isolated",
+        "security.idmap.base",
+        "raw.lxc",
+        "raw.idmap",
+        "raw.apparmor",
+        "raw.seccomp",
+        "raw.qemu",
+        "raw.qemu.conf",
+        "linux.kernel_modules",
+        "linux.kernel_modules.load",
+        "linux.sysctl.net.ipv4.ip_forward",
+        "security.devlxd",
+        "security.devlxd.images",
+        "security.guestapi",
+        "security.syscalls.intercept.mount",
+        "security.syscalls.intercept.mount.allowed",
+        "security.syscalls.intercept.bpf",
+        "security.syscalls.allow",
+        "security.syscalls.deny_default",
+        "security.protection.delete",
+        "security.agent.metrics",
+        "security.csm",
+        "nvidia.runtime",
+        "agent.nic_config",
+        "ubuntu_pro.guest_attach",
+        "Security.Privileged",
+        "SECURITY.PRIVILEGED",
+        " raw.lxc",
+        "raw.lxc ",
+        "raw.lxc\n",
+        "security.nesting\t",
+        "Limits.cpu",
+        "limits",
+        "",
+    ],
+)
+def test_everything_else_is_refused_by_default(key: str) -> None:
+    assert not config_key_allowed(key, PoolPolicy())
+    assert "allow_config" in _refusal({"config": {key: "true"}})
+
+
+def test_allow_config_takes_globs_and_is_case_sensitive() -> None:
+    policy = PoolPolicy(allow_config=("security.privileged", "raw.*"))
+    _allowed({"config": {"security.privileged": "true", "raw.lxc": "x", "raw.idmap": "y"}}, policy)
+    assert "Security.Privileged" in _refusal({"config": {"Security.Privileged": "true"}}, policy)
+    assert "security.idmap.base" in _refusal({"config": {"security.idmap.base": "1"}}, policy)
+
+
+def test_an_allowance_can_only_be_a_key_lxd_would_accept_verbatim() -> None:
+    # The config file strips each pattern, so a key hiding behind whitespace never matches.
+    policy = parse_config(
+        b'unix_socket_path = "/s"\n[pool_policy]\nallow_config = [" raw.lxc "]\n'
+    ).pool_policy
+    assert policy.allow_config == ("raw.lxc",)
+    assert "' raw.lxc'" in _refusal({"config": {" raw.lxc": "x"}}, policy)
+
+
+def test_reserved_keys_are_refused_before_any_policy() -> None:
+    for key in ("volatile.uuid", "user.runner-pool-id", "cloud-init.user-data", "boot.mode"):
+        with pytest.raises(InputError, match="set by the provider or LXD"):
+            parse_extra_specs({"config": {key: "x"}})
+
+
+@pytest.mark.parametrize(
+    ("device", "where"),
+    [
+        ({"type": "disk", "source": "/", "path": "/mnt"}, "devices.d.source"),
+        ({"type": "disk", "source": "/var/lib/lxd", "path": "/mnt"}, "devices.d.source"),
+        ({"type": "disk", "source": "ceph:pool/vol", "path": "/mnt"}, "devices.d.source"),
+        ({"type": "disk", "source": "relative", "path": "/mnt"}, "devices.d.source"),
+        ({"type": "disk", "path": "/", "pool": "p", "propagation": "shared"}, "propagation"),
+        ({"type": "disk", "path": "/", "pool": "p", "raw.mount.options": "dev"}, "raw.mount"),
+        ({"type": "nic", "nictype": "physical", "parent": "eth0"}, "devices.d:"),
+        ({"type": "nic", "parent": "br-mgmt"}, "devices.d:"),
+        ({"type": "nic", "name": "eth1"}, "devices.d:"),
+        ({"type": "nic", "network": "n", "vlan": "10"}, "devices.d.vlan"),
+        ({"type": "nic", "network": "n", "security.acls": ""}, "devices.d.security.acls"),
+        ({"type": "none", "source": "/"}, "devices.d.source"),
+        ({"type": "proxy"}, "proxy"),
+        ({"type": "unix-char", "source": "/dev/null"}, "unix-char"),
+        ({"type": "unix-block"}, "unix-block"),
+        ({"type": "unix-hotplug"}, "unix-hotplug"),
+        ({"type": "usb"}, "usb"),
+        ({"type": "gpu"}, "gpu"),
+        ({"type": "pci"}, "pci"),
+        ({"type": "infiniband"}, "infiniband"),
+        ({"type": "tpm"}, "tpm"),
+        ({"type": "Disk", "source": "/"}, "Disk"),
+        ({"type": "disk ", "source": "/"}, "'disk '"),
+        ({"type": ""}, "''"),
+    ],
+)
+def test_devices_that_reach_the_host_are_refused(device: dict[str, str], where: str) -> None:
+    message = _refusal({"devices": {"d": device}})
+    assert where in message
+    assert "allow_device_types" in message
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        {"type": "disk", "path": "/", "pool": "fast", "size": "40GiB"},
+        {"type": "disk", "path": "/data", "pool": "fast", "source": "cache", "readonly": "true"},
+        {"type": "nic", "network": "garmbr0", "name": "eth0", "limits.egress": "100Mbit"},
+        {"type": "none"},
+    ],
+)
+def test_pool_disks_managed_nics_and_none_are_allowed(device: dict[str, str]) -> None:
+    _allowed({"devices": {"d": device}})
+
+
+def test_allow_device_types_lifts_the_restrictions_of_that_type_only() -> None:
+    policy = PoolPolicy(allow_device_types=("disk", "unix-char"))
+    _allowed(
+        {
+            "devices": {
+                "host": {"type": "disk", "source": "/srv/cache", "path": "/cache"},
+                "null": {"type": "unix-char", "source": "/dev/null"},
+            }
+        },
+        policy,
+    )
+    assert "proxy" in _refusal({"devices": {"p": {"type": "proxy"}}}, policy)
+
+
+@pytest.mark.parametrize(
+    ("project", "own", "allowed"),
+    [
+        ("default", "", True),
+        ("default", "default", True),
+        ("runners", "runners", True),
+        ("other", "runners", False),
+        ("default", "runners", False),
+        ("Runners", "runners", False),
+        ("ci-vms", "runners", True),
+    ],
+)
+def test_projects(project: str, own: str, allowed: bool) -> None:
+    policy = PoolPolicy(allow_projects=("ci-vms",))
+    specs = {"project": project}
+    if allowed:
+        _allowed(specs, policy, project_name=own)
+    else:
+        assert f'allow_projects = ["{project}"]' in _refusal(specs, policy, project_name=own)
+
+
+def test_image_remote_must_be_verified_https() -> None:
+    _allowed({"image_remote": {"addr": "https://images.example"}})
+    assert "image_remote.addr" in _refusal({"image_remote": {"addr": "http://images.example"}})
+    message = _refusal({"image_remote": {"addr": "https://i.example", "skip_verify": True}})
+    assert "image_remote.skip_verify" in message
+    assert "[image_remotes]" in message
+
+
+def test_no_specs_is_always_allowed() -> None:
+    enforce_pool_policy(Config(), ExtraSpecs())
+    enforce_pool_policy(Config(image_remotes={"x": ImageRemote(addr="http://plain")}), ExtraSpecs())
+
+
+def test_names_from_the_pool_stay_on_one_printable_line() -> None:
+    message = _refusal({"config": {"raw.lxc\u2028x": "1", "a": "b"}})
+    assert message.isprintable()
+    assert "\\u2028" in message
+
+
+def test_the_safe_list_has_no_dangerous_family() -> None:
+    for pattern in SAFE_CONFIG:
+        assert not pattern.startswith(("raw.", "linux.", "security.idmap", "security.priv"))

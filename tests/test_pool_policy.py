@@ -1,0 +1,468 @@
+"""The pool policy against the real test LXD: dangerous extra specs refused, allowances honoured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pylxd
+import pytest
+from conftest import LxdEnv, RunProvider, bootstrap_payload
+
+ADVERSARIAL_SPECS = Path(__file__).resolve().parent.parent / "testdata" / "adversarial" / "specs"
+
+# (extra specs, the path the refusal names, the [pool_policy] entry that would allow it)
+DANGEROUS: list[tuple[dict[str, Any], str, str]] = [
+    (
+        {"config": {"security.privileged": "true"}},
+        "config.security.privileged",
+        'allow_config = ["security.privileged"]',
+    ),
+    (
+        {"config": {"raw.lxc": "lxc.apparmor.profile=unconfined"}},
+        "config.raw.lxc",
+        'allow_config = ["raw.lxc"]',
+    ),
+    ({"config": {"raw.idmap": "both 0 0"}}, "config.raw.idmap", 'allow_config = ["raw.idmap"]'),
+    (
+        {"config": {"raw.apparmor": "mount,"}},
+        "config.raw.apparmor",
+        'allow_config = ["raw.apparmor"]',
+    ),
+    (
+        {"config": {"raw.seccomp": "2\\nallowlist\\n"}},
+        "config.raw.seccomp",
+        'allow_config = ["raw.seccomp"]',
+    ),
+    (
+        {"config": {"linux.kernel_modules": "nbd"}},
+        "config.linux.kernel_modules",
+        'allow_config = ["linux.kernel_modules"]',
+    ),
+    (
+        {"config": {"linux.sysctl.net.ipv4.ip_forward": "1"}},
+        "config.linux.sysctl.net.ipv4.ip_forward",
+        "allow_config",
+    ),
+    (
+        {"config": {"security.idmap.isolated": "false"}},
+        "config.security.idmap.isolated",
+        "allow_config",
+    ),
+    (
+        {"config": {"security.devlxd.images": "true"}},
+        "config.security.devlxd.images",
+        "allow_config",
+    ),
+    (
+        {"config": {"security.syscalls.intercept.mount": "true"}},
+        "config.security.syscalls.intercept.mount",
+        "allow_config",
+    ),
+    (
+        {"config": {"security.syscalls.deny_default": "false"}},
+        "config.security.syscalls.deny_default",
+        "allow_config",
+    ),
+    ({"config": {"nvidia.runtime": "true"}}, "config.nvidia.runtime", "allow_config"),
+    (
+        {"config": {"security.protection.delete": "true"}},
+        "config.security.protection.delete",
+        "allow_config",
+    ),
+    (
+        {"config": {"Security.Privileged": "true"}},
+        "config.Security.Privileged",
+        'allow_config = ["Security.Privileged"]',
+    ),
+    (
+        {"config": {" raw.lxc": "lxc.apparmor.profile=unconfined"}},
+        "config.' raw.lxc'",
+        "allow_config",
+    ),
+    (
+        {"devices": {"host": {"type": "disk", "source": "/", "path": "/mnt/host"}}},
+        "devices.host.source",
+        'allow_device_types = ["disk"]',
+    ),
+    (
+        {
+            "devices": {
+                "d": {
+                    "type": "disk",
+                    "pool": "default",
+                    "source": "v",
+                    "path": "/v",
+                    "raw.mount.options": "suid,dev",
+                }
+            }
+        },
+        "devices.d.raw.mount.options",
+        'allow_device_types = ["disk"]',
+    ),
+    (
+        {
+            "devices": {
+                "sock": {
+                    "type": "proxy",
+                    "listen": "unix:/lxd.sock",
+                    "bind": "instance",
+                    "connect": "unix:/var/snap/lxd/common/lxd/unix.socket",
+                }
+            }
+        },
+        "devices.sock",
+        'allow_device_types = ["proxy"]',
+    ),
+    (
+        {"devices": {"kmsg": {"type": "unix-char", "source": "/dev/kmsg"}}},
+        "devices.kmsg",
+        'allow_device_types = ["unix-char"]',
+    ),
+    (
+        {"devices": {"sda": {"type": "unix-block", "source": "/dev/sda"}}},
+        "devices.sda",
+        'allow_device_types = ["unix-block"]',
+    ),
+    (
+        {"devices": {"h": {"type": "unix-hotplug", "vendorid": "0781"}}},
+        "devices.h",
+        'allow_device_types = ["unix-hotplug"]',
+    ),
+    ({"devices": {"u": {"type": "usb"}}}, "devices.u", 'allow_device_types = ["usb"]'),
+    ({"devices": {"g": {"type": "gpu"}}}, "devices.g", 'allow_device_types = ["gpu"]'),
+    (
+        {"devices": {"p": {"type": "pci", "address": "0000:00:1f.0"}}},
+        "devices.p",
+        'allow_device_types = ["pci"]',
+    ),
+    (
+        {"devices": {"ib": {"type": "infiniband", "nictype": "physical", "parent": "ib0"}}},
+        "devices.ib",
+        'allow_device_types = ["infiniband"]',
+    ),
+    (
+        {"devices": {"t": {"type": "tpm", "path": "/dev/tpm0"}}},
+        "devices.t",
+        'allow_device_types = ["tpm"]',
+    ),
+    (
+        {"devices": {"x": {"type": "future-thing"}}},
+        "devices.x",
+        'allow_device_types = ["future-thing"]',
+    ),
+    (
+        {"devices": {"eth1": {"type": "nic", "nictype": "macvlan", "parent": "eth0"}}},
+        "devices.eth1",
+        'allow_device_types = ["nic"]',
+    ),
+    ({"project": "someone-elses"}, "project", 'allow_projects = ["someone-elses"]'),
+    ({"image_remote": {"addr": "http://images.example"}}, "image_remote.addr", "[image_remotes]"),
+]
+
+
+def _ids(cases: list[tuple[dict[str, Any], str, str]]) -> list[str]:
+    return [path for _, path, _ in cases]
+
+
+def _config_with(provider_config: Path, policy: str) -> Path:
+    path = provider_config.with_name("policy.toml")
+    path.write_text(provider_config.read_text() + f"\n[pool_policy]\n{policy}\n")
+    return path
+
+
+def _create(
+    run_provider: RunProvider, config: Path, controller_id: str, specs: dict[str, Any]
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    name = f"garm-{uuid.uuid4().hex[:12]}"
+    boot = bootstrap_payload(name, extra_specs=specs)
+    proc = run_provider(
+        "CreateInstance",
+        config=config,
+        controller_id=controller_id,
+        pool_id=boot["pool_id"],
+        extra_specs=specs,
+        stdin=json.dumps(boot).encode(),
+    )
+    return proc, name
+
+
+def _exists(client: pylxd.Client, name: str) -> bool:
+    return bool(client.instances.exists(name))
+
+
+def _assert_refused(proc: subprocess.CompletedProcess[bytes], path: str, entry: str) -> None:
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == b""
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1, err
+    assert f"extra specs: {path}:" in err
+    assert "pool policy" in err
+    assert entry in err
+
+
+@pytest.mark.parametrize(("specs", "path", "entry"), DANGEROUS, ids=_ids(DANGEROUS))
+def test_create_refuses_dangerous_specs_and_creates_nothing(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    specs: dict[str, Any],
+    path: str,
+    entry: str,
+) -> None:
+    proc, name = _create(run_provider, provider_config, controller_id, specs)
+    _assert_refused(proc, path, entry)
+    assert not _exists(lxd_client, name)
+
+
+@pytest.mark.parametrize(("specs", "path", "entry"), DANGEROUS, ids=_ids(DANGEROUS))
+def test_validate_pool_info_refuses_the_same(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    specs: dict[str, Any],
+    path: str,
+    entry: str,
+) -> None:
+    proc = run_provider(
+        "ValidatePoolInfo", config=provider_config, controller_id=controller_id, extra_specs=specs
+    )
+    _assert_refused(proc, path, entry)
+
+
+def test_a_pool_cannot_list_another_project(
+    run_provider: RunProvider, provider_config: Path, controller_id: str
+) -> None:
+    proc = run_provider(
+        "ListInstances",
+        config=provider_config,
+        controller_id=controller_id,
+        extra_specs={"project": "someone-elses"},
+    )
+    _assert_refused(proc, "project", 'allow_projects = ["someone-elses"]')
+
+
+def test_harmless_specs_still_work(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+) -> None:
+    specs = {
+        "profiles": [lxd_env.profile],
+        "config": {
+            "limits.cpu": "1",
+            "limits.memory": "256MiB",
+            "security.nesting": "true",
+            "security.syscalls.intercept.mknod": "true",
+            "user.team": "ci",
+            "environment.GREETING": "hello",
+            "boot.autostart": "false",
+            "snapshots.expiry": "1d",
+        },
+        "devices": {
+            "root": {"type": "disk", "path": "/", "pool": lxd_env.pool, "size": "2GiB"},
+            "eth0": {"type": "nic", "network": lxd_env.bridge, "name": "eth0"},
+        },
+        "project": "default",
+    }
+    proc, name = _create(run_provider, provider_config, controller_id, specs)
+    assert proc.returncode == 0, proc.stderr
+    inst = lxd_client.instances.get(name)
+    assert inst.config["security.nesting"] == "true"
+    assert inst.config["limits.memory"] == "256MiB"
+    assert inst.devices["root"]["size"] == "2GiB"
+    assert inst.devices["eth0"]["network"] == lxd_env.bridge
+
+
+def test_a_pool_volume_is_not_a_host_path(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+) -> None:
+    volume = f"garm-test-{uuid.uuid4().hex[:8]}"
+    pool = lxd_client.storage_pools.get(lxd_env.pool)
+    pool.volumes.create({"name": volume, "type": "custom", "config": {}})
+    try:
+        specs = {
+            "devices": {
+                "data": {"type": "disk", "pool": lxd_env.pool, "source": volume, "path": "/data"}
+            }
+        }
+        proc, name = _create(run_provider, provider_config, controller_id, specs)
+        assert proc.returncode == 0, proc.stderr
+        assert lxd_client.instances.get(name).devices["data"]["source"] == volume
+    finally:
+        for inst in lxd_client.instances.all(recursion=1):
+            if inst.config.get("user.runner-controller-id") == controller_id:
+                inst.stop(force=True, wait=True)
+                inst.delete(wait=True)
+        pool.volumes.get("custom", volume).delete()
+
+
+def test_allowed_specs_are_created(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    config = _config_with(
+        provider_config,
+        'allow_config = ["security.privileged", "raw.lxc"]\n'
+        'allow_device_types = ["unix-char", "disk"]',
+    )
+    specs = {
+        "config": {"security.privileged": "true", "raw.lxc": "lxc.console.size = 4096"},
+        "devices": {
+            "null": {"type": "unix-char", "source": "/dev/null", "path": "/dev/garm-null"},
+            "shared": {"type": "disk", "source": str(shared), "path": "/mnt/shared"},
+        },
+    }
+    proc, name = _create(run_provider, config, controller_id, specs)
+    assert proc.returncode == 0, proc.stderr
+    inst = lxd_client.instances.get(name)
+    assert inst.config["security.privileged"] == "true"
+    assert inst.config["raw.lxc"] == "lxc.console.size = 4096"
+    assert inst.devices["null"]["source"] == "/dev/null"
+    assert inst.devices["shared"]["source"] == str(shared)
+    assert inst.status == "Running"
+
+
+@pytest.mark.parametrize(
+    ("policy", "specs"),
+    [
+        ('allow_config = ["raw.*"]', {"config": {"raw.apparmor": "deny /garm-none r,"}}),
+        ('allow_config = ["linux.kernel_modules"]', {"config": {"linux.kernel_modules": "nbd"}}),
+        (
+            'allow_device_types = ["proxy"]',
+            {
+                "devices": {
+                    "p": {
+                        "type": "proxy",
+                        "listen": "tcp:127.0.0.1:1",
+                        "bind": "instance",
+                        "connect": "tcp:127.0.0.1:2",
+                    }
+                }
+            },
+        ),
+        ('allow_device_types = ["gpu"]', {"devices": {"g": {"type": "gpu", "id": "999"}}}),
+        ('allow_projects = ["garm-no-such-project"]', {"project": "garm-no-such-project"}),
+        ('allow_device_types = ["nic"]', {"devices": {"e": {"type": "nic", "nictype": "p2p"}}}),
+    ],
+)
+def test_allowed_specs_reach_lxd(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    policy: str,
+    specs: dict[str, Any],
+) -> None:
+    # What this server can or cannot do with them is LXD's business: the policy lets them by.
+    proc, _ = _create(run_provider, _config_with(provider_config, policy), controller_id, specs)
+    assert "pool policy" not in proc.stderr.decode()
+
+
+def test_reserved_keys_stay_refused_whatever_the_policy(
+    run_provider: RunProvider, provider_config: Path, controller_id: str
+) -> None:
+    config = _config_with(provider_config, 'allow_config = ["*"]')
+    for key in ("volatile.uuid", "user.runner-pool-id", "cloud-init.user-data", "boot.mode"):
+        proc, _ = _create(run_provider, config, controller_id, {"config": {key: "x"}})
+        assert proc.returncode == 1
+        assert "set by the provider or LXD" in proc.stderr.decode()
+
+
+def test_validate_pool_info_accepts_what_the_policy_allows(
+    run_provider: RunProvider, provider_config: Path, controller_id: str
+) -> None:
+    config = _config_with(provider_config, 'allow_config = ["security.privileged"]')
+    proc = run_provider(
+        "ValidatePoolInfo",
+        config=config,
+        controller_id=controller_id,
+        extra_specs={"config": {"security.privileged": "true"}},
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def _check(provider_bin: str, config: Path, specs_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [provider_bin, "check", "--config", str(config), "--extra-specs", str(specs_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_reports_the_policy_refusal(
+    provider_bin: str, provider_config: Path, tmp_path: Path
+) -> None:
+    specs_file = tmp_path / "specs.json"
+    specs_file.write_text(json.dumps({"devices": {"kmsg": {"type": "unix-char"}}}))
+    proc = _check(provider_bin, provider_config, specs_file)
+    assert proc.returncode == 1
+    assert "FAIL  pool policy: extra specs: devices.kmsg:" in proc.stdout
+    assert 'allow_device_types = ["unix-char"]' in proc.stdout
+    allowing = _config_with(provider_config, 'allow_device_types = ["unix-char"]')
+    proc = _check(provider_bin, allowing, specs_file)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok    the extra specs are allowed by the pool policy" in proc.stdout
+
+
+def test_check_refuses_an_unreadable_specs_file(provider_bin: str, provider_config: Path) -> None:
+    proc = _check(provider_bin, provider_config, provider_config.with_name("missing.json"))
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "extra specs" in proc.stderr and "missing.json: cannot read" in proc.stderr
+
+
+def _adversarial_cases() -> list[Path]:
+    return sorted(ADVERSARIAL_SPECS.glob("*.json"))
+
+
+@pytest.mark.parametrize("case_file", _adversarial_cases(), ids=lambda p: p.stem)
+def test_adversarial_specs(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    case_file: Path,
+) -> None:
+    case = json.loads(case_file.read_text())
+    assert case["via"] in ("create", "validate")
+    config = provider_config
+    if "config_toml" in case:
+        config = provider_config.with_name("case.toml")
+        config.write_text(provider_config.read_text() + "\n" + case["config_toml"])
+    name = f"garm-{uuid.uuid4().hex[:12]}"
+    boot = bootstrap_payload(name, **case.get("bootstrap", {}))
+    specs = {**(boot.get("extra_specs") or {}), **case.get("extra_specs", {})}
+    boot["extra_specs"] = specs
+    proc = run_provider(
+        "CreateInstance" if case["via"] == "create" else "ValidatePoolInfo",
+        config=config,
+        controller_id=controller_id,
+        pool_id=boot["pool_id"],
+        extra_specs=specs,
+        stdin=json.dumps(boot).encode() if case["via"] == "create" else b"",
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == case["expect_exit"], err
+    assert case.get("expect_stderr", "") in err
+    if proc.returncode != 0:
+        assert proc.stdout == b""
+        assert err.count("\n") == 1 and len(err) <= 500
+        assert not _exists(lxd_client, name)
