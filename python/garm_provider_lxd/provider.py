@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
+from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .lxd import Lxd
 from .specs import ExtraSpecs
@@ -166,12 +167,51 @@ class Provider:
 
     # -- single-instance commands -----------------------------------------------------------
 
+    def _projects(self) -> tuple[str, ...]:
+        """Where this pool's instances can be: the project its specs name, else every allowed one.
+
+        GARM passes no specs to these commands under v0.1.0, so a runner created in a pool's own
+        project must be found without them.
+        """
+        if self.specs.project is not None:
+            return (self.config.project_name,)
+        return instance_projects(self.config)
+
     def _owned(self, instance_id: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
-        """Return the instance if it exists and belongs to this controller."""
-        meta, raw = self.lxd.get_instance(instance_id, full=full)
-        tags = meta.get("config") or {}
-        if tags.get(TAG_CONTROLLER) != self.controller_id:
-            raise NotFoundError(f"instance {instance_id} is not managed by this GARM controller")
+        """Return the instance if it exists and belongs to this controller.
+
+        Looks in every project of _projects() (one GET each) and points self.lxd at the one
+        that holds it; two projects holding this controller's instance of that name is an error.
+        """
+        projects = self._projects()
+        found: list[tuple[Lxd, dict[str, Any], bytes]] = []
+        foreign = False
+        for project in projects:
+            lxd = self.lxd.for_project(project)
+            try:
+                meta, raw = lxd.get_instance(instance_id, full=full)
+            except NotFoundError:
+                if len(projects) == 1:
+                    raise
+                continue
+            if (meta.get("config") or {}).get(TAG_CONTROLLER) == self.controller_id:
+                found.append((lxd, meta, raw))
+            else:
+                foreign = True
+        if len(found) > 1:
+            where = ", ".join(lxd.project or "default" for lxd, _, _ in found)
+            raise ProviderError(
+                f"instance {instance_id} of this GARM controller exists in several projects "
+                f"({where}); refusing to guess which one is meant"
+            )
+        if not found:
+            if foreign:
+                raise NotFoundError(
+                    f"instance {instance_id} is not managed by this GARM controller"
+                )
+            where = ", ".join(project or "default" for project in projects)
+            raise NotFoundError(f"instance {instance_id} not found in projects {where}")
+        self.lxd, meta, raw = found[0]
         return meta, raw
 
     def get_instance(self, instance_id: str) -> bytes:
@@ -237,6 +277,15 @@ class Provider:
 
     def list_instances(self, pool_id: str) -> bytes:
         """Return the ProviderInstance JSON array of this controller's (pool's) instances."""
+        listings = [listing for _, listing in self._listings(pool_id)]
+        if len(listings) == 1:
+            return listings[0]
+        # Each listing is a compact JSON array: join their items into one array.
+        items = [listing[1:-1] for listing in listings if listing != b"[]"]
+        return b"[" + b",".join(items) + b"]"
+
+    def _listings(self, pool_id: str) -> list[tuple[Lxd, bytes]]:
+        """(connection, ProviderInstance JSON array) for each project of _projects()."""
         from ._native import provider_instances
 
         filters = {TAG_CONTROLLER: self.controller_id}
@@ -247,33 +296,56 @@ class Provider:
             if self.lxd.has_extension("instances_state_selective_recursion")
             else "1"
         )
-        body = self.lxd.list_instances(filters, recursion)
-        return provider_instances(body, self.controller_id, pool_id or None)
+        listings: list[tuple[Lxd, bytes]] = []
+        for index, project in enumerate(self._projects()):
+            lxd = self.lxd.for_project(project)
+            try:
+                body = lxd.list_instances(filters, recursion)
+            except NotFoundError:
+                if index == 0:
+                    raise
+                continue  # an allowed project that does not exist (yet) holds no runners
+            listings.append((lxd, provider_instances(body, self.controller_id, pool_id or None)))
+        return listings
 
     def remove_all_instances(self) -> None:
         """Delete every instance of this controller, a bounded number at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        names = [item["name"] for item in json_loads(self.list_instances(""))]
-        if not names:
+        targets = [
+            (self._in(lxd), item["name"])
+            for lxd, listing in self._listings("")
+            for item in json_loads(listing)
+        ]
+        if not targets:
             return
         errors: list[ProviderError] = []
 
-        def remove(name: str) -> None:
+        def remove(target: tuple[Provider, str]) -> None:
+            provider, name = target
             try:
-                self._force_delete(name)
+                provider._force_delete(name)
             except NotFoundError:
                 return
             except ProviderError as exc:
                 errors.append(exc)
 
-        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(names))) as pool:
-            list(pool.map(remove, names))
+        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(targets))) as pool:
+            list(pool.map(remove, targets))
         if errors:
             raise LxdError(
-                f"removed {len(names) - len(errors)} of {len(names)} instances; first error: "
+                f"removed {len(targets) - len(errors)} of {len(targets)} instances; first error: "
                 f"{errors[0]}"
             )
+
+    def _in(self, lxd: Lxd) -> Provider:
+        """This provider working through lxd (another project's connection) instead."""
+        if lxd is self.lxd:
+            return self
+        other = object.__new__(Provider)
+        other.__dict__.update(self.__dict__)
+        other.lxd = lxd
+        return other
 
 
 def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> str:
