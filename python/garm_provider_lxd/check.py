@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from .config import Config
+from .config import Config, instance_projects
 from .errors import ProviderError
 
 # The API extensions the provider branches on, and what each one changes.
@@ -18,6 +18,11 @@ EXTENSIONS = {
     "cloud_init": "user data in cloud-init.user-data (else user.user-data)",
     "instance_boot_mode": "secure boot via boot.mode (else security.secureboot)",
 }
+# Why: docs/interface-versions.md.
+INTERFACE_ADVICE = (
+    'use interface_version = "v0.1.0" in GARM: its v0.1.1 client fails every ListInstances, '
+    "so GARM never cleans up orphaned runners (docs/interface-versions.md)"
+)
 
 
 class Report:
@@ -78,6 +83,9 @@ def run_check(config: Config, out: IO[str], *, image: str, flavor: str) -> int:
 
     project = config.project_name or "default"
     report.step("project", lambda: _exists(lxd, f"/1.0/projects/{project}", f"project {project}"))
+    searched = ", ".join(p or "default" for p in instance_projects(config))
+    report.info(f"without pool specs, runners are looked up in projects: {searched}")
+    report.info(INTERFACE_ADVICE)
     profiles = ["default"] if config.include_default_profile else []
     if flavor and flavor not in profiles:
         profiles.append(flavor)
