@@ -242,7 +242,7 @@ def test_the_same_name_in_two_allowed_projects(
         drop.delete(wait=True)
 
 
-def test_remove_all_covers_every_allowed_project(
+def test_list_and_remove_all_cover_every_allowed_project(
     garm: Garm,
     bootstrap: Callable[..., dict[str, Any]],
     lxd_env: LxdEnv,
@@ -251,6 +251,9 @@ def test_remove_all_covers_every_allowed_project(
     allowed = projects[0]
     in_allowed, _ = create_in(garm, bootstrap, allowed)
     in_default, _ = create_in(garm, bootstrap, "default")
+    listed = garm("ListInstances", interface_version="v0.1.0")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(i["name"] for i in json.loads(listed.stdout)) == sorted([in_allowed, in_default])
     removed = garm("RemoveAllInstances", interface_version="v0.1.0")
     assert (removed.returncode, removed.stdout) == (0, b""), removed.stderr
     assert in_allowed not in names_in(lxd_env.socket, allowed)

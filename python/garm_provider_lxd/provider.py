@@ -313,7 +313,7 @@ class Provider:
         from concurrent.futures import ThreadPoolExecutor
 
         targets = [
-            (self._in(lxd), item["name"])
+            (self._using(lxd), item["name"])
             for lxd, listing in self._listings("")
             for item in json_loads(listing)
         ]
@@ -338,7 +338,7 @@ class Provider:
                 f"{errors[0]}"
             )
 
-    def _in(self, lxd: Lxd) -> Provider:
+    def _using(self, lxd: Lxd) -> Provider:
         """This provider working through lxd (another project's connection) instead."""
         if lxd is self.lxd:
             return self
