@@ -14,6 +14,7 @@ from typing import Any
 import pylxd
 import pytest
 from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
+from test_v010_projects import drop_project, make_project, names_in, plant, status_in, write_config
 
 pytestmark = pytest.mark.incus
 
@@ -248,3 +249,61 @@ def test_remove_all_instances_removes_only_this_controllers(
         assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
     finally:
         delete_controller_instances(incus_client, other_controller)
+
+
+@pytest.mark.parametrize("version", ["v0.1.0", "v0.1.1"])
+def test_runner_in_an_allowed_project_without_specs_on_incus(
+    run_provider: RunProvider,
+    bootstrap: Callable[..., dict[str, Any]],
+    incus_env: IncusEnv,
+    incus_client: pylxd.Client,
+    incus_controller: str,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """test_v010_projects.py on Incus (no force delete here: stop, then delete, in the project)."""
+    allowed = make_project(incus_client, "garm-v010-ok")
+    other = make_project(incus_client, "garm-v010-no")
+    try:
+        config = write_config(tmp_path / "c.toml", incus_env.socket, [allowed])
+
+        def garm(command: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+            kwargs.setdefault("controller_id", incus_controller)
+            return run_provider(command, config=config, **kwargs)
+
+        name = f"garm-incus-{uuid.uuid4().hex[:10]}"
+        specs = {"project": allowed}
+        boot = bootstrap(name, extra_specs=specs)
+        pool_id = boot["pool_id"]
+        created = garm(
+            "CreateInstance", pool_id=pool_id, extra_specs=specs, stdin=json.dumps(boot).encode()
+        )
+        assert created.returncode == 0, created.stderr
+        stray = f"garm-incus-{uuid.uuid4().hex[:10]}"
+        plant(incus_env.socket, other, stray, incus_controller)
+        theirs = f"garm-incus-{uuid.uuid4().hex[:10]}"
+        plant(incus_env.socket, allowed, theirs, str(uuid.uuid4()))
+        # v0.1.1 with a pool that has no specs: GARM_POOL_EXTRASPECS is base64 of null.
+        no_specs: dict[str, Any] = {"interface_version": version, "extra_specs": None}
+
+        got = garm("GetInstance", instance_id=name, pool_id=pool_id, **no_specs)
+        assert (got.returncode, json.loads(got.stdout)["status"]) == (0, "running"), got.stderr
+        listed = garm("ListInstances", **no_specs)
+        assert [i["name"] for i in json.loads(listed.stdout)] == [name], listed.stderr
+        for command, status in (("StopInstance", "Stopped"), ("StartInstance", "Running")):
+            proc = garm(command, instance_id=name, pool_id=pool_id, **no_specs)
+            assert proc.returncode == 0, proc.stderr
+            assert status_in(incus_env.socket, allowed, name) == status
+        for untouchable in (stray, theirs):
+            proc = garm("StopInstance", instance_id=untouchable, **no_specs)
+            assert proc.returncode == 30, proc.stderr
+            assert garm("DeleteInstance", instance_id=untouchable, **no_specs).returncode == 0
+
+        deleted = garm("DeleteInstance", instance_id=name, pool_id=pool_id, **no_specs)
+        assert (deleted.returncode, deleted.stdout) == (0, b""), deleted.stderr
+        assert names_in(incus_env.socket, allowed) == {theirs}
+        assert names_in(incus_env.socket, other) == {stray}
+        assert garm("GetInstance", instance_id=name, **no_specs).returncode == 30
+    finally:
+        for project in (allowed, other):
+            drop_project(incus_env.socket, project)

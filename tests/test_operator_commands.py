@@ -27,6 +27,18 @@ def test_check_passes_on_a_working_config(provider_bin: str, provider_config: Pa
     assert "all checks passed" in proc.stdout
 
 
+def test_check_recommends_the_interface_version_and_names_the_searched_projects(
+    provider_bin: str, provider_config: Path
+) -> None:
+    with provider_config.open("a") as config:
+        config.write('[pool_policy]\nallow_projects = ["ci-a", "default", "ci-b"]\n')
+    proc = _run(provider_bin, "check", "--config", str(provider_config))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'use interface_version = "v0.1.0" in GARM' in proc.stdout
+    assert "docs/interface-versions.md" in proc.stdout
+    assert "runners are looked up in projects: default, ci-a, ci-b\n" in proc.stdout
+
+
 def test_check_fails_on_a_missing_profile_and_image(
     provider_bin: str, provider_config: Path
 ) -> None:

@@ -466,3 +466,35 @@ def test_adversarial_specs(
         assert proc.stdout == b""
         assert err.count("\n") == 1 and len(err) <= 500
         assert not _exists(lxd_client, name)
+
+
+def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(
+    run_provider: RunProvider,
+    provider_config: Path,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+) -> None:
+    # Created while the operator allowed the key; then the allowance is withdrawn. GARM passes
+    # the pool's specs to Delete (v0.1.1): the runner must still go, or it is lost for good.
+    specs = {"config": {"security.privileged": "false"}}
+    allowing = _config_with(provider_config, 'allow_config = ["security.privileged"]')
+    proc, name = _create(run_provider, allowing, controller_id, specs)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("StopInstance", "StartInstance", "GetInstance"):
+        done = run_provider(
+            command,
+            config=provider_config,
+            controller_id=controller_id,
+            instance_id=name,
+            extra_specs=specs,
+        )
+        assert done.returncode == 0, (command, done.stderr)
+    proc = run_provider(
+        "DeleteInstance",
+        config=provider_config,
+        controller_id=controller_id,
+        instance_id=name,
+        extra_specs=specs,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not _exists(lxd_client, name)

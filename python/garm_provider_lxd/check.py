@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from .config import Config, ImageRemote, PoolPolicy
+from .config import Config, ImageRemote, PoolPolicy, instance_projects
 from .errors import ProviderError
 from .specs import ExtraSpecs
 
@@ -19,6 +19,11 @@ EXTENSIONS = {
     "cloud_init": "user data in cloud-init.user-data (else user.user-data)",
     "instance_boot_mode": "secure boot via boot.mode (else security.secureboot)",
 }
+# Why: docs/interface-versions.md.
+INTERFACE_ADVICE = (
+    'use interface_version = "v0.1.0" in GARM: its v0.1.1 client fails every ListInstances, '
+    "so GARM never cleans up orphaned runners (docs/interface-versions.md)"
+)
 
 
 class Report:
@@ -57,6 +62,7 @@ def run_check(
     config: Config, out: IO[str], *, image: str, flavor: str, specs: ExtraSpecs | None = None
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
+    from .policy import enforce_pool_policy
     from .provider import Provider
 
     report = Report(out)
@@ -66,6 +72,7 @@ def run_check(
 
         def allowed() -> str:
             nonlocal provider
+            enforce_pool_policy(config, specs)
             provider = Provider(config, "<controller id>", specs)
             return "the extra specs are allowed by the pool policy"
 
@@ -93,6 +100,9 @@ def run_check(
 
     project = config.project_name or "default"
     report.step("project", lambda: _exists(lxd, f"/1.0/projects/{project}", f"project {project}"))
+    searched = ", ".join(p or "default" for p in instance_projects(config))
+    report.info(f"without pool specs, runners are looked up in projects: {searched}")
+    report.info(INTERFACE_ADVICE)
     profiles = ["default"] if config.include_default_profile else []
     wanted = list(provider.specs.profiles) if provider.specs.profiles is not None else [flavor]
     profiles += [name for name in wanted if name and name not in profiles]

@@ -193,3 +193,14 @@ def _pool_policy(value: object, source: str) -> PoolPolicy:
             )
         lists[key] = tuple(item.strip() for item in items)
     return PoolPolicy(**lists)
+
+
+def instance_projects(config: Config) -> tuple[str, ...]:
+    """The projects runners may live in: project_name first, then pool_policy.allow_projects."""
+    projects = [config.project_name]
+    seen = {config.project_name or "default"}  # an empty project_name is the default project
+    for project in config.pool_policy.allow_projects:
+        if project not in seen:
+            seen.add(project)
+            projects.append(project)
+    return tuple(projects)

@@ -63,7 +63,17 @@ class Lxd:
                 )
         except ValueError as exc:  # unusable PEM data, or a key that does not match its cert
             raise ConfigError(f"config: {exc}") from None
-        self._server: dict[str, Any] | None = None
+        # GET /1.0, shared with the connections for_project() makes: read once per process.
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def for_project(self, project: str) -> Lxd:
+        """Return a connection to the same server (same transport) that works in project."""
+        if project == self.project:
+            return self
+        other = object.__new__(Lxd)
+        other.__dict__.update(self.__dict__)
+        other.project = project
+        return other
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -124,9 +134,12 @@ class Lxd:
 
     def server(self) -> dict[str, Any]:
         """Return GET /1.0 (read once per process)."""
-        if self._server is None:
-            self._server = self.call("GET", self.path("/1.0")).get("metadata") or {}
-        return self._server
+        server = self._cache.get("server")
+        if server is None:
+            server = self._cache["server"] = (
+                self.call("GET", self.path("/1.0")).get("metadata") or {}
+            )
+        return server
 
     def has_extension(self, name: str) -> bool:
         """Whether the server advertises the API extension name."""

@@ -109,11 +109,16 @@ def _bracket(pattern: str, start: int, char: str) -> tuple[int, bool]:
     return i + 1, matched != negate
 
 
+def enforce_project_policy(config: Config, specs: ExtraSpecs) -> None:
+    """Raise InputError when the specs name a project the config's pool policy does not allow."""
+    if specs.project is not None:
+        _check_project(specs.project, config.project_name or "default", config.pool_policy)
+
+
 def enforce_pool_policy(config: Config, specs: ExtraSpecs) -> None:
     """Raise InputError naming the first extra spec the config's pool policy does not allow."""
     policy = config.pool_policy
-    if specs.project is not None:
-        _check_project(specs.project, config.project_name or "default", policy)
+    enforce_project_policy(config, specs)
     for key in specs.config:
         _check_config_key(key, policy)
     for name, device in specs.devices.items():

@@ -10,6 +10,10 @@ from .provider import Provider
 
 def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None:
     """Raise InputError naming every part of the pool the server cannot satisfy."""
+    from .policy import enforce_pool_policy
+
+    # The policy first: a pool is refused when it is created, not at its first runner.
+    enforce_pool_policy(provider.operator_config, provider.specs)
     lxd = provider.lxd
     config = provider.config
     specs = provider.specs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
+from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .lxd import Lxd
 from .specs import ExtraSpecs
@@ -34,6 +35,7 @@ ADDRESS_POLL_MAX = 0.5
 ADDRESS_POLL_LOAD_FACTOR = 2.0
 REMOVE_ALL_CONCURRENCY = 8
 BUSY_RETRIES = 3
+BUSY_BACKOFF_SECONDS = 0.5
 
 
 def validate_instance_name(name: str) -> None:
@@ -55,11 +57,15 @@ class Provider:
     """The LXD provider for one GARM controller."""
 
     def __init__(self, config: Config, controller_id: str, specs: ExtraSpecs | None = None) -> None:
-        from .policy import enforce_pool_policy
+        from .policy import enforce_project_policy
 
         self.specs = specs or ExtraSpecs()
-        # Every command builds its provider here: no pool reaches LXD past the operator's policy.
-        enforce_pool_policy(config, self.specs)
+        # Every command builds its provider here: none reaches a project the policy does not
+        # allow. The rest of the policy guards what a create makes (enforce_pool_policy): a
+        # delete must still work for a pool whose specs were made dangerous after its runners
+        # were created, or those runners would be lost.
+        enforce_project_policy(config, self.specs)
+        self.operator_config = config  # as the operator wrote it, before the pool's overrides
         # A pool's extra specs override the provider config for that pool.
         self.config = config._replace(
             project_name=_pick(self.specs.project, config.project_name),
@@ -73,6 +79,9 @@ class Provider:
 
     def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
         """Create and start a runner instance; return its ProviderInstance JSON."""
+        from .policy import enforce_pool_policy
+
+        enforce_pool_policy(self.operator_config, self.specs)
         name = _field(bootstrap, "name")
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
@@ -183,12 +192,51 @@ class Provider:
 
     # -- single-instance commands -----------------------------------------------------------
 
+    def _projects(self) -> tuple[str, ...]:
+        """Where this pool's instances can be: the project its specs name, else every allowed one.
+
+        GARM passes no specs to these commands under v0.1.0, so a runner created in a pool's own
+        project must be found without them.
+        """
+        if self.specs.project is not None:
+            return (self.config.project_name,)
+        return instance_projects(self.config)
+
     def _owned(self, instance_id: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
-        """Return the instance if it exists and belongs to this controller."""
-        meta, raw = self.lxd.get_instance(instance_id, full=full)
-        tags = meta.get("config") or {}
-        if tags.get(TAG_CONTROLLER) != self.controller_id:
-            raise NotFoundError(f"instance {instance_id} is not managed by this GARM controller")
+        """Return the instance if it exists and belongs to this controller.
+
+        Looks in every project of _projects() (one GET each) and points self.lxd at the one
+        that holds it; two projects holding this controller's instance of that name is an error.
+        """
+        projects = self._projects()
+        found: list[tuple[Lxd, dict[str, Any], bytes]] = []
+        foreign = False
+        for project in projects:
+            lxd = self.lxd.for_project(project)
+            try:
+                meta, raw = lxd.get_instance(instance_id, full=full)
+            except NotFoundError:
+                if len(projects) == 1:
+                    raise
+                continue
+            if (meta.get("config") or {}).get(TAG_CONTROLLER) == self.controller_id:
+                found.append((lxd, meta, raw))
+            else:
+                foreign = True
+        if len(found) > 1:
+            where = ", ".join(lxd.project or "default" for lxd, _, _ in found)
+            raise ProviderError(
+                f"instance {instance_id} of this GARM controller exists in several projects "
+                f"({where}); refusing to guess which one is meant"
+            )
+        if not found:
+            if foreign:
+                raise NotFoundError(
+                    f"instance {instance_id} is not managed by this GARM controller"
+                )
+            where = ", ".join(project or "default" for project in projects)
+            raise NotFoundError(f"instance {instance_id} not found in projects {where}")
+        self.lxd, meta, raw = found[0]
         return meta, raw
 
     def get_instance(self, instance_id: str) -> bytes:
@@ -208,7 +256,12 @@ class Provider:
             # GARM deletes right after killing a create that timed out, and LXD may still be
             # running that create with the instance not yet in its database: wait for it and
             # look again, or the instance appears afterwards and nobody ever deletes it.
-            if not self.lxd.wait_for_instance_operations(instance_id):
+            # In every project it may be created in (each one waited for, no short cut).
+            waited = [
+                self.lxd.for_project(project).wait_for_instance_operations(instance_id)
+                for project in self._projects()
+            ]
+            if not any(waited):
                 return
             try:
                 self._owned(instance_id)
@@ -231,6 +284,9 @@ class Provider:
                 if not _raced(exc) or attempt == BUSY_RETRIES:
                     raise
                 self.lxd.wait_for_instance_operations(name)
+                # A stop LXD runs inside a failed start is not listed as an operation to wait
+                # for, yet keeps the instance "busy": give it a moment more on every retry.
+                time.sleep(BUSY_BACKOFF_SECONDS * (attempt + 1))
 
     def _force_delete_once(self, name: str) -> None:
         if self.lxd.has_extension("instance_force_delete"):
@@ -265,6 +321,15 @@ class Provider:
 
     def list_instances(self, pool_id: str) -> bytes:
         """Return the ProviderInstance JSON array of this controller's (pool's) instances."""
+        listings = [listing for _, listing in self._listings(pool_id)]
+        if len(listings) == 1:
+            return listings[0]
+        # Each listing is a compact JSON array: join their items into one array.
+        items = [listing[1:-1] for listing in listings if listing != b"[]"]
+        return b"[" + b",".join(items) + b"]"
+
+    def _listings(self, pool_id: str) -> list[tuple[Lxd, bytes]]:
+        """(connection, ProviderInstance JSON array) for each project of _projects()."""
         from ._native import provider_instances
 
         filters = {TAG_CONTROLLER: self.controller_id}
@@ -275,33 +340,56 @@ class Provider:
             if self.lxd.has_extension("instances_state_selective_recursion")
             else "1"
         )
-        body = self.lxd.list_instances(filters, recursion)
-        return provider_instances(body, self.controller_id, pool_id or None)
+        listings: list[tuple[Lxd, bytes]] = []
+        for index, project in enumerate(self._projects()):
+            lxd = self.lxd.for_project(project)
+            try:
+                body = lxd.list_instances(filters, recursion)
+            except NotFoundError:
+                if index == 0:
+                    raise
+                continue  # an allowed project that does not exist (yet) holds no runners
+            listings.append((lxd, provider_instances(body, self.controller_id, pool_id or None)))
+        return listings
 
     def remove_all_instances(self) -> None:
         """Delete every instance of this controller, a bounded number at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        names = [item["name"] for item in json_loads(self.list_instances(""))]
-        if not names:
+        targets = [
+            (self._using(lxd), item["name"])
+            for lxd, listing in self._listings("")
+            for item in json_loads(listing)
+        ]
+        if not targets:
             return
         errors: list[ProviderError] = []
 
-        def remove(name: str) -> None:
+        def remove(target: tuple[Provider, str]) -> None:
+            provider, name = target
             try:
-                self._force_delete(name)
+                provider._force_delete(name)
             except NotFoundError:
                 return
             except ProviderError as exc:
                 errors.append(exc)
 
-        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(names))) as pool:
-            list(pool.map(remove, names))
+        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(targets))) as pool:
+            list(pool.map(remove, targets))
         if errors:
             raise LxdError(
-                f"removed {len(names) - len(errors)} of {len(names)} instances; first error: "
+                f"removed {len(targets) - len(errors)} of {len(targets)} instances; first error: "
                 f"{errors[0]}"
             )
+
+    def _using(self, lxd: Lxd) -> Provider:
+        """This provider working through lxd (another project's connection) instead."""
+        if lxd is self.lxd:
+            return self
+        other = object.__new__(Provider)
+        other.__dict__.update(self.__dict__)
+        other.lxd = lxd
+        return other
 
 
 def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> str:
