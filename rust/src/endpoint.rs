@@ -201,7 +201,10 @@ mod tests {
             "url \"https://***@lxd:8443\": not a valid URL"
         );
         assert_eq!(redact_url("user:secret@lxd:8443"), "***@lxd:8443");
-        assert_eq!(redact_url("https://lxd:8443/x#frag"), "https://lxd:8443/x#***");
+        assert_eq!(
+            redact_url("https://lxd:8443/x#frag"),
+            "https://lxd:8443/x#***"
+        );
         assert_eq!(redact_url("https://[::1]:8443"), "https://[::1]:8443");
     }
 
