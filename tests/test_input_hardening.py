@@ -233,9 +233,9 @@ BAD_CA = "failed to parse CA cert bundle"
 
 # (id, bundle, expected stderr substring; empty when the bundle is accepted)
 CA_BUNDLES: list[tuple[str, bytes, str]] = [
-    ("begin-flood", b"-----BEGIN A-----\n" * 2800, "line 1: PEM block has no matching END line"),
-    ("begin-flood-then-cert", b"-----BEGIN A-----\n" * 2800 + CERT, "no matching END line"),
-    ("nested-begins", b"-----BEGIN CERTIFICATE-----\n" * 3000 + CERT, "no matching END line"),
+    ("begin-flood", b"-----BEGIN A-----\n" * 100_000, "line 1: PEM block has no matching END line"),
+    ("begin-flood-then-cert", b"-----BEGIN A-----\n" * 100_000 + CERT, "no matching END line"),
+    ("nested-begins", b"-----BEGIN CERTIFICATE-----\n" * 60_000 + CERT, "no matching END line"),
     ("unterminated", CERT + b"-----BEGIN CERTIFICATE-----\nMIIB", "line 12: PEM block has no"),
     ("begin-line-joined", CERT.replace(b"-----\n", b"-----", 1), "line 1: malformed BEGIN line"),
     (
@@ -332,6 +332,9 @@ def _materialise(case: dict[str, Any], tmp_path: Path) -> tuple[dict[str, str], 
     if case["via"] == "userdata":
         payload = bootstrap_payload("garm-in-corpus")
         payload.update(case.get("bootstrap", {}))
+        for key, parts in case.get("generate", {}).items():
+            assert "." not in key, "only top-level bootstrap keys are generated here"
+            payload[key] = "".join(text * count for text, count in parts)
         return {}, json.dumps(payload).encode(), ["userdata"]
     assert case["via"] == "config", case["via"]
     special = case.get("config_path")
@@ -359,11 +362,8 @@ def _special_for_corpus(kind: str, tmp_path: Path) -> str:
 @pytest.mark.parametrize("path", _corpus_cases(), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_corpus_case(path: Path, provider_bin: str, tmp_path: Path) -> None:
     case = json.loads(path.read_text())
-    assert case.keys() <= {"about", "via", "bootstrap", "config_toml", "config_base"} | {
-        "config_path",
-        "expect_exit",
-        "expect_stderr",
-    }, sorted(case)
+    known = {"about", "via", "bootstrap", "generate", "config_toml", "config_base", "config_path"}
+    assert case.keys() <= known | {"expect_exit", "expect_stderr"}, sorted(case)
     env, stdin, args = _materialise(case, tmp_path)
     outcome = run(provider_bin, env, stdin, args=args, timeout=HANG_BOUND)
     assert SECRET not in outcome.error, outcome.error
