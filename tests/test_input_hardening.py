@@ -20,7 +20,7 @@ from reliability.harness import PREFIX, Outcome, one_line_failure, run
 from reliability.tlsenv import KeyPair, self_signed
 
 from garm_provider_lxd.cli import report
-from garm_provider_lxd.messages import MAX_LINE
+from garm_provider_lxd.messages import MAX_LINE, redact_url
 
 # Bounds a hang (a FIFO opened for reading, /dev/zero read to the end, a backtracking regular
 # expression): each of these cases ends in well under a second when the provider is right.
@@ -189,6 +189,20 @@ def test_error_line_redacts_urls_from_any_source(provider_bin: str) -> None:
     line = one_line_failure(outcome)
     assert SECRET not in outcome.error
     assert "https://***@host/?***" in line, line
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://u:p@lxd:8443/1.0?project=x#top", "https://***@lxd:8443/1.0?***"),
+        ("get 'http://u:p@[::1]:1/a?t=s' failed", "get 'http://***@[::1]:1/a?***' failed"),
+        ("a=https://u:p@h,b=ftp://x:y@z/", "a=https://***@h,b=ftp://***@z/"),
+        ("https://lxd:8443/1.0/instances", "https://lxd:8443/1.0/instances"),
+        ("an https:// URL, me@example.com", "an https:// URL, me@example.com"),
+    ],
+)
+def test_redact_url_in_text(text: str, shown: str) -> None:
+    assert redact_url(text) == shown
 
 
 # -- the length of the error line ----------------------------------------------------------------
