@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from .config import Config, ImageRemote, PoolPolicy, instance_projects
 from .errors import ProviderError
+from .messages import redact_url
 from .specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
@@ -52,9 +53,9 @@ class Report:
             self.ok(action())
             return True
         except ProviderError as exc:
-            self.fail(f"{what}: {exc}")
+            self.fail(f"{what}: {redact_url(str(exc))}")
         except Exception as exc:  # any client error is a failed check
-            self.fail(f"{what}: {' '.join(str(exc).split()) or type(exc).__name__}")
+            self.fail(f"{what}: {redact_url(' '.join(str(exc).split())) or type(exc).__name__}")
         return False
 
 
@@ -81,7 +82,7 @@ def run_check(
         provider = Provider(config, "<controller id>")
     config = provider.config  # with the pool's project
     lxd = provider.lxd
-    endpoint = config.unix_socket_path or config.url
+    endpoint = config.unix_socket_path or redact_url(config.url)
 
     def connect() -> str:
         server = lxd.server()
@@ -112,10 +113,10 @@ def run_check(
             lambda p=profile: _exists(lxd, lxd.path(f"/1.0/profiles/{p}"), f"profile {p}"),  # type: ignore[misc]
         )
     for name, remote in sorted(config.image_remotes.items()):
-        report.info(f"image remote {name}: {remote.addr} ({remote.protocol})")
+        report.info(f"image remote {name}: {redact_url(remote.addr)} ({remote.protocol})")
     if image:
         report.step("image", lambda: _image(lxd, config, image, provider.specs.image_remote))
-        out.write("\nCreateInstance would send (user data elided):\n")
+        out.write("\nCreateInstance would send (user data and URL credentials elided):\n")
         out.write(json.dumps(_sample_body(provider, image, flavor), indent=2) + "\n")
     out.write(f"\n{'all checks passed' if not report.failures else f'{report.failures} failed'}\n")
     return 0 if not report.failures else 1
@@ -145,7 +146,7 @@ def _image(lxd: Any, config: Config, image: str, pool_remote: ImageRemote | None
 
     source = image_source(image, config.image_remotes, pool_remote)
     if "server" in source:
-        return f"image {image} will be pulled from {source['server']} by the server"
+        return f"image {image} will be pulled from {redact_url(source['server'])} by the server"
     key = "aliases/" + source["alias"] if "alias" in source else source["fingerprint"]
     meta = lxd.call("GET", lxd.path(f"/1.0/images/{key}")).get("metadata") or {}
     return f"image {image} is on the server ({meta.get('target') or meta.get('fingerprint')})"
@@ -161,4 +162,7 @@ def _sample_body(provider: Any, image: str, flavor: str) -> dict[str, Any]:
         "image": image,
     }
     body: dict[str, Any] = provider.create_body(sample, b"<user data>")
+    source = body.get("source")
+    if isinstance(source, dict) and isinstance(source.get("server"), str):
+        source["server"] = redact_url(source["server"])  # printed: no credentials
     return body

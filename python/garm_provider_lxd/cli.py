@@ -67,10 +67,12 @@ def main(
 
 
 def report(stderr: IO[str], message: str) -> None:
-    """Write message to stderr as one line."""
-    line = " ".join(message.split())
+    """Write message to stderr as one line of bounded length, URLs without credentials."""
+    from .messages import MAX_LINE, one_line
+
+    prefix = "garm-provider-lxd: "
     try:
-        stderr.write(f"garm-provider-lxd: {line}\n")
+        stderr.write(f"{prefix}{one_line(message, MAX_LINE - len(prefix))}\n")
         stderr.flush()
     except (OSError, ValueError):
         pass

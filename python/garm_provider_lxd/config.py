@@ -57,14 +57,11 @@ class Config(Record):
 
 def load_config(path: str) -> Config:
     """Read and validate the TOML config file at path."""
+    from .files import MAX_CONFIG_BYTES, read_regular_file
+
     if not path:
         raise ConfigError("GARM_PROVIDER_CONFIG_FILE is not set")
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read: {exc.strerror or exc}") from None
-    return parse_config(raw, source=path)
+    return parse_config(read_regular_file(path, f"config {path}", MAX_CONFIG_BYTES), source=path)
 
 
 def parse_config(raw: bytes, *, source: str = "config") -> Config:
@@ -137,7 +134,11 @@ def _validate_endpoint(config: Config, source: str) -> None:
         raise ConfigError(f"config {source}: one of unix_socket_path or url must be set")
     scheme, _, rest = config.url.partition("://")
     if scheme != "https" or not rest or rest.startswith("/"):
-        raise ConfigError(f"config {source}: url: must be an https:// URL, not {config.url!r}")
+        from .messages import redact_url
+
+        # Without "://" nothing marks where user information ends: show none of it.
+        shown = f", not {redact_url(config.url)!r}" if "://" in config.url else ""
+        raise ConfigError(f"config {source}: url: must be an https:// URL{shown}")
     if not config.client_certificate or not config.client_key:
         raise ConfigError(
             f"config {source}: client_certificate and client_key are required with url"

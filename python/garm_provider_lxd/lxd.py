@@ -29,11 +29,9 @@ _OPERATION_ENDED = (_OPERATION_SUCCESS, _OPERATION_FAILURE, _OPERATION_CANCELLED
 
 
 def _read_pem(path: str, key: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError(f"config: {key}: cannot read {path}: {exc.strerror or exc}") from None
+    from .files import MAX_PEM_BYTES, read_regular_file
+
+    return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
 
 
 class Lxd:

@@ -48,7 +48,7 @@ impl Endpoint {
 
     /// An HTTPS endpoint; the port defaults to 443 as in Go's URL handling.
     pub fn https(url: &str, opts: &TlsOptions<'_>) -> Result<Self, Error> {
-        let bad = |why: &str| Error::Invalid(format!("url {url:?}: {why}"));
+        let bad = |why: &str| Error::Invalid(format!("url {:?}: {why}", redact_url(url)));
         let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
         if uri.scheme_str() != Some("https") {
             return Err(bad("only https:// URLs are supported"));
@@ -80,7 +80,7 @@ impl Endpoint {
             },
             host_header,
             base_path: uri.path().trim_end_matches('/').to_owned(),
-            display: url.trim_end_matches('/').to_owned(),
+            display: redact_url(url.trim_end_matches('/')),
         })
     }
 
@@ -134,6 +134,26 @@ impl Endpoint {
     }
 }
 
+/// A URL as messages may show it: user information, query string and fragment replaced by
+/// `***`. Without `://`, everything up to the path counts as the authority.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rfind('@') {
+        Some(at) => format!("***{}", &authority[at..]),
+        None => authority.to_owned(),
+    };
+    let path = match tail.find(['?', '#']) {
+        Some(at) => format!("{}***", &tail[..=at]),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{host}{path}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +188,24 @@ mod tests {
             https_error("https://u:p@lxd:8443"),
             "url: user information (user:password@) is not supported"
         );
+    }
+
+    #[test]
+    fn messages_never_show_user_information_or_query() {
+        assert_eq!(
+            https_error("http://user:secret@lxd:8443/a?token=t"),
+            "url \"http://***@lxd:8443/a?***\": only https:// URLs are supported"
+        );
+        assert_eq!(
+            https_error("https://user:sec ret@lxd:8443"),
+            "url \"https://***@lxd:8443\": not a valid URL"
+        );
+        assert_eq!(redact_url("user:secret@lxd:8443"), "***@lxd:8443");
+        assert_eq!(
+            redact_url("https://lxd:8443/x#frag"),
+            "https://lxd:8443/x#***"
+        );
+        assert_eq!(redact_url("https://[::1]:8443"), "https://[::1]:8443");
     }
 
     #[test]
