@@ -324,3 +324,19 @@ def test_requests_without_allow_projects_are_unchanged(lxd_env: LxdEnv, controll
     ]
     provider.delete_instance(name)
     assert name not in names_in(lxd_env.socket, "default")
+
+
+def test_a_missed_delete_looks_for_an_in_flight_create_in_every_allowed_project(
+    lxd_env: LxdEnv, controller_id: str
+) -> None:
+    # Without specs the runner may be being created in any allowed project (a create GARM
+    # killed, in a pool with its own project): the delete must ask each of them.
+    base = f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "default"\n'
+    allow = base + '[pool_policy]\nallow_projects = ["garm-a", "garm-b"]\n'
+    provider, counter = counted(allow, controller_id)
+    provider.delete_instance("garm-nowhere")
+    operations = [path for _, path in counter.requests if path.startswith("/1.0/operations")]
+    assert operations == [
+        f"/1.0/operations?recursion=1&project={project}"
+        for project in ("default", "garm-a", "garm-b")
+    ]
