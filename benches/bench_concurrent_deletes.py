@@ -77,8 +77,9 @@ class Round:
 class DeleteBench:
     """Instances of the cloud-init image in a project of their own, and the two ways to delete."""
 
-    def __init__(self, bench: Bench) -> None:
+    def __init__(self, bench: Bench, booting: int) -> None:
         self.bench = bench
+        self.booting = booting
         self.force_delete = "instance_force_delete" in bench.extensions
 
     def body(self, name: str) -> dict[str, object]:
@@ -141,8 +142,8 @@ class DeleteBench:
         return sample.wall
 
     def with_booting(self, deletes: list[str], delete: Callable[[str], T]) -> list[T]:
-        """Run delete on every name at once while BOOTING new instances are created and started."""
-        booting = [f"bd-boot-{short_id()}" for _ in range(BOOTING)]
+        """Run delete on every name at once while new instances are created and started."""
+        booting = [f"bd-boot-{short_id()}" for _ in range(self.booting)]
         threads = [threading.Thread(target=self.make, args=(name,)) for name in booting]
         for thread in threads:
             thread.start()
@@ -208,7 +209,7 @@ def ensure_image(socket_path: str) -> None:
     subprocess.run(["bash", str(ROOT / "tests/e2e/build-image.sh")], env=env, check=True)
 
 
-def write(out: Path, meta: dict[str, object], rounds: list[Round]) -> None:
+def write(out: Path, meta: dict[str, object], rounds: list[Round], booting: int) -> None:
     """Write concurrent_deletes.md and concurrent_deletes.json."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -217,7 +218,7 @@ def write(out: Path, meta: dict[str, object], rounds: list[Round]) -> None:
         "Written by `benches/bench_concurrent_deletes.py` (see its docstring and",
         "docs/performance.md). Per round: N running instances of the e2e cloud-init image are",
         "deleted at once by the floor (the same requests from one process, one connection per",
-        f"delete), and N others by N DeleteInstance processes; {BOOTING} new instances boot",
+        f"delete), and N others by N DeleteInstance processes; {booting} new instances boot",
         "during each. Seconds per delete; the ratio is the median over rounds of",
         "(provider median / floor median) of the same round.",
         "",
@@ -262,7 +263,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
         bench = Bench(find_script(args.provider), args.socket, PROJECT, PROJECT, Path(workdir))
         ensure_project(bench.lxd, PROJECT)
         leftovers = instance_names(bench.lxd, PROJECT)  # from an interrupted run
-        deletes = DeleteBench(bench)
+        deletes = DeleteBench(bench, args.booting)
         deletes.discard(leftovers)
         storage = bench.lxd.call("GET", "/1.0/storage-pools/default")["metadata"]["driver"]
         started = time.monotonic()
@@ -288,7 +289,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
             "load": f"{min(r.load for r in rounds):.1f} to {max(r.load for r in rounds):.1f}",
             "seconds": round(time.monotonic() - started, 1),
         }
-    write(out, meta, rounds)
+    write(out, meta, rounds, args.booting)
     print((out / "concurrent_deletes.md").read_text())
     log(f"wrote {out}/concurrent_deletes.md in {meta['seconds']} s")
 
@@ -304,6 +305,9 @@ def main() -> int:
         "--counts", type=lambda text: [int(x) for x in text.split(",")], default=list(FULL)
     )
     parser.add_argument("--rounds", type=int, default=max(FULL.values()))
+    parser.add_argument(
+        "--booting", type=int, default=BOOTING, help=f"instances booting meanwhile ({BOOTING})"
+    )
     args = parser.parse_args()
     if not Path(args.socket).exists():
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
