@@ -31,3 +31,5 @@ echo "== pytest"
 echo "== benchmarks (quick mode, so the harness cannot rot; results go to a temp dir)"
 "$py" benches/bench_native.py --quick
 "$py" benches/bench_commands.py --quick
+"$py" benches/bench_adversarial.py --quick
+"$py" benches/bench_burst.py --quick
