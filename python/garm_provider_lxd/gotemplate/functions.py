@@ -11,11 +11,11 @@ from .values import (
     INTERFACE,
     NO_VALUE,
     Byte,
-    common_type,
     go_bytes,
     go_string,
     go_type,
     is_true,
+    key_type,
     zero_element,
 )
 
@@ -66,21 +66,21 @@ def fn_index(args: Sequence[object], limit: int) -> object:
 
 
 def _map_index(mapping: dict[object, object], key: object) -> object:
-    key_type = common_type(mapping.keys())
+    wanted = key_type(mapping)
     if key is NO_VALUE:
-        if key_type != INTERFACE:
-            raise CallError(f"value is nil; should be of type {key_type}")
+        if wanted != INTERFACE:
+            raise CallError(f"value is nil; should be of type {wanted}")
         key = None
-    elif key_type not in (INTERFACE, go_type(key)) and not (
-        key_type in _INTS and go_type(key) in _INTS
+    elif wanted not in (INTERFACE, go_type(key)) and not (
+        wanted in _INTS and go_type(key) in _INTS
     ):
-        raise CallError(f"value has type {go_type(key)}; should be {key_type}")
+        raise CallError(f"value has type {go_type(key)}; should be {wanted}")
     try:
         if key in mapping:
             return mapping[key]
     except TypeError:
         raise CallError(f"runtime error: hash of unhashable type {go_type(key)}") from None
-    return zero_element(mapping.values())
+    return zero_element(mapping)
 
 
 def fn_slice(args: Sequence[object], limit: int) -> object:
