@@ -25,7 +25,7 @@ def render(
     max_output: int = 1 << 20,
     max_steps: int = 1_000_000,
     max_depth: int = 100,
-    max_source: int = 1 << 20,
+    max_source: int = 128 << 10,
 ) -> str:
     """Execute Go template source with data as dot; raise TemplateError on any failure."""
     from .execute import State

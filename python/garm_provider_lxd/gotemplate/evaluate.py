@@ -192,7 +192,8 @@ class Evaluator:
         args: list[nd.Node] | None,
         final: object,
     ) -> object:
-        """Evaluate .X.Y.Z starting at receiver."""
+        """Evaluate .X.Y.Z starting at receiver, a step per field."""
+        self.step(len(names))
         for name in names[:-1]:
             receiver = self.eval_field(name, None, MISSING, receiver)
         return self.eval_field(names[-1], args, final, receiver)
@@ -276,7 +277,9 @@ class Evaluator:
         if name in _FORMATTERS:
             self.step(sum(weight(arg) for arg in argv))
         else:
-            self.step(sum(len(arg) for arg in argv if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP)
+            self.step(
+                sum(len(arg) for arg in argv if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP
+            )
         try:
             result = implementation(argv, self.max_output)
         except CallError as err:

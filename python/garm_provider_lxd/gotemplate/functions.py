@@ -160,22 +160,26 @@ def _js_char(char: str) -> str:
     return char
 
 
+_JS_ASCII = {code: _js_char(chr(code)) for code in range(0x80)}
+
+
 def fn_js(args: Sequence[object], limit: int) -> object:
     """js x: x's text escaped for a JavaScript string."""
-    return "".join(_js_char(c) for c in _eval_args(args, limit))
+    text = _eval_args(args, limit)
+    if text.isascii():
+        return text.translate(_JS_ASCII)
+    return "".join(_js_char(c) for c in text)
+
+
+_URL_ESCAPED = [
+    chr(byte) if byte in _URL_SAFE else "+" if byte == 0x20 else f"%{byte:02X}"
+    for byte in range(256)
+]
 
 
 def fn_urlquery(args: Sequence[object], limit: int) -> object:
     """urlquery x: x's text escaped for a URL query (spaces become '+')."""
-    out = []
-    for byte in go_bytes(_eval_args(args, limit)):
-        if byte in _URL_SAFE:
-            out.append(chr(byte))
-        elif byte == 0x20:
-            out.append("+")
-        else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
+    return "".join(map(_URL_ESCAPED.__getitem__, go_bytes(_eval_args(args, limit))))
 
 
 def fn_print(args: Sequence[object], limit: int) -> object:

@@ -35,6 +35,8 @@ class Template:
 
 
 # What a token costs in evaluation steps: parsing shares the budget of the execution.
+# (A token takes longer to parse than a step takes to run; the source-size cap of
+# render() keeps the number of tokens, and so the time spent parsing, small.)
 _TOKEN_STEPS = 2
 _TOKEN_BYTES_PER_STEP = 64
 

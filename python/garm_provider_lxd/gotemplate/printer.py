@@ -9,9 +9,9 @@ from .values import (
     NO_VALUE,
     Byte,
     GoStruct,
+    element_type,
     go_bytes,
     go_string,
-    element_type,
     go_type,
     sorted_items,
 )

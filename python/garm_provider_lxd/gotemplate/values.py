@@ -8,7 +8,7 @@ the lone surrogates Python's "surrogateescape" error handler uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class GoStruct:
@@ -76,7 +76,7 @@ _WEIGHTS: dict[int, tuple[object, int]] = {}
 _CHARS_PER_UNIT = 64
 
 
-def _types(container: dict[object, object] | list[object] | tuple[object, ...]) -> tuple[str, str]:
+def _types(container: dict[object, object] | Sequence[object]) -> tuple[str, str]:
     """Return (key type, element type) of a container, cached for big ones."""
     entry = _TYPES.get(id(container))
     if entry is not None and entry[0] is container:
@@ -95,7 +95,7 @@ def key_type(mapping: dict[object, object]) -> str:
     return _types(mapping)[0]
 
 
-def element_type(container: dict[object, object] | list[object] | tuple[object, ...]) -> str:
+def element_type(container: dict[object, object] | Sequence[object]) -> str:
     """Return the element type of a map or slice."""
     return _types(container)[1]
 
@@ -108,9 +108,10 @@ def clear_caches() -> None:
 
 
 def weight(value: object) -> int:
-    """Estimate the work of formatting a value: one unit per element and per 64 characters."""
+    """Estimate the work of formatting a value: a unit per element, per 64 ASCII characters
+    and per character of other text (which is formatted character by character)."""
     if isinstance(value, str):
-        return 1 + len(value) // _CHARS_PER_UNIT
+        return 1 + (len(value) // _CHARS_PER_UNIT if value.isascii() else len(value))
     if isinstance(value, GoStruct):
         return 1 + sum(weight(field) for field in value.fields.values())
     if not isinstance(value, (dict, list, tuple)):
