@@ -21,7 +21,8 @@ _VARS_PER_STEP = 3  # searching 2**3 variables costs one step
 # string arguments, and every function by the characters of the string it returns.
 _FORMATTERS = frozenset({"html", "js", "print", "printf", "println", "urlquery"})
 _INPUT_CHARS_PER_STEP = 64
-_OUTPUT_CHARS_PER_STEP = 16
+_OUTPUT_CHARS_PER_STEP = 4
+_STEPS_PER_VERB = 3  # each % of a printf format
 
 
 class Evaluator:
@@ -276,6 +277,8 @@ class Evaluator:
         assert implementation is not None
         if name in _FORMATTERS:
             self.step(sum(weight(arg) for arg in argv))
+            if name == "printf" and isinstance(argv[0], str):
+                self.step(argv[0].count("%") * _STEPS_PER_VERB)
         else:
             self.step(
                 sum(len(arg) for arg in argv if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP

@@ -225,12 +225,19 @@ def _key(value: object) -> tuple[object, ...]:
     return (go_type(value), 0)
 
 
+def _first(item: tuple[object, object]) -> str:
+    return item[0]  # type: ignore[return-value]
+
+
 def sorted_items(mapping: dict[object, object]) -> list[tuple[object, object]]:
     """Return a map's entries in Go's sorted key order (sorted once per render)."""
     entry = _SORTED.get(id(mapping))
     if entry is not None and entry[0] is mapping:
         return entry[1]
-    items = sorted(mapping.items(), key=lambda item: _key(item[0]))
+    if all(isinstance(key, str) and key.isascii() for key in mapping):
+        items = sorted(mapping.items(), key=_first)  # ASCII text sorts as its bytes do
+    else:
+        items = sorted(mapping.items(), key=lambda item: _key(item[0]))
     if len(mapping) >= _CACHE_MIN:
         _SORTED[id(mapping)] = (mapping, items)
     return items
