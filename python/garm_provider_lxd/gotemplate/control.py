@@ -66,7 +66,7 @@ def parse_branch(tree: _Tree, context: str) -> nd.BranchNode:
                 if not isinstance(following, nd.EndNode):
                     tree.errorf(f"expected end; found {following}")
     finally:
-        del tree.vars[saved_vars:]
+        tree.vars.truncate(saved_vars)
     tree.shared.depth -= 1
     return _BRANCHES[context](pipe.pos, pipe.line, pipe, body, else_list)
 

@@ -11,9 +11,18 @@ from .format import OutputLimitError
 from .functions import ANY, BUILTINS, STRING
 from .parser import Template
 from .quote import quote
-from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type
+from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type, weight
 
 MISSING = object()  # no value is passed on from a previous pipeline command
+_MAX_NODE_TEXT = 120  # characters of a node shown in an error message
+_VARS_PER_STEP = 3  # searching 2**3 variables costs one step
+# Builtins cost steps by the size of what they read and build: formatting functions by
+# the weight of their arguments (values.weight), the others by the characters of their
+# string arguments, and every function by the characters of the string it returns.
+_FORMATTERS = frozenset({"html", "js", "print", "printf", "println", "urlquery"})
+_INPUT_CHARS_PER_STEP = 64
+_OUTPUT_CHARS_PER_STEP = 4
+_STEPS_PER_VERB = 3  # each % of a printf format
 
 
 class Evaluator:
@@ -40,7 +49,10 @@ class Evaluator:
         line = text.count("\n") + 1
         column = byte_len(text[text.rfind("\n") + 1 :])
         location = f"{self.tmpl.parse_name}:{line}:{column}"
-        raise TemplateError(f"template: {location}: executing {name} at <{self.node}>: {message}")
+        node = str(self.node)
+        if len(node) > _MAX_NODE_TEXT:
+            node = node[: _MAX_NODE_TEXT - 3] + "..."
+        raise TemplateError(f"template: {location}: executing {name} at <{node}>: {message}")
 
     def step(self, cost: int = 1) -> None:
         """Count evaluation work; fail past the step limit."""
@@ -54,20 +66,22 @@ class Evaluator:
         if self.depth > self.max_depth:
             self.errorf(f"exceeded maximum template depth ({self.max_depth})")
 
+    def find_var(self, name: str) -> list[object]:
+        """Return the innermost variable called name, charging the search to the budget."""
+        variables = self.vars
+        for index in range(len(variables) - 1, -1, -1):
+            if variables[index][0] == name:
+                self.step((len(variables) - index) >> _VARS_PER_STEP)
+                return variables[index]
+        self.errorf(f"undefined variable: {name}")
+
     def set_var(self, name: str, value: object) -> None:
         """Assign to the innermost variable called name."""
-        for variable in reversed(self.vars):
-            if variable[0] == name:
-                variable[1] = value
-                return
-        self.errorf(f"undefined variable: {name}")
+        self.find_var(name)[1] = value
 
     def var_value(self, name: str) -> object:
         """Return the value of the innermost variable called name."""
-        for variable in reversed(self.vars):
-            if variable[0] == name:
-                return variable[1]
-        self.errorf(f"undefined variable: {name}")
+        return self.find_var(name)[1]
 
     def eval_pipeline(self, dot: object, pipe: nd.PipeNode | None) -> object:
         """Evaluate a pipeline and bind its declared variables."""
@@ -179,7 +193,8 @@ class Evaluator:
         args: list[nd.Node] | None,
         final: object,
     ) -> object:
-        """Evaluate .X.Y.Z starting at receiver."""
+        """Evaluate .X.Y.Z starting at receiver, a step per field."""
+        self.step(len(names))
         for name in names[:-1]:
             receiver = self.eval_field(name, None, MISSING, receiver)
         return self.eval_field(names[-1], args, final, receiver)
@@ -190,13 +205,12 @@ class Evaluator:
         """Evaluate one field or map key on receiver."""
         if receiver is NO_VALUE:
             return NO_VALUE
-        kind = go_type(receiver)
         if receiver is None:
-            self.errorf(f"nil pointer evaluating {kind}.{name}")
+            self.errorf(f"nil pointer evaluating {go_type(receiver)}.{name}")
         has_args = (args is not None and len(args) > 1) or final is not MISSING
         if isinstance(receiver, GoStruct) and name in receiver.fields:
             if not name[0].isupper():
-                self.errorf(f"{name} is an unexported field of struct type {kind}")
+                self.errorf(f"{name} is an unexported field of struct type {go_type(receiver)}")
             if has_args:
                 self.errorf(f"{name} has arguments but cannot be invoked as function")
             return receiver.fields[name]
@@ -204,7 +218,7 @@ class Evaluator:
             if has_args:
                 self.errorf(f"{name} is not a method but has arguments")
             return receiver.get(name, NO_VALUE)
-        self.errorf(f"can't evaluate field {name} in type {kind}")
+        self.errorf(f"can't evaluate field {name} in type {go_type(receiver)}")
 
     def eval_function(
         self,
@@ -258,9 +272,17 @@ class Evaluator:
         return value
 
     def call_builtin(self, name: str, node: nd.Node, argv: list[object]) -> object:
-        """Run a builtin; turn its failure into Go's "error calling" message."""
+        """Run a builtin, charged by the size of its input; turn a failure into Go's message."""
         implementation = BUILTINS[name][2]
         assert implementation is not None
+        if name in _FORMATTERS:
+            self.step(sum(weight(arg) for arg in argv))
+            if name == "printf" and isinstance(argv[0], str):
+                self.step(argv[0].count("%") * _STEPS_PER_VERB)
+        else:
+            self.step(
+                sum(len(arg) for arg in argv if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP
+            )
         try:
             result = implementation(argv, self.max_output)
         except CallError as err:
@@ -270,5 +292,7 @@ class Evaluator:
             self.node = node
             self.errorf(f"error calling {name}: result exceeds {self.max_output} bytes")
         if isinstance(result, str):
-            self.step(len(result) >> 8)
+            self.step(len(result) // _OUTPUT_CHARS_PER_STEP)
+        elif isinstance(result, list):
+            self.step(len(result))
         return result

@@ -73,7 +73,8 @@ class State(Evaluator):
         return None
 
     def print_value(self, value: object) -> None:
-        """Print a value with a verb (fmt.printValue)."""
+        """Print a value with a verb (fmt.printValue), a step."""
+        self.step()
         if value is NO_VALUE:
             self.write("<no value>")
             return

@@ -11,11 +11,11 @@ from .values import (
     INTERFACE,
     NO_VALUE,
     Byte,
-    common_type,
     go_bytes,
     go_string,
     go_type,
     is_true,
+    key_type,
     zero_element,
 )
 
@@ -66,21 +66,21 @@ def fn_index(args: Sequence[object], limit: int) -> object:
 
 
 def _map_index(mapping: dict[object, object], key: object) -> object:
-    key_type = common_type(mapping.keys())
+    wanted = key_type(mapping)
     if key is NO_VALUE:
-        if key_type != INTERFACE:
-            raise CallError(f"value is nil; should be of type {key_type}")
+        if wanted != INTERFACE:
+            raise CallError(f"value is nil; should be of type {wanted}")
         key = None
-    elif key_type not in (INTERFACE, go_type(key)) and not (
-        key_type in _INTS and go_type(key) in _INTS
+    elif wanted not in (INTERFACE, go_type(key)) and not (
+        wanted in _INTS and go_type(key) in _INTS
     ):
-        raise CallError(f"value has type {go_type(key)}; should be {key_type}")
+        raise CallError(f"value has type {go_type(key)}; should be {wanted}")
     try:
         if key in mapping:
             return mapping[key]
     except TypeError:
         raise CallError(f"runtime error: hash of unhashable type {go_type(key)}") from None
-    return zero_element(mapping.values())
+    return zero_element(mapping)
 
 
 def fn_slice(args: Sequence[object], limit: int) -> object:
@@ -160,22 +160,26 @@ def _js_char(char: str) -> str:
     return char
 
 
+_JS_ASCII = {code: _js_char(chr(code)) for code in range(0x80)}
+
+
 def fn_js(args: Sequence[object], limit: int) -> object:
     """js x: x's text escaped for a JavaScript string."""
-    return "".join(_js_char(c) for c in _eval_args(args, limit))
+    text = _eval_args(args, limit)
+    if text.isascii():
+        return text.translate(_JS_ASCII)
+    return "".join(_js_char(c) for c in text)
+
+
+_URL_ESCAPED = [
+    chr(byte) if byte in _URL_SAFE else "+" if byte == 0x20 else f"%{byte:02X}"
+    for byte in range(256)
+]
 
 
 def fn_urlquery(args: Sequence[object], limit: int) -> object:
     """urlquery x: x's text escaped for a URL query (spaces become '+')."""
-    out = []
-    for byte in go_bytes(_eval_args(args, limit)):
-        if byte in _URL_SAFE:
-            out.append(chr(byte))
-        elif byte == 0x20:
-            out.append("+")
-        else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
+    return "".join(map(_URL_ESCAPED.__getitem__, go_bytes(_eval_args(args, limit))))
 
 
 def fn_print(args: Sequence[object], limit: int) -> object:

@@ -33,15 +33,28 @@ _SPACE = " \t\r\n"
 _EOF = ""
 
 
-class _Lexer(Scanner):
+class Lexer(Scanner):
     """The lexer's state functions: text, delimiters, comments and actions."""
 
-    def run(self) -> list[Item]:
-        """Scan the whole input; stop after EOF or the first error."""
-        while True:
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.head = 0
+        self.last: Item | None = None
+
+    def next_item(self) -> Item:
+        """Scan just far enough to return the next item; after EOF or an error, repeat it."""
+        items = self.items
+        while self.head >= len(items):
+            if self.last is not None:
+                return self.last
+            items.clear()
+            self.head = 0
             done = self.lex_inside_action() if self.inside_action else self.lex_text()
-            if done or (self.items and self.items[-1].typ in (EOF, ERROR)):
-                return self.items
+            if done or (items and items[-1].typ in (EOF, ERROR)):
+                self.last = items[-1]
+        item = items[self.head]
+        self.head += 1
+        return item
 
     # State functions: each returns True when scanning must stop (an error).
 
@@ -178,10 +191,9 @@ class _Lexer(Scanner):
 
     def lex_space(self) -> bool:
         """Scan a run of spaces."""
-        spaces = 0
-        while self.peek() in (" ", "\t", "\r", "\n"):
-            self.next()
-            spaces += 1
+        spaces = _left_trim_length(self.input, self.pos)
+        self.line += self.input.count("\n", self.pos, self.pos + spaces)
+        self.pos += spaces
         if _has_right_trim(self.input, self.pos - 1) and self.input.startswith(
             _RIGHT, self.pos + 1
         ):
@@ -192,19 +204,15 @@ class _Lexer(Scanner):
 
     def lex_identifier(self) -> bool:
         """Scan an identifier or keyword."""
-        while True:
-            char = self.next()
-            if char and is_alnum(char):
-                continue
-            self.backup()
-            word = self.input[self.start : self.pos]
-            if not self.at_terminator():
-                return self.errorf(f"bad character {describe_rune(char)}")
-            if word in KEYWORDS:
-                return self.emit(word)
-            if word in ("true", "false"):
-                return self.emit(BOOL)
-            return self.emit(IDENTIFIER)
+        self.pos = _word_end(self.input, self.pos)
+        word = self.input[self.start : self.pos]
+        if not self.at_terminator():
+            return self.errorf(f"bad character {describe_rune(self.peek())}")
+        if word in KEYWORDS:
+            return self.emit(word)
+        if word in ("true", "false"):
+            return self.emit(BOOL)
+        return self.emit(IDENTIFIER)
 
     def lex_variable(self) -> bool:
         """Scan $ or $name."""
@@ -216,13 +224,9 @@ class _Lexer(Scanner):
         """Scan .Field or $variable."""
         if self.at_terminator():
             return self.emit(VARIABLE if typ == VARIABLE else DOT)
-        while True:
-            char = self.next()
-            if not char or not is_alnum(char):
-                self.backup()
-                break
+        self.pos = _word_end(self.input, self.pos)
         if not self.at_terminator():
-            return self.errorf(f"bad character {describe_rune(char)}")
+            return self.errorf(f"bad character {describe_rune(self.peek())}")
         return self.emit(typ)
 
     def at_terminator(self) -> bool:
@@ -231,6 +235,17 @@ class _Lexer(Scanner):
         if char == _EOF or char in " \t\r\n.,|:)(":
             return True
         return self.input.startswith(_RIGHT, self.pos)
+
+
+def _word_end(text: str, pos: int) -> int:
+    """Return where the run of identifier characters starting at pos ends."""
+    end = len(text)
+    while pos < end:
+        char = text[pos]
+        if not (char == "_" or char.isalpha() or char.isdecimal()):
+            break
+        pos += 1
+    return pos
 
 
 def _has_left_trim(text: str, pos: int) -> bool:
@@ -242,10 +257,13 @@ def _has_right_trim(text: str, pos: int) -> bool:
 
 
 def _left_trim_length(text: str, pos: int) -> int:
-    rest = text[pos:]
-    return len(rest) - len(rest.lstrip(_SPACE))
-
-
-def lex(text: str) -> list[Item]:
-    """Tokenize template source; the list ends with an EOF or an error item."""
-    return _Lexer(text).run()
+    """Count the spaces at pos, looking at a growing window so that the work is linear."""
+    end, window = pos, 64
+    while end < len(text):
+        chunk = text[end : end + window]
+        spaces = len(chunk) - len(chunk.lstrip(_SPACE))
+        end += spaces
+        if spaces < len(chunk):
+            break
+        window *= 2
+    return end - pos

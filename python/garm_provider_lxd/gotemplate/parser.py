@@ -7,7 +7,7 @@ from typing import NoReturn
 from ..errors import TemplateError
 from . import nodes as nd
 from . import tokens as lx
-from .lexer import lex
+from .lexer import Lexer
 from .literals import parse_number, unquote
 from .stream import TokenStream
 
@@ -34,23 +34,63 @@ class Template:
         self.text = text
 
 
+# What a token costs in evaluation steps: parsing shares the budget of the execution.
+# (A token takes longer to parse than a step takes to run; the source-size cap of
+# render() keeps the number of tokens, and so the time spent parsing, small.)
+_TOKEN_STEPS = 2
+_TOKEN_BYTES_PER_STEP = 64
+
+
 class _Shared:
     """State shared by the top-level tree and the trees of define and block."""
 
-    def __init__(self, text: str, name: str, max_depth: int) -> None:
+    def __init__(self, text: str, name: str, max_depth: int, max_steps: int) -> None:
         self.text = text
         self.parse_name = name
-        self.items = lex(text)
-        self.index = 0
+        self.lexer = Lexer(text)
         self.depth = 0
         self.max_depth = max_depth
+        self.steps = 0
+        self.max_steps = max_steps
         self.templates: dict[str, Template] = {}
 
     def next_item(self) -> lx.Item:
-        """Return the next token of the source."""
-        item = self.items[min(self.index, len(self.items) - 1)]
-        self.index += 1
+        """Return the next token of the source, charging it to the step budget."""
+        item = self.lexer.next_item()
+        self.steps += _TOKEN_STEPS + len(item.val) // _TOKEN_BYTES_PER_STEP
+        if self.steps > self.max_steps:
+            raise TemplateError(
+                f"template: {self.parse_name}:{item.line}: parsing exceeded the limit of "
+                f"{self.max_steps} evaluation steps"
+            )
         return item
+
+
+class _Names:
+    """The variables in scope: a stack for scoping and counts for constant-time lookups."""
+
+    def __init__(self, first: str) -> None:
+        self.stack = [first]
+        self.counts = {first: 1}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.counts
+
+    def __len__(self) -> int:
+        return len(self.stack)
+
+    def append(self, name: str) -> None:
+        """Declare a variable."""
+        self.stack.append(name)
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def truncate(self, size: int) -> None:
+        """Forget the variables declared after the first size ones."""
+        for name in self.stack[size:]:
+            self.counts[name] -= 1
+            if not self.counts[name]:
+                del self.counts[name]
+        del self.stack[size:]
 
 
 class _Tree(TokenStream):
@@ -61,7 +101,7 @@ class _Tree(TokenStream):
         self.name = name
         self.shared = shared
         self.root = nd.ListNode(0)
-        self.vars = ["$"]
+        self.vars = _Names("$")
         self.action_line = 0
         self.range_depth = 0
 
@@ -310,10 +350,10 @@ class _Tree(TokenStream):
         return node
 
 
-def parse(text: str, name: str, max_depth: int) -> dict[str, Template]:
-    """Parse template source into the set of templates it defines, keyed by name."""
-    shared = _Shared(text, name, max_depth)
+def parse(text: str, name: str, max_depth: int, max_steps: int) -> tuple[dict[str, Template], int]:
+    """Parse template source into the templates it defines, keyed by name, and the steps spent."""
+    shared = _Shared(text, name, max_depth, max_steps)
     tree = _Tree(name, shared)
     tree.parse()
     tree.add()
-    return shared.templates
+    return shared.templates, shared.steps

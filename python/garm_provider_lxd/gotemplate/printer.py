@@ -9,7 +9,7 @@ from .values import (
     NO_VALUE,
     Byte,
     GoStruct,
-    common_type,
+    element_type,
     go_bytes,
     go_string,
     go_type,
@@ -171,7 +171,7 @@ class ValuePrinter:
     def print_slice(self, value: Sequence[object], verb: str, depth: int) -> None:
         """Print a slice."""
         fmt = self.fmt
-        if verb in "sqxX" and value and common_type(value) == "uint8":
+        if verb in "sqxX" and value and element_type(value) == "uint8":
             data = bytes(int(b) for b in value)  # type: ignore[call-overload]
             if verb == "s":
                 fmt.fmt_s(go_string(data))

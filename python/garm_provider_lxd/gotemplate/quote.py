@@ -47,8 +47,10 @@ def _escape_rune(code: int, quote: str, ascii_only: bool) -> str:
 
 def quote(text: str, ascii_only: bool = False) -> str:
     """Return text as a double-quoted Go string literal."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return '"' + text + '"'
+    if text.isascii():
+        if text.isprintable() and '"' not in text and "\\" not in text:
+            return '"' + text + '"'
+        return '"' + text.translate(_ASCII_QUOTED) + '"'
     out = ['"']
     for char in text:
         code = ord(char)
@@ -60,6 +62,9 @@ def quote(text: str, ascii_only: bool = False) -> str:
             out.append(_escape_rune(code, '"', ascii_only))
     out.append('"')
     return "".join(out)
+
+
+_ASCII_QUOTED = {code: _escape_rune(code, '"', False) for code in range(0x80)}
 
 
 def quote_rune(code: int, ascii_only: bool = False) -> str:

@@ -72,12 +72,11 @@ class Scanner:
         return False
 
     def accept_run(self, valid: str) -> None:
-        """Consume a run of characters from valid."""
-        while True:
-            char = self.next()
-            if not char or char not in valid:
-                break
-        self.backup()
+        """Consume a run of characters from valid (none of which is a newline)."""
+        text, pos, end = self.input, self.pos, len(self.input)
+        while pos < end and text[pos] in valid:
+            pos += 1
+        self.pos = pos
 
     def errorf(self, message: str) -> bool:
         """Raise a TemplateError carrying Go's location prefix."""
@@ -140,23 +139,30 @@ class Scanner:
         return True
 
     def lex_quote(self) -> bool:
-        """Scan a double-quoted string."""
+        """Scan a double-quoted string (searching, so that the work is linear)."""
+        text, pos = self.input, self.pos
+        quote = text.find('"', pos)
         while True:
-            char = self.next()
-            if char == "\\":
-                char = self.next()
-                if char not in (_EOF, "\n"):
-                    continue
-            if char in (_EOF, "\n"):
+            stop = quote if quote >= 0 else len(text)
+            slash = text.find("\\", pos, stop)
+            if text.find("\n", pos, stop if slash < 0 else slash) >= 0:
                 return self.errorf("unterminated quoted string")
-            if char == '"':
+            if slash < 0:
+                if quote < 0:
+                    return self.errorf("unterminated quoted string")
+                self.pos = quote + 1
                 return self.emit(STRING)
+            if text[slash + 1 : slash + 2] in ("", "\n"):
+                return self.errorf("unterminated quoted string")
+            pos = slash + 2
+            if 0 <= quote < pos:
+                quote = text.find('"', pos)
 
     def lex_raw_quote(self) -> bool:
         """Scan a raw string."""
-        while True:
-            char = self.next()
-            if char == _EOF:
-                return self.errorf("unterminated raw quoted string")
-            if char == "`":
-                return self.emit(RAW_STRING)
+        end = self.input.find("`", self.pos)
+        if end < 0:
+            return self.errorf("unterminated raw quoted string")
+        self.line += self.input.count("\n", self.pos, end)
+        self.pos = end + 1
+        return self.emit(RAW_STRING)

@@ -8,7 +8,7 @@ the lone surrogates Python's "surrogateescape" error handler uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class GoStruct:
@@ -60,10 +60,72 @@ def go_type(value: object) -> str:
     if isinstance(value, GoStruct):
         return value.type_name
     if isinstance(value, dict):
-        return f"map[{common_type(value.keys())}]{common_type(value.values())}"
+        return f"map[{key_type(value)}]{element_type(value)}"
     if isinstance(value, (list, tuple)):
-        return "[]" + common_type(value)
+        return "[]" + element_type(value)
     return INTERFACE
+
+
+# Containers in template data never change while a template runs, so what is costly to
+# work out about a big one (its element types, its sorted entries) is worked out once per
+# render and kept here, with the container itself so that its id stays its own.
+_CACHE_MIN = 8
+_TYPES: dict[int, tuple[object, str, str]] = {}
+_SORTED: dict[int, tuple[object, list[tuple[object, object]]]] = {}
+_WEIGHTS: dict[int, tuple[object, int]] = {}
+_CHARS_PER_UNIT = 64
+
+
+def _types(container: dict[object, object] | Sequence[object]) -> tuple[str, str]:
+    """Return (key type, element type) of a container, cached for big ones."""
+    entry = _TYPES.get(id(container))
+    if entry is not None and entry[0] is container:
+        return entry[1], entry[2]
+    if isinstance(container, dict):
+        types = common_type(container.keys()), common_type(container.values())
+    else:
+        types = "int", common_type(container)
+    if len(container) >= _CACHE_MIN:
+        _TYPES[id(container)] = (container, *types)
+    return types
+
+
+def key_type(mapping: dict[object, object]) -> str:
+    """Return the key type of a map."""
+    return _types(mapping)[0]
+
+
+def element_type(container: dict[object, object] | Sequence[object]) -> str:
+    """Return the element type of a map or slice."""
+    return _types(container)[1]
+
+
+def clear_caches() -> None:
+    """Forget what was worked out about containers (at the end of each render)."""
+    _TYPES.clear()
+    _SORTED.clear()
+    _WEIGHTS.clear()
+
+
+def weight(value: object) -> int:
+    """Estimate the work of formatting a value: a unit per element, per 64 ASCII characters
+    and per character of other text (which is formatted character by character)."""
+    if isinstance(value, str):
+        return 1 + (len(value) // _CHARS_PER_UNIT if value.isascii() else len(value))
+    if isinstance(value, GoStruct):
+        return 1 + sum(weight(field) for field in value.fields.values())
+    if not isinstance(value, (dict, list, tuple)):
+        return 1
+    entry = _WEIGHTS.get(id(value))
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    if isinstance(value, dict):
+        total = 1 + sum(weight(key) + weight(item) for key, item in value.items())
+    else:
+        total = 1 + sum(weight(item) for item in value)
+    if len(value) >= _CACHE_MIN:
+        _WEIGHTS[id(value)] = (value, total)
+    return total
 
 
 def common_type(values: Iterable[object]) -> str:
@@ -103,19 +165,18 @@ def zero_like(value: object) -> object:
     return None
 
 
-def zero_element(values: Iterable[object]) -> object:
-    """Return the zero value of a container's element type."""
-    if common_type(values) == INTERFACE:
+def zero_element(mapping: dict[object, object]) -> object:
+    """Return the zero value of a map's element type."""
+    if element_type(mapping) == INTERFACE:
         return None
-    for value in values:
+    for value in mapping.values():
         return zero_like(value)
     return ""
 
 
 def accepts_string_key(mapping: dict[object, object]) -> bool:
     """Report whether a string is assignable to the map's key type."""
-    key_type = common_type(mapping.keys())
-    return key_type in ("string", INTERFACE)
+    return key_type(mapping) in ("string", INTERFACE)
 
 
 def is_true(value: object) -> bool:
@@ -164,6 +225,19 @@ def _key(value: object) -> tuple[object, ...]:
     return (go_type(value), 0)
 
 
+def _first(item: tuple[object, object]) -> str:
+    return item[0]  # type: ignore[return-value]
+
+
 def sorted_items(mapping: dict[object, object]) -> list[tuple[object, object]]:
-    """Return a map's entries in Go's sorted key order."""
-    return sorted(mapping.items(), key=lambda item: _key(item[0]))
+    """Return a map's entries in Go's sorted key order (sorted once per render)."""
+    entry = _SORTED.get(id(mapping))
+    if entry is not None and entry[0] is mapping:
+        return entry[1]
+    if all(isinstance(key, str) and key.isascii() for key in mapping):
+        items = sorted(mapping.items(), key=_first)  # ASCII text sorts as its bytes do
+    else:
+        items = sorted(mapping.items(), key=lambda item: _key(item[0]))
+    if len(mapping) >= _CACHE_MIN:
+        _SORTED[id(mapping)] = (mapping, items)
+    return items
