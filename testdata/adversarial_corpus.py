@@ -23,7 +23,7 @@ VIAS = ("userdata", "create", "validate", "config")
 # What a case may hold; anything else is a typo in the corpus, refused when it loads.
 CASE_KEYS = frozenset(
     {"about", "via", "bootstrap", "extra_specs", "generate", "generate_map"}
-    | {"config_toml", "config_base", "config_path", "expect_exit", "expect_stderr"}
+    | {"config_toml", "config_base", "config_path", "expect_exit", "expect_stderr", "secret"}
 )
 SPECIAL_CONFIG_PATHS = ("/dev/zero", "fifo", "directory", "big")
 BIG_CONFIG_BYTES = 64 << 20
@@ -41,6 +41,7 @@ class Case:
     spec: dict[str, Any]
     expect_exit: int
     expect_stderr: str = ""
+    secret: str = ""  # must never appear in anything the provider prints
 
     @property
     def needs_lxd(self) -> bool:
@@ -84,6 +85,7 @@ def load_cases(root: Path = CORPUS) -> list[Case]:
                 spec=spec,
                 expect_exit=spec["expect_exit"],
                 expect_stderr=spec.get("expect_stderr", ""),
+                secret=spec.get("secret", ""),
             )
         )
     return cases

@@ -46,6 +46,8 @@ def _run(case: Case, call: Invocation, provider_bin: str) -> subprocess.Complete
 
 def _check_outcome(case: Case, done: subprocess.CompletedProcess[bytes]) -> None:
     stderr = done.stderr.decode(errors="replace")
+    if case.secret:
+        assert case.secret.encode() not in done.stdout + done.stderr, case.name
     assert done.returncode == case.expect_exit, (case.name, done.returncode, stderr[:600])
     if done.returncode == 0:
         return

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONFORMANCE_CASES, REPO_ROOT, LxdEnv, bootstrap_payload, garm_env
+from conftest import CONFORMANCE_CASES, LxdEnv, bootstrap_payload, garm_env
 from reliability.harness import PREFIX, Outcome, one_line_failure, run
 from reliability.tlsenv import KeyPair, self_signed
 
@@ -26,8 +26,6 @@ from garm_provider_lxd.messages import MAX_LINE, redact_url
 # expression): each of these cases ends in well under a second when the provider is right.
 HANG_BOUND = 60.0
 SECRET = "S3cretPassw0rd"
-CORPUS = REPO_ROOT / "testdata" / "adversarial"
-CORPUS_KINDS = ("ca_bundles", "configs", "bootstrap")
 PEM_KEYS = ("client_certificate", "client_key", "tls_server_certificate", "tls_ca")
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -332,58 +330,3 @@ def test_bad_sha256_checksum_is_refused_without_echo(checksum: str, provider_bin
 def test_digest_or_no_checksum_is_accepted(checksum: str | None, provider_bin: str) -> None:
     outcome = _userdata(provider_bin, _with_checksum(checksum))
     assert outcome.returncode == 0, outcome.error
-
-
-# -- this area's adversarial corpus --------------------------------------------------------------
-
-
-def _corpus_cases() -> list[Path]:
-    return sorted(path for kind in CORPUS_KINDS for path in (CORPUS / kind).glob("*.json"))
-
-
-def _materialise(case: dict[str, Any], tmp_path: Path) -> tuple[dict[str, str], bytes, list[str]]:
-    """The environment, stdin and arguments a case runs with (no case here needs LXD)."""
-    if case["via"] == "userdata":
-        payload = bootstrap_payload("garm-in-corpus")
-        payload.update(case.get("bootstrap", {}))
-        for key, parts in case.get("generate", {}).items():
-            assert "." not in key, "only top-level bootstrap keys are generated here"
-            payload[key] = "".join(text * count for text, count in parts)
-        return {}, json.dumps(payload).encode(), ["userdata"]
-    assert case["via"] == "config", case["via"]
-    special = case.get("config_path")
-    if special in ("/dev/zero", "fifo", "directory"):
-        kind = {"/dev/zero": "dev_zero"}.get(special, special)
-        config = Path(str(_special_for_corpus(kind, tmp_path)))
-    else:
-        config = tmp_path / "corpus.toml"
-        text = 'unix_socket_path = "/nonexistent/unix.socket"\n'
-        text = text if case.get("config_base", True) else ""
-        text += case.get("config_toml", "")
-        if special == "big":
-            text += ("# " + "x" * 1021 + "\n") * (64 << 10)
-        config.write_text(text)
-    return garm_env("ListInstances", config, "controller"), b"", []
-
-
-def _special_for_corpus(kind: str, tmp_path: Path) -> str:
-    if kind == "fifo":
-        os.mkfifo(tmp_path / "fifo")
-        return str(tmp_path / "fifo")
-    return str(tmp_path) if kind == "directory" else "/dev/zero"
-
-
-@pytest.mark.parametrize("path", _corpus_cases(), ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_corpus_case(path: Path, provider_bin: str, tmp_path: Path) -> None:
-    case = json.loads(path.read_text())
-    known = {"about", "via", "bootstrap", "generate", "config_toml", "config_base", "config_path"}
-    assert case.keys() <= known | {"expect_exit", "expect_stderr"}, sorted(case)
-    env, stdin, args = _materialise(case, tmp_path)
-    outcome = run(provider_bin, env, stdin, args=args, timeout=HANG_BOUND)
-    assert SECRET not in outcome.error, outcome.error
-    if case["expect_exit"] == 0:
-        assert outcome.returncode == 0, outcome.error
-        return
-    line = one_line_failure(outcome)
-    assert len(PREFIX + line) <= MAX_LINE, len(line)
-    assert case.get("expect_stderr", "") in line, line

@@ -12,8 +12,6 @@ import pylxd
 import pytest
 from conftest import LxdEnv, RunProvider, bootstrap_payload
 
-ADVERSARIAL_SPECS = Path(__file__).resolve().parent.parent / "testdata" / "adversarial" / "specs"
-
 # (extra specs, the path the refusal names, the [pool_policy] entry that would allow it)
 DANGEROUS: list[tuple[dict[str, Any], str, str]] = [
     (
@@ -427,45 +425,6 @@ def test_check_refuses_an_unreadable_specs_file(provider_bin: str, provider_conf
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
     assert "extra specs" in proc.stderr and "missing.json: cannot read" in proc.stderr
-
-
-def _adversarial_cases() -> list[Path]:
-    return sorted(ADVERSARIAL_SPECS.glob("*.json"))
-
-
-@pytest.mark.parametrize("case_file", _adversarial_cases(), ids=lambda p: p.stem)
-def test_adversarial_specs(
-    run_provider: RunProvider,
-    provider_config: Path,
-    controller_id: str,
-    lxd_client: pylxd.Client,
-    case_file: Path,
-) -> None:
-    case = json.loads(case_file.read_text())
-    assert case["via"] in ("create", "validate")
-    config = provider_config
-    if "config_toml" in case:
-        config = provider_config.with_name("case.toml")
-        config.write_text(provider_config.read_text() + "\n" + case["config_toml"])
-    name = f"garm-{uuid.uuid4().hex[:12]}"
-    boot = bootstrap_payload(name, **case.get("bootstrap", {}))
-    specs = {**(boot.get("extra_specs") or {}), **case.get("extra_specs", {})}
-    boot["extra_specs"] = specs
-    proc = run_provider(
-        "CreateInstance" if case["via"] == "create" else "ValidatePoolInfo",
-        config=config,
-        controller_id=controller_id,
-        pool_id=boot["pool_id"],
-        extra_specs=specs,
-        stdin=json.dumps(boot).encode() if case["via"] == "create" else b"",
-    )
-    err = proc.stderr.decode()
-    assert proc.returncode == case["expect_exit"], err
-    assert case.get("expect_stderr", "") in err
-    if proc.returncode != 0:
-        assert proc.stdout == b""
-        assert err.count("\n") == 1 and len(err) <= 500
-        assert not _exists(lxd_client, name)
 
 
 def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(
