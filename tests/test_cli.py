@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from garm_provider_lxd import __version__
 from garm_provider_lxd.cli import main
@@ -249,3 +250,32 @@ def test_lxd_commands_avoid_heavy_stdlib_modules(command: str, tmp_path: Path) -
     )
     assert "garm_provider_lxd.lxd" in loaded
     assert not loaded & HEAVY_MODULES
+
+
+def test_create_with_a_garm_template_avoids_heavy_modules(tmp_path: Path) -> None:
+    # GARM injects its runner_install_template into every create's extra specs: that path
+    # (bootstrap, user data, the Go template interpreter, policy, images) must stay as light as
+    # the other LXD commands. Only the default script, without a template, needs jinja2.
+    config = tmp_path / "config.toml"
+    config.write_text(f'unix_socket_path = "{tmp_path}/missing.socket"\n')
+    seed = REPO_ROOT / "testdata/conformance/cases/s01_seed_example_base64.json"
+    boot = json.loads(seed.read_text())
+    boot.update(name="garm-light", image="busybox", flavor="default")
+    assert boot["extra_specs"]["runner_install_template"]
+    environ = {
+        "GARM_COMMAND": "CreateInstance",
+        "GARM_INTERFACE_VERSION": "v0.1.0",
+        "GARM_PROVIDER_CONFIG_FILE": str(config),
+        "GARM_CONTROLLER_ID": "controller",
+        "GARM_POOL_ID": "pool",
+    }
+    loaded = _modules_after(
+        "import io\nfrom garm_provider_lxd.cli import main\n"
+        f"stdin = io.BytesIO({json.dumps(boot).encode()!r})\n"
+        f"err = io.StringIO()\ncode = main([], environ={environ!r}, stdin=stdin, stderr=err)\n"
+        "assert code == 1 and 'missing.socket' in err.getvalue(), (code, err.getvalue())"
+    )
+    assert "garm_provider_lxd.gotemplate" in loaded
+    # `signal` (SIGTERM cleans up a create in progress) brings `enum` with it.
+    allowed = {"garm_provider_lxd.gotemplate", "garm_provider_lxd.userdata", "enum"}
+    assert not loaded & ((HEAVY_MODULES - allowed) | {"pathlib"})

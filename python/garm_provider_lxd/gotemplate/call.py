@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from . import nodes as nd
 from .functions import BUILTINS
 from .quote import quote
 from .values import NO_VALUE, is_true
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from .evaluate import Evaluator

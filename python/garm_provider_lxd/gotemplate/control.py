@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from . import nodes as nd
 from . import tokens as lx
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from .parser import _Tree

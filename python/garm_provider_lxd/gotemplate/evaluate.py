@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from ..errors import TemplateError
 from . import nodes as nd
 from .compare import CallError
@@ -12,6 +10,10 @@ from .functions import ANY, BUILTINS, STRING
 from .parser import Template
 from .quote import quote
 from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type, weight
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 MISSING = object()  # no value is passed on from a previous pipeline command
 _MAX_NODE_TEXT = 120  # characters of a node shown in an error message

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from ..errors import TemplateError
 from . import nodes as nd
 from . import tokens as lx
 from .lexer import Lexer
 from .literals import parse_number, unquote
 from .stream import TokenStream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 BUILTINS = frozenset(
     {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf"}

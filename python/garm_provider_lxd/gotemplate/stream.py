@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from . import tokens as lx
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Source(Protocol):
+        def next_item(self) -> lx.Item:
+            """Return the next token of the source."""
+            ...
+
+
 ZERO = lx.Item(lx.EOF, 0, "", 0)
-
-
-class _Source(Protocol):
-    def next_item(self) -> lx.Item:
-        """Return the next token of the source."""
-        ...
 
 
 class TokenStream:

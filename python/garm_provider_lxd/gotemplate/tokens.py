@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+# Not `typing.NamedTuple`: `typing` (with the `re` and `enum` it imports) is a start-up cost paid
+# on every CreateInstance. The type checker sees the NamedTuple; at run time the same fields come
+# from collections.namedtuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class _ItemFields(NamedTuple):
+        typ: str
+        pos: int
+        val: str
+        line: int
+
+else:
+    from collections import namedtuple
+
+    _ItemFields = namedtuple("_ItemFields", "typ pos val line")
 
 # Item types, as in lex.go.
 ERROR = "error"
@@ -43,13 +59,10 @@ KEYWORDS = frozenset({BLOCK, BREAK, CONTINUE, DOT, DEFINE, ELSE, END, IF, NIL, R
 KEYWORDS = KEYWORDS | {TEMPLATE, WITH}
 
 
-class Item(NamedTuple):
-    """One token: its type, start offset, text and the line it starts on."""
+class Item(_ItemFields):
+    """One token: its type (typ), start offset (pos), text (val) and the line it starts on."""
 
-    typ: str
-    pos: int
-    val: str
-    line: int
+    __slots__ = ()
 
     def describe(self) -> str:
         """Render the token as Go's parser names it in error messages."""
