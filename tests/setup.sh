@@ -28,28 +28,16 @@ fi
 # Build outputs live outside the checkout so repeated runs (and fresh clones) reuse them.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/garm-provider-lxd-test/target}
 mkdir -p "$CARGO_TARGET_DIR"
-# The wheel is linked by zig for an older glibc: its own target dir, so that it and the cargo
-# builds (clippy, cargo test) do not rebuild each other's dependencies.
-wheel_target_dir=$CARGO_TARGET_DIR-zig
 
 venv=${GARM_TEST_VENV:-$root/.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 py=$venv/bin/python
 "$py" -m pip install -q --upgrade pip
-# pyproject.toml's build requirements (maturin, ziglang) go into this venv and the wheel is built
-# without pip's throwaway build environment: zig's linker wrappers are named after the maturin
-# that wrote them, and a new path on every build would make cargo rebuild everything.
-mapfile -t build_requires < <("$py" -c 'import ast, re, sys
-text = open(sys.argv[1]).read()
-print(*ast.literal_eval(re.search(r"^requires = (\[.*\])$", text, re.M)[1]), sep="\n")' \
-    "$root/pyproject.toml")
-"$py" -m pip install -q "${build_requires[@]}"
 
 echo "== building the wheel"
-# As `pip wheel .` builds the wheel users install: for manylinux2014 (see pyproject.toml).
+# As `pip wheel .` builds the wheel users install (manylinux2014, linked by zig).
 rm -rf "$root/dist"
-PATH=$venv/bin:$PATH CARGO_TARGET_DIR=$wheel_target_dir "$py" -m pip wheel -q --no-deps --no-build-isolation \
-    -w "$root/dist" "$root"
+"$root/tests/wheel-build.sh" "$root/dist"
 wheel=$(ls "$root"/dist/garm_provider_lxd-*.whl)
 case "$wheel" in
     *-cp310-abi3-manylinux*) ;;

@@ -4,14 +4,13 @@
 # virtualenv from wheels only, and run with no Rust toolchain on PATH and nothing else in the
 # environment: --version, `userdata` for a conformance case, ListInstances against the test LXD.
 #
-# Called by tests/run.sh after tests/setup.sh (the venv with the build requirements, $venv) and
-# tests/env/lxd-up.sh. Idempotent: everything it makes is in a temporary directory, and the build
-# reuses setup.sh's cargo target dir, so it rebuilds nothing setup.sh has just built.
+# Called by tests/run.sh after tests/setup.sh (the test venv, whose PyYAML compares the user data)
+# and tests/env/lxd-up.sh. Idempotent: what it makes is in a temporary directory, and the build
+# (tests/wheel-build.sh, as setup.sh's) rebuilds nothing setup.sh has just built.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${GARM_TEST_VENV:-$root/.venv}
 py=$venv/bin/python
-target_dir=${CARGO_TARGET_DIR:-/var/cache/garm-provider-lxd-test/target}-zig
 socket=/var/lib/garm-provider-lxd-test/lxd/unix.socket
 case_file=$root/testdata/conformance/cases/c01_minimal_jit
 clean_env=(env -i PATH=/usr/bin:/bin)
@@ -25,8 +24,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "-- pip wheel ."
-PATH=$venv/bin:$PATH CARGO_TARGET_DIR=$target_dir "$py" -m pip wheel -q --no-deps \
-    --no-build-isolation -w "$work/dist" "$root"
+"$root/tests/wheel-build.sh" "$work/dist"
 wheels=("$work"/dist/*.whl)
 ((${#wheels[@]} == 1)) || fail "expected one wheel, got: ${wheels[*]}"
 wheel=${wheels[0]}
