@@ -23,6 +23,9 @@ cargo test --quiet
 echo "== LXD"
 tests/env/lxd-up.sh
 
+echo "== the wheel users install (pip wheel ., auditwheel, a clean venv without Rust)"
+tests/wheel-check.sh
+
 echo "== pytest"
 # From outside the source tree, so the tests exercise the installed wheel.
 (cd / && "$py" -m pytest -p no:cacheprovider --rootdir "$root" -c "$root/pyproject.toml" \
