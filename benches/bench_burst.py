@@ -196,7 +196,8 @@ class Load:
         env = self.bench.env(
             "CreateInstance", controller=CONTROLLER, pool=POOL, instance="", config="burst"
         )
-        bootstrap = json.loads(self.bench.bootstrap(name))
+        # GARM puts its own runner_install_template into every create's specs.
+        bootstrap = json.loads(self.bench.bootstrap(name, template=True))
         bootstrap["pool_id"] = POOL
         stdin = json.dumps(bootstrap, separators=(",", ":")).encode()
         sample = run([str(self.bench.script)], env, stdin)
