@@ -11,9 +11,9 @@ root=$(pwd)
 source tests/setup.sh
 
 echo "== lints"
-"$venv/bin/ruff" check python tests benches testdata
-"$venv/bin/ruff" format --check python tests benches testdata
-"$venv/bin/mypy" --strict python/garm_provider_lxd tests benches testdata
+"$venv/bin/ruff" check python tests benches testdata build_backend
+"$venv/bin/ruff" format --check python tests benches testdata build_backend
+"$venv/bin/mypy" --strict python/garm_provider_lxd tests benches testdata build_backend
 cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
 
