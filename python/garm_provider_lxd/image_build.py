@@ -143,6 +143,7 @@ class _Progress:
 def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stderr: IO[str]) -> int:
     """Build and publish the image; print one JSON object on stdout."""
     from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
 
     from .pylxd_client import connect
 
@@ -181,6 +182,8 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
         progress.say(f"published {fingerprint[:12]} as {options.alias}")
     except LXDAPIException as exc:
         raise LxdError(f"image build: {_one_line(str(exc))}") from None
+    except RequestException as exc:
+        raise LxdError(f"image build: request to LXD failed: {_one_line(str(exc))}") from None
     finally:
         if created:
             _delete_builder(client, name)

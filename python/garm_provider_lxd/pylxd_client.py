@@ -20,7 +20,9 @@ def connect(config: Config) -> pylxd.Client:
     from pylxd.exceptions import ClientConnectionFailed, LXDAPIException
 
     project = config.project_name or None
-    timeout = config.request_timeout_seconds or 30.0
+    # pylxd waits for operations (create, publish) with one plain request: give it the
+    # operation deadline, not the per-request one.
+    timeout = max(config.request_timeout_seconds, config.operation_timeout_seconds) or 600.0
     where = config.unix_socket_path or config.url
     try:
         if config.unix_socket_path:
