@@ -101,7 +101,7 @@ def test_build_script_quotes_the_url(tmp_path: Path) -> None:
     script.write_text(build_script(BuildOptions(base="b", alias="a", runner_url=url)))
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     shown = subprocess.run(
-        ["bash", "-c", f"eval \"$(sed -n '/^RUNNER_URL=/p' {script})\"; printf %s \"$RUNNER_URL\""],
+        ["bash", "-c", f'eval "$(sed -n \'/^RUNNER_URL=/p\' {script})"; printf %s "$RUNNER_URL"'],
         capture_output=True,
         text=True,
         check=True,
@@ -136,7 +136,7 @@ def test_bad_options_fail_before_connecting(
     config.write_text('unix_socket_path = "/nonexistent/unix.socket"\n')
     defaults = {"--from": "img", "--alias": "x", "--runner-url": "http://h/r.tar.gz"}
     merged = dict(defaults)
-    merged.update(zip(args[::2], args[1::2]))
+    merged.update(zip(args[::2], args[1::2], strict=True))
     flat = [item for pair in merged.items() for item in pair]
     done = image_build(provider_bin, config, *flat)
     assert done.returncode == 1
@@ -232,7 +232,7 @@ def downloads_since(garm: FakeGarm, started: float) -> list[str]:
 
 @pytest.mark.e2e
 def test_build_publishes_the_alias(baked: dict[str, Any], lxd_client: pylxd.Client) -> None:
-    """The build prints one JSON object, publishes the alias with its properties, leaves no builder."""
+    """One JSON object out, the alias published with its properties, no builder left."""
     assert set(baked) >= {"fingerprint", "alias", "size", "seconds"}
     assert baked["size"] > 0 and baked["seconds"] > 0
     image = lxd_client.images.get_by_alias(baked["alias"])
@@ -287,11 +287,9 @@ def test_default_script_uses_the_baked_runner(baked_scenario: Scenario) -> None:
 
 @pytest.mark.e2e
 def test_garm_template_uses_the_baked_runner(baked_scenario: Scenario) -> None:
-    """GARM's own install template finds /opt/cache/actions-runner/<version> and skips the download."""
+    """GARM's own template finds /opt/cache/actions-runner/<version>: no download."""
     specs = {"runner_install_template": b64(SEED_TEMPLATE.read_bytes())}
-    runner = baked_scenario.wait(
-        baked_scenario.create("baked-garm", jit=False, extra_specs=specs)
-    )
+    runner = baked_scenario.wait(baked_scenario.create("baked-garm", jit=False, extra_specs=specs))
     assert_cached_runner(baked_scenario, runner)
     messages = [st.get("message", "") for st in runner.statuses]
     assert "using cached runner found in /opt/cache/actions-runner/2.321.0" in messages

@@ -94,10 +94,11 @@ def build_script(options: BuildOptions) -> str:
 
 def builder_user_data(options: BuildOptions) -> bytes:
     """The builder's #cloud-config: the runner user as runners get it, and the build script."""
-    from ._native import b64encode, json_dumps
     from ._native import cloud_config as render_cloud_config
+    from ._native import json_dumps
 
-    files = [("build.sh", build_script(options)), ("seal.sh", _SEAL_SH.replace("@@STATE@@", STATE_DIR))]
+    seal = _SEAL_SH.replace("@@STATE@@", STATE_DIR)
+    files = [("build.sh", build_script(options)), ("seal.sh", seal)]
     document = {
         "users": ["default"],
         "package_upgrade": False,
@@ -113,15 +114,18 @@ def builder_user_data(options: BuildOptions) -> bytes:
             }
         },
         "runcmd": [f"{STATE_DIR}/build.sh"],
-        "write_files": [
-            {"encoding": "b64", "content": b64encode(text.encode()), "owner": "root:root",
-             "path": f"{STATE_DIR}/{name}", "permissions": "700"}
-            for name, text in files
-        ],  # fmt: skip
+        "write_files": [_root_file(f"{STATE_DIR}/{name}", text) for name, text in files],
         "ca_certs": None,
         "bootcmd": [],
     }
     return render_cloud_config(json_dumps(document))
+
+
+def _root_file(path: str, text: str) -> dict[str, str]:
+    from ._native import b64encode
+
+    return {"encoding": "b64", "content": b64encode(text.encode()), "owner": "root:root",
+            "path": path, "permissions": "700"}  # fmt: skip
 
 
 class _Progress:
@@ -156,7 +160,8 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     created = False
     try:
         progress.say(f"creating builder {name} from {options.base}")
-        user_data_key = "cloud-init.user-data" if client.has_api_extension("cloud_init") else "user.user-data"
+        cloud_init = client.has_api_extension("cloud_init")
+        user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
         client.instances.create(
             {
                 "name": name,
@@ -221,7 +226,7 @@ def _read(client: pylxd.Client, name: str, path: str) -> str:
     # the guest while it shuts down, and tells a missing file (404) from an empty one.
     try:
         response = client.api.instances[name].files.get(params={"path": path}, is_api=False)
-    except Exception:  # noqa: BLE001 - the builder may be stopping; the next poll retries
+    except Exception:  # the builder may be stopping; the next poll retries
         return ""
     if response.status_code != 200:
         return ""
@@ -270,9 +275,7 @@ def _wait_sealed(
         time.sleep(POLL_SECONDS)
 
 
-def _publish(
-    client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str
-) -> str:
+def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str) -> str:
     builder = client.instances.get(name)
     properties = {
         key[len("image.") :]: str(value)
@@ -282,7 +285,8 @@ def _publish(
     version = runner_version(options.runner_url)
     properties.update(
         {
-            PROPERTY_BASE: options.base + (f" ({base_fingerprint[:12]})" if base_fingerprint else ""),
+            PROPERTY_BASE: options.base
+            + (f" ({base_fingerprint[:12]})" if base_fingerprint else ""),
             PROPERTY_RUNNER_VERSION: version,
             PROPERTY_BUILT_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "description": f"{properties.get('description') or options.base} "
@@ -290,7 +294,11 @@ def _publish(
         }
     )
     response = client.api.images.post(
-        json={"public": False, "source": {"type": "instance", "name": name}, "properties": properties}
+        json={
+            "public": False,
+            "source": {"type": "instance", "name": name},
+            "properties": properties,
+        }
     )
     operation = client.operations.wait_for_operation(response.json()["operation"])
     return str(operation.metadata["fingerprint"])
@@ -346,7 +354,11 @@ RUNNER_HOME="/home/${RUNNER_USER}"
 RUNNER_DIR="${RUNNER_HOME}/actions-runner"
 ARCHIVE="${STATE}/runner.tar.gz"
 
-step() { printf '%s\n' "$1" > "${STATE}/step.tmp"; mv -f "${STATE}/step.tmp" "${STATE}/step"; echo "image build: $1"; }
+step() {
+	printf '%s\n' "$1" > "${STATE}/step.tmp"
+	mv -f "${STATE}/step.tmp" "${STATE}/step"
+	echo "image build: $1"
+}
 fail() {
 	trap - ERR
 	printf '%s\n' "$1" > "${STATE}/failed.tmp"
@@ -364,14 +376,16 @@ fi
 if [ -n "$RUNNER_SHA256" ]; then
 	step "verifying the checksum"
 	got=$(sha256sum "$ARCHIVE" | cut -d ' ' -f 1)
-	[ "$got" = "$RUNNER_SHA256" ] || fail "checksum mismatch for ${SHOWN_URL}: got ${got}, expected ${RUNNER_SHA256}"
+	[ "$got" = "$RUNNER_SHA256" ] \
+		|| fail "checksum mismatch for ${SHOWN_URL}: got ${got}, expected ${RUNNER_SHA256}"
 fi
 step "extracting the runner into ${RUNNER_DIR}"
 rm -rf "$RUNNER_DIR"
 mkdir -p "$RUNNER_DIR"
 tar -xf "$ARCHIVE" -C "$RUNNER_DIR" || fail "cannot extract ${SHOWN_URL}: not a tar archive"
 rm -f "$ARCHIVE"
-[ -x "${RUNNER_DIR}/config.sh" ] || fail "${SHOWN_URL} has no config.sh: not an actions-runner release"
+[ -x "${RUNNER_DIR}/config.sh" ] \
+	|| fail "${SHOWN_URL} has no config.sh: not an actions-runner release"
 chown -R "${RUNNER_USER}:$(id -gn "$RUNNER_USER")" "$RUNNER_HOME"
 if [ -x "${RUNNER_DIR}/bin/installdependencies.sh" ]; then
 	step "running bin/installdependencies.sh"
@@ -407,7 +421,8 @@ cloud-init status --wait > /dev/null 2>&1
 rc=$?
 # 0: done; 2 (cloud-init >= 23.4): done with recoverable errors such as deprecation warnings.
 if [ "$rc" = 1 ]; then
-	errors=$(python3 -c 'import json; print("; ".join(map(str, json.load(open("/run/cloud-init/result.json"))["v1"]["errors"])))' 2>/dev/null)
+	errors=$(python3 -c 'import json, sys; v1 = json.load(sys.stdin)["v1"]
+print("; ".join(map(str, v1["errors"])))' < /run/cloud-init/result.json 2> /dev/null)
 	fail "cloud-init finished with errors: ${errors:-see /var/log/cloud-init.log}"
 fi
 printf 'sealing\n' > "${STATE}/step"

@@ -31,9 +31,7 @@ def connect(config: Config) -> pylxd.Client:
                 raise LxdConnectionError(
                     f"cannot connect to {config.unix_socket_path}: no such socket"
                 )
-            return pylxd.Client(
-                endpoint=config.unix_socket_path, project=project, timeout=timeout
-            )
+            return pylxd.Client(endpoint=config.unix_socket_path, project=project, timeout=timeout)
         cert = (_readable(config.client_certificate, "client_certificate"),
                 _readable(config.client_key, "client_key"))  # fmt: skip
         if config.tls_server_certificate:

@@ -270,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     Handler.store = Store(args.state_dir)
-    Handler.tools = {FILENAME: build_runner_tarball(args.runner_padding), GO_FILENAME: build_go_tarball()}
+    Handler.tools = {
+        FILENAME: build_runner_tarball(args.runner_padding),
+        GO_FILENAME: build_go_tarball(),
+    }
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
     host, port = server.server_address[:2]

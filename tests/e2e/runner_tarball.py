@@ -202,9 +202,9 @@ def _tarball(files: dict[str, str], padding: int = 0) -> bytes:
             # Seeded, so the same size always gives the same tarball (and checksum); random,
             # so gzip cannot shrink it and the download is as big as asked.
             data = random.Random(padding).randbytes(padding)
-            for directory in PurePosixPath(PADDING_PATH).parents:
-                if str(directory) != "." and str(directory) not in dirs:
-                    dir_info = tarfile.TarInfo(f"./{directory}")
+            for parent in PurePosixPath(PADDING_PATH).parents:
+                if str(parent) != "." and str(parent) not in dirs:
+                    dir_info = tarfile.TarInfo(f"./{parent}")
                     dir_info.type = tarfile.DIRTYPE
                     dir_info.mode = 0o755
                     tar.addfile(dir_info)

@@ -1,0 +1,151 @@
+"""Time from CreateInstance to `idle`: the cloud-init base image against a baked runner image.
+
+    .venv/bin/python benches/bench_runner_image.py              # 3 runners per image
+    .venv/bin/python benches/bench_runner_image.py --runs 1 --padding-mb 10 --no-write
+
+Uses the end-to-end kit (docs/e2e.md): the test LXD daemon, the `garm-cloudinit` image and the
+fake GARM, whose stub runner tarball is padded to a realistic size (120 MB by default,
+generated at run time). `garm-provider-lxd image build` bakes that runner into an image; then
+runners are created alternately from the base and the baked image with the provider's default
+install script (JIT). Checks inside the benchmark: every runner reaches `idle`, every base
+runner downloads the tarball once and no baked runner downloads it. Writes the
+"Runner images" section of benches/results/e2e.md (median of the runs; target baked ≤ 0.6x
+base).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import pylxd  # noqa: E402
+from conftest import bootstrap_payload, make_runner, run_lxd_up  # noqa: E402
+from e2e.driver import Runner, Scenario  # noqa: E402
+from e2e.harness import FakeGarm, build_image  # noqa: E402
+from e2e.results import write_section  # noqa: E402
+
+HEADING = "Runner images: base against baked (`image build`)"
+TARGET_RATIO = 0.6
+
+
+def provider_bin() -> str:
+    """The garm-provider-lxd script installed next to this interpreter."""
+    path = Path(sys.executable).parent / "garm-provider-lxd"
+    if not os.access(path, os.X_OK):
+        sys.exit(f"{path} is not installed; run tests/setup.sh first")
+    return str(path)
+
+
+def bake(binary: str, config: Path, base: str, alias: str, garm: FakeGarm) -> dict[str, Any]:
+    """Run `image build`; return its JSON result."""
+    done = subprocess.run(
+        [binary, "image", "build", "--config", str(config), "--from", base, "--alias", alias,
+         "--runner-url", garm.download_url, "--runner-sha256", garm.runner_sha256],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(f"image build failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def one_runner(scenario: Scenario, label: str) -> tuple[float, int]:
+    """Create a runner, wait for idle, delete it; return (seconds to idle, tarball downloads)."""
+    runner: Runner = scenario.wait(scenario.create(label, jit=True))
+    final = runner.final
+    downloads = [
+        e for e in scenario.garm.events() if e["kind"] == "download" and e["t"] >= runner.started
+    ]
+    deleted = scenario.delete(runner)
+    if final.get("status") != "idle" or deleted.returncode != 0:
+        sys.exit(f"{runner.name}: final status {final}, delete exit {deleted.returncode}")
+    return final["t"] - runner.started, len(downloads)
+
+
+def report(rows: dict[str, list[float]], baked: dict[str, Any], padding: int, runs: int) -> str:
+    """The Markdown section."""
+    base, fast = statistics.median(rows["base"]), statistics.median(rows["baked"])
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    verdict = "met" if fast <= TARGET_RATIO * base else "missed"
+
+    def cell(values: list[float]) -> str:
+        return ", ".join(f"{v:.1f}" for v in values)
+
+    return "\n".join([
+        f"Written by `benches/bench_runner_image.py` ({runs} runners per image, alternating; "
+        f"run {when}; {os.cpu_count()} CPUs, load average at the end "
+        f"{os.getloadavg()[0]:.1f}). The fake GARM serves a stub runner padded to "
+        f"{padding / 2**20:.0f} MB; seconds from the start of CreateInstance to the runner's "
+        "`idle` callback, default install script (JIT).",
+        "",
+        "| image | runs (s) | median (s) | tarball downloads per runner |",
+        "|---|---|---|---|",
+        f"| `garm-cloudinit` (base) | {cell(rows['base'])} | {base:.1f} | 1 |",
+        f"| baked by `image build` | {cell(rows['baked'])} | {fast:.1f} | 0 |",
+        "",
+        f"Baked / base: **{fast / base:.2f}x** (target ≤ {TARGET_RATIO}x: {verdict}). "
+        f"The build itself took {baked['seconds']:.0f} s; the baked image is "
+        f"{baked['size'] / 2**20:.0f} MB.",
+    ])  # fmt: skip
+
+
+def main() -> int:
+    """Bake, time both images, write the results section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--padding-mb", type=int, default=120)
+    parser.add_argument("--no-write", action="store_true", help="print, do not write e2e.md")
+    args = parser.parse_args()
+    padding = args.padding_mb * 2**20
+
+    env = run_lxd_up()
+    base = build_image(env["LXD_DIR"])
+    client = pylxd.Client(endpoint=env["LXD_SOCKET"])
+    bridge = client.networks.get(env["LXD_BRIDGE"]).config["ipv4.address"].split("/")[0]
+    binary = provider_bin()
+    work = Path(tempfile.mkdtemp(prefix="bench-runner-image-"))
+    config = work / "config.toml"
+    config.write_text(f"unix_socket_path = {json.dumps(env['LXD_SOCKET'])}\n")
+    garm = FakeGarm.start(env["LXD_NETNS"], bridge, work / "fake-garm", None, padding)
+    alias = f"bench-baked-{uuid.uuid4().hex[:6]}"
+    baked: dict[str, Any] = {}
+    try:
+        baked = bake(binary, config, base, alias, garm)
+        print(f"baked {alias}: {baked}", file=sys.stderr)
+        rows: dict[str, list[float]] = {"base": [], "baked": []}
+        for run in range(args.runs):
+            for kind, image in (("base", base), ("baked", alias)):
+                scenario = Scenario(make_runner(binary), config, str(uuid.uuid4()),
+                                    bootstrap_payload, image, garm, env["LXD_DIR"], client,
+                                    env["LXD_POOL"], [])  # fmt: skip
+                seconds, downloads = one_runner(scenario, f"bench-{kind}")
+                expected = 1 if kind == "base" else 0
+                if downloads != expected:
+                    sys.exit(f"{kind} runner downloaded the tarball {downloads} times")
+                rows[kind].append(seconds)
+                print(f"run {run + 1} {kind}: {seconds:.1f} s", file=sys.stderr)
+        text = report(rows, baked, padding, args.runs)
+        print(text)
+        if not args.no_write:
+            write_section(HEADING, text)
+    finally:
+        garm.stop()
+        if baked and client.images.exists(baked["fingerprint"]):
+            client.images.get(baked["fingerprint"]).delete(wait=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
