@@ -8,6 +8,7 @@ script and with GARM's own template, and try the ways a build fails. See docs/ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
@@ -22,6 +23,7 @@ from e2e.driver import Runner, Scenario, b64
 from e2e.harness import FakeGarm, runner_service
 from e2e.runner_tarball import FILENAME
 from test_e2e import SEED_TEMPLATE, bridge_address, e2e_ca, e2e_image, fake_garm
+from test_incus import IncusEnv, incus_client, incus_env
 
 from garm_provider_lxd.image_build import (
     BUILDER_PREFIX,
@@ -33,7 +35,7 @@ from garm_provider_lxd.image_build import (
 )
 
 # Fixtures shared with the end-to-end scenarios (same fake GARM, same image, same bridge).
-__all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm"]
+__all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client", "incus_env"]
 
 BUILD_TIMEOUT = 900
 RUNNER_DIR = "/home/runner/actions-runner"
@@ -366,3 +368,53 @@ def test_second_build_moves_the_alias_and_keeps_the_old_image(
     assert not lxd_client.images.get(old).aliases
     # The fixture's later tests expect the alias on the first image: put it back.
     lxd_client.api.images.aliases[baked["alias"]].put(json={"target": old, "description": ""})
+
+
+# -- Incus ---------------------------------------------------------------------------------------
+
+# tests/env/lxd-env.sh (GARM_TEST_CACHE_DIR) and tests/e2e/build-image.sh: the image tarball.
+IMAGE_CACHE = Path("/var/cache/garm-provider-lxd-test/images")
+INCUS_NETNS = "garm-incus"  # tests/env/incus/incus-env.sh (GARM_INCUS_NETNS)
+
+
+@pytest.mark.e2e
+@pytest.mark.incus
+def test_build_on_incus(
+    provider_bin: str,
+    incus_env: IncusEnv,
+    incus_client: pylxd.Client,
+    e2e_image: str,
+    tmp_path: Path,
+) -> None:
+    """The same build against Incus, from the e2e image named by fingerprint."""
+    tarball = max(IMAGE_CACHE.glob(f"{e2e_image}-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    fingerprint = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    imported = not incus_client.images.exists(fingerprint)
+    if imported:
+        incus_client.images.create(tarball.read_bytes(), public=False, wait=True)
+    bridge = incus_client.networks.get(incus_env.bridge).config["ipv4.address"].split("/")[0]
+    server = FakeGarm.start(INCUS_NETNS, bridge, tmp_path / "fake-garm", None)
+    config = tmp_path / "incus.toml"
+    config.write_text(f"unix_socket_path = {json.dumps(incus_env.socket)}\n")
+    alias = f"e2e-baked-{secrets.token_hex(3)}"
+    made = ""
+    try:
+        done = image_build(provider_bin, config, "--from", fingerprint, "--alias", alias,
+                           "--runner-url", server.download_url,
+                           "--runner-sha256", server.runner_sha256)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        made = json.loads(done.stdout)["fingerprint"]
+        image = incus_client.images.get_by_alias(alias)
+        assert image.fingerprint == made
+        assert image.properties["garm_runner_version"] == "2.321.0"
+        assert image.properties["garm_base_image"] == f"{fingerprint} ({fingerprint[:12]})"
+        name = builder_name(done.stderr)
+        assert name and not incus_client.instances.exists(name)
+        downloads = [e for e in server.events() if e["kind"] == "download"]
+        assert [e["code"] for e in downloads] == [200]
+    finally:
+        server.stop()
+        if made:
+            delete_image(incus_client, made)
+        if imported:
+            delete_image(incus_client, fingerprint)
