@@ -178,6 +178,20 @@ def test_missing_base_image_creates_nothing(
     assert not lxd_client.images.exists(missing, alias=True)
 
 
+def test_missing_profile_leaves_no_builder(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """LXD refusing the builder (an unknown profile): one line with LXD's reason, nothing left."""
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                       "--runner-url", "http://10.161.0.1/r.tar.gz",
+                       "--profile", "no-such-profile")  # fmt: skip
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert line.startswith("image build: ") and '"no-such-profile"' in line, line
+    assert builders(lxd_client) == before
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -146,52 +148,54 @@ class _Progress:
 
 def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stderr: IO[str]) -> int:
     """Build and publish the image; print one JSON object on stdout."""
-    from pylxd.exceptions import LXDAPIException
-    from requests import RequestException
-
     from .pylxd_client import connect
 
     validate(options)
     progress = _Progress(stderr)
     client = connect(config)
     source = image_source(options.base, config.image_remotes)
-    base_fingerprint = _check_base(client, source, options.base)
+    with _lxd_errors():
+        base_fingerprint = _check_base(client, source, options.base)
     name = BUILDER_PREFIX + secrets.token_hex(4)
     created = False
     try:
-        progress.say(f"creating builder {name} from {options.base}")
-        cloud_init = client.has_api_extension("cloud_init")
-        user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
-        client.instances.create(
-            {
-                "name": name,
-                "type": config.instance_type,
-                "source": source,
-                "profiles": [options.profile],
-                "config": {user_data_key: builder_user_data(options).decode(), BUILDER_TAG: "true"},
-            },
-            wait=True,
-        )
-        created = True
-        builder = client.instances.get(name)
-        builder.start(wait=True)
-        progress.say("builder started; waiting for cloud-init")
-        _wait_sealed(client, name, options, progress)
-        progress.say("builder stopped; publishing")
-        fingerprint = _publish(client, name, options, base_fingerprint)
-        previous = _move_alias(client, options.alias, fingerprint)
-        size = int(client.images.get(fingerprint).size)
-        if previous and previous != fingerprint and options.delete_previous:
-            client.images.get(previous).delete(wait=True)
-            progress.say(f"deleted the previous image {previous[:12]}")
-        progress.say(f"published {fingerprint[:12]} as {options.alias}")
-    except LXDAPIException as exc:
-        raise LxdError(f"image build: {_one_line(str(exc))}") from None
-    except RequestException as exc:
-        raise LxdError(f"image build: request to LXD failed: {_one_line(str(exc))}") from None
-    finally:
+        with _lxd_errors():
+            progress.say(f"creating builder {name} from {options.base}")
+            cloud_init = client.has_api_extension("cloud_init")
+            user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
+            client.instances.create(
+                {
+                    "name": name,
+                    "type": config.instance_type,
+                    "source": source,
+                    "profiles": [options.profile],
+                    "config": {
+                        user_data_key: builder_user_data(options).decode(),
+                        BUILDER_TAG: "true",
+                    },
+                },
+                wait=True,
+            )
+            created = True
+            builder = client.instances.get(name)
+            builder.start(wait=True)
+            progress.say("builder started; waiting for cloud-init")
+            _wait_sealed(client, name, options, progress)
+            progress.say("builder stopped; publishing")
+            fingerprint = _publish(client, name, options, base_fingerprint)
+            previous = _move_alias(client, options.alias, fingerprint)
+            size = int(client.images.get(fingerprint).size)
+            if previous and previous != fingerprint and options.delete_previous:
+                client.images.get(previous).delete(wait=True)
+                progress.say(f"deleted the previous image {previous[:12]}")
+            progress.say(f"published {fingerprint[:12]} as {options.alias}")
+    except BaseException:
+        # The failure is what the operator needs to read; a failed delete must not hide it.
         if created:
-            _delete_builder(client, name)
+            _delete_builder(client, name, quiet=True)
+        raise
+    if created:
+        _delete_builder(client, name)
     result = {
         "fingerprint": fingerprint,
         "alias": options.alias,
@@ -203,6 +207,20 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     stdout.write(json.dumps(result) + "\n")
     stdout.flush()
     return EXIT_OK
+
+
+@contextmanager
+def _lxd_errors() -> Iterator[None]:
+    """Turn pylxd's and requests' exceptions into the provider's one-line LxdError."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    try:
+        yield
+    except LXDAPIException as exc:
+        raise LxdError(f"image build: {_one_line(str(exc))}") from None
+    except RequestException as exc:
+        raise LxdError(f"image build: request to LXD failed: {_one_line(str(exc))}") from None
 
 
 def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
@@ -326,8 +344,9 @@ def _move_alias(client: pylxd.Client, alias: str, fingerprint: str) -> str:
     return previous
 
 
-def _delete_builder(client: pylxd.Client, name: str) -> None:
+def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> None:
     from pylxd.exceptions import LXDAPIException, NotFound
+    from requests import RequestException
 
     try:
         builder = client.instances.get(name)
@@ -336,8 +355,11 @@ def _delete_builder(client: pylxd.Client, name: str) -> None:
         builder.delete(wait=True)
     except NotFound:
         return
-    except LXDAPIException as exc:
-        raise LxdError(f"image build: could not delete the builder {name}: {exc}") from None
+    except (LXDAPIException, RequestException) as exc:
+        if not quiet:
+            raise LxdError(
+                f"image build: could not delete the builder {name}: {_one_line(str(exc))}"
+            ) from None
 
 
 def _one_line(text: str) -> str:
