@@ -36,15 +36,21 @@ def connect(config: Config) -> pylxd.Client:
                 _readable(config.client_key, "client_key"))  # fmt: skip
         if config.tls_server_certificate:
             session = pinned_session(config.tls_server_certificate, cert)
-            return pylxd.Client(
-                endpoint=config.url, session=session, project=project, timeout=timeout
+        else:
+            session = ca_session(
+                _readable(config.tls_ca, "tls_ca") if config.tls_ca else True, cert
             )
-        verify: bool | str = _readable(config.tls_ca, "tls_ca") if config.tls_ca else True
-        return pylxd.Client(
-            endpoint=config.url, cert=cert, verify=verify, project=project, timeout=timeout
+        client = pylxd.Client(
+            endpoint=config.url, session=session, project=project, timeout=timeout
         )
     except (ClientConnectionFailed, LXDAPIException, OSError) as exc:
         raise LxdConnectionError(f"cannot connect to {where}: {_first_line(exc)}") from None
+    # An untrusted client still gets answers (public images only), so say it here.
+    if client.host_info.get("auth") != "trusted":
+        raise LxdConnectionError(
+            f"{where} does not trust the client certificate {config.client_certificate}"
+        )
+    return client
 
 
 def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
@@ -56,7 +62,6 @@ def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
     import ssl
 
     import requests
-    import urllib3
     from requests.adapters import HTTPAdapter
 
     with open(_readable(server_cert_path, "tls_server_certificate"), encoding="ascii") as handle:
@@ -70,16 +75,33 @@ def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
     fingerprint = hashlib.sha256(der).hexdigest()
 
     class PinnedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["assert_fingerprint"] = fingerprint
-            super().init_poolmanager(*args, **kwargs)
+        # requests builds the pool from `verify`, then calls cert_verify on it before any
+        # connection is made: the pool skips the CA check and asserts the fingerprint instead.
+        def get_connection_with_tls_context(
+            self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+        ) -> Any:
+            return super().get_connection_with_tls_context(request, False, proxies, cert)
 
-    # Verification is the fingerprint's job; requests' own CA check must stay out of its way.
-    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, False, cert)
+            conn.assert_fingerprint = fingerprint
+
     session = requests.Session()
-    session.verify = False
     session.cert = cert
     session.mount("https://", PinnedAdapter())
+    return session
+
+
+def ca_session(verify: bool | str, cert: tuple[str, str]) -> Any:
+    """A requests Session that checks the server against a CA file (or the system store).
+
+    Not pylxd's own `verify=<path>`: pylxd treats that file as a pinned certificate.
+    """
+    import requests
+
+    session = requests.Session()
+    session.cert = cert
+    session.verify = verify
     return session
 
 
