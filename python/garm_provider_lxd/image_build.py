@@ -264,14 +264,25 @@ def _cloud_init_stage(client: pylxd.Client, name: str) -> str:
     return "done" if _read(client, name, "/run/cloud-init/result.json") else "running"
 
 
+def _status(client: pylxd.Client, name: str) -> str:
+    from pylxd.exceptions import LXDAPIException, NotFound
+
+    try:
+        return str(client.api.instances[name].state.get().json()["metadata"]["status"])
+    except NotFound:
+        raise ProviderError(f"image build: the builder {name} disappeared") from None
+    except LXDAPIException:
+        # Incus answers "Invalid PID" while the instance is shutting down: ask again.
+        return "Unknown"
+
+
 def _wait_sealed(
     client: pylxd.Client, name: str, options: BuildOptions, progress: _Progress
 ) -> None:
     deadline = time.monotonic() + options.timeout
     shown = ""
     while True:
-        state = client.api.instances[name].state.get().json()["metadata"]
-        if state["status"] == "Stopped":
+        if _status(client, name) == "Stopped":
             failed = _read(client, name, f"{STATE_DIR}/failed")
             if failed:
                 raise ProviderError(f"image build failed: {_one_line(failed)}")
