@@ -49,11 +49,14 @@ def provider_bin() -> str:
     return str(path)
 
 
-def bake(binary: str, config: Path, base: str, alias: str, garm: FakeGarm) -> dict[str, Any]:
+def bake(
+    binary: str, config: Path, base: str, alias: str, garm: FakeGarm, compression: str
+) -> dict[str, Any]:
     """Run `image build`; return its JSON result."""
+    extra = ["--compression", compression] if compression else []
     done = subprocess.run(
         [binary, "image", "build", "--config", str(config), "--from", base, "--alias", alias,
-         "--runner-url", garm.download_url, "--runner-sha256", garm.runner_sha256],
+         "--runner-url", garm.download_url, "--runner-sha256", garm.runner_sha256, *extra],
         capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -133,6 +136,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--padding-mb", type=int, default=120)
+    parser.add_argument("--compression", default="", help="image build --compression")
     parser.add_argument("--no-write", action="store_true", help="print, do not write e2e.md")
     args = parser.parse_args()
     padding = args.padding_mb * 2**20
@@ -149,7 +153,7 @@ def main() -> int:
     alias = f"bench-baked-{uuid.uuid4().hex[:6]}"
     baked: dict[str, Any] = {}
     try:
-        baked = bake(binary, config, base, alias, garm)
+        baked = bake(binary, config, base, alias, garm, args.compression)
         print(f"baked {alias}: {baked}", file=sys.stderr)
         rows: dict[str, list[Sample]] = {"base": [], "baked": []}
         for run in range(args.runs):

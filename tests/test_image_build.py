@@ -275,14 +275,15 @@ def assert_cached_runner(s: Scenario, runner: Runner) -> None:
     # One exec for every check: each `lxc exec` costs a second or more on a busy machine.
     found = s.sh(runner, f"stat -c %U {RUNNER_DIR} {RUNNER_DIR}/config.sh {RUNNER_DIR}/.runner; "
                  f"systemctl is-active {unit}; systemctl show -p User,WorkingDirectory {unit}; "
-                 "hostname; test -s /etc/machine-id && echo machine-id")  # fmt: skip
+                 "hostname; test -s /etc/machine-id && echo machine-id; "
+                 "test -e /var/lib/garm-image-build || echo no-build-state")  # fmt: skip
     lines = found.stdout.split()
     assert lines[:3] == ["runner"] * 3, found
     assert lines[3] == "active", found
     assert "User=runner" in lines and f"WorkingDirectory={RUNNER_DIR}" in lines, found
     # A fresh cloud-init run, not the builder's: this instance's name is the hostname, and
     # systemd made a machine id of its own (the image's is empty).
-    assert lines[-2:] == [runner.name, "machine-id"], found
+    assert lines[-3:] == [runner.name, "machine-id", "no-build-state"], found
 
 
 def delete_runner(s: Scenario, runner: Runner) -> None:

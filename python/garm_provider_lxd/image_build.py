@@ -45,6 +45,7 @@ class BuildOptions:
     profile: str = "default"
     timeout: float = 1800.0
     delete_previous: bool = False
+    compression: str = ""  # the server's images.compression_algorithm when empty
 
 
 def validate(options: BuildOptions) -> None:
@@ -61,6 +62,8 @@ def validate(options: BuildOptions) -> None:
     for name in options.packages:
         if not _PACKAGE.fullmatch(name):
             raise InputError(f"--package: {name!r} is not a package name")
+    if options.compression and not _PACKAGE.fullmatch(options.compression):
+        raise InputError(f"--compression: {options.compression!r} is not an algorithm name")
     if not 0 < options.timeout <= 86400:
         raise InputError("--timeout: must be between 1 and 86400 seconds")
 
@@ -322,13 +325,14 @@ def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_finger
             f"+ actions-runner {version or 'unknown'}".strip(),
         }
     )
-    response = client.api.images.post(
-        json={
-            "public": False,
-            "source": {"type": "instance", "name": name},
-            "properties": properties,
-        }
-    )
+    body: dict[str, Any] = {
+        "public": False,
+        "source": {"type": "instance", "name": name},
+        "properties": properties,
+    }
+    if options.compression:
+        body["compression_algorithm"] = options.compression
+    response = client.api.images.post(json=body)
     operation = client.operations.wait_for_operation(response.json()["operation"])
     return str(operation.metadata["fingerprint"])
 

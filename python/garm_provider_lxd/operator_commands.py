@@ -116,6 +116,10 @@ def _add_image_parser(commands: Any) -> None:
         help="give up when the builder has not finished after this long (default 1800)",
     )  # fmt: skip
     build.add_argument(
+        "--compression", default="", metavar="ALGORITHM",
+        help="image compression (e.g. none, gzip, zstd; default: the server's setting)",
+    )  # fmt: skip
+    build.add_argument(
         "--delete-previous", action="store_true",
         help="delete the image the alias pointed at once the new one is published",
     )  # fmt: skip
@@ -163,6 +167,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
             profile=options.profile,
             timeout=options.timeout,
             delete_previous=options.delete_previous,
+            compression=options.compression,
         )
         return run_image_build(
             load_config(options.config), wanted_image, _text(streams), streams.stderr
