@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from .images import image_source
-from .userdata import RUNNER_GROUPS, RUNNER_USER, sh_quote
+from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
     import pylxd
@@ -109,15 +109,7 @@ def builder_user_data(options: BuildOptions) -> bytes:
         "package_upgrade": False,
         "packages": list(dict.fromkeys(("curl", "tar", *options.packages))),
         "ssh_authorized_keys": [],
-        "system_info": {
-            "default_user": {
-                "name": RUNNER_USER,
-                "home": f"/home/{RUNNER_USER}",
-                "shell": "/bin/bash",
-                "groups": list(RUNNER_GROUPS),
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-            }
-        },
+        "system_info": {"default_user": runner_user()},
         "runcmd": [f"{STATE_DIR}/build.sh"],
         "write_files": [_root_file(f"{STATE_DIR}/{name}", text) for name, text in files],
         "ca_certs": None,
