@@ -192,6 +192,34 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
+def test_sigterm_deletes_the_builder(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """SIGTERM while waiting on the builder: exit 1, one line saying so, the builder deleted.
+
+    The busybox test image has no cloud-init, so the builder waits until it is told to stop.
+    """
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", "x", "--runner-url", "http://10.161.0.1/r.tar.gz"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting for cloud-init" in line:
+            break
+    process.terminate()
+    out, rest = process.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert out == ""
+    assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+    name = builder_name(stderr)
+    assert name and not lxd_client.instances.exists(name)
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 

@@ -169,9 +169,13 @@ def run_operator(args: list[str], streams: Streams) -> int:
             delete_previous=options.delete_previous,
             compression=options.compression,
         )
-        return run_image_build(
-            load_config(options.config), wanted_image, _text(streams), streams.stderr
-        )
+        from .cli import _signals_as_exceptions
+
+        # SIGTERM, like Ctrl-C, must still delete the builder on the way out.
+        with _signals_as_exceptions():
+            return run_image_build(
+                load_config(options.config), wanted_image, _text(streams), streams.stderr
+            )
     raise InputError("a subcommand is required (see --help)")
 
 
