@@ -220,6 +220,38 @@ def test_sigterm_deletes_the_builder(
     assert name and not lxd_client.instances.exists(name)
 
 
+def test_builder_stopped_early_is_not_published(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """Someone stops the builder before it sealed: exit 1, nothing published, builder gone."""
+    alias = f"never-{secrets.token_hex(3)}"
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", alias, "--runner-url", "http://10.161.0.1/r.tar.gz"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting for cloud-init" in line:
+            break
+    name = builder_name("".join(seen))
+    lxd_client.instances.get(name).stop(force=True, wait=True)
+    try:
+        out, rest = process.communicate(timeout=120)
+    finally:  # a regression publishes the alias: do not leave it behind
+        if lxd_client.images.exists(alias, alias=True):
+            lxd_client.images.get_by_alias(alias).delete(wait=True)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert out == ""
+    last = stderr.splitlines()[-1]
+    assert last.startswith("garm-provider-lxd: image build: the builder stopped before the build")
+    assert not lxd_client.instances.exists(name)
+    assert not lxd_client.images.exists(alias, alias=True)
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 

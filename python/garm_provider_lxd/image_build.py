@@ -24,6 +24,7 @@ BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
 STATE_DIR = "/var/lib/garm-image-build"
 POLL_SECONDS = 1.0
+STOPPED_CONFIRMATIONS = 3
 # Image properties the build records (besides the base image's own os/release/...).
 PROPERTY_BASE = "garm_base_image"
 PROPERTY_RUNNER_VERSION = "garm_runner_version"
@@ -234,16 +235,23 @@ def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
         raise InputError(f"base image {base!r} not found in project {project!r}") from None
 
 
-def _read(client: pylxd.Client, name: str, path: str) -> str:
+def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
     # The file API rather than exec: one plain GET that needs no websocket, runs nothing in
     # the guest while it shuts down, and tells a missing file (404) from an empty one.
+    from pylxd.exceptions import NotFound
+
     try:
         response = client.api.instances[name].files.get(params={"path": path}, is_api=False)
+    except NotFound:  # pylxd raises on 404 even for a raw request
+        return 404, b""
     except Exception:  # the builder may be stopping; the next poll retries
-        return ""
-    if response.status_code != 200:
-        return ""
-    return str(response.content.decode("utf-8", "replace")).strip()
+        return 0, b""
+    return response.status_code, response.content
+
+
+def _read(client: pylxd.Client, name: str, path: str) -> str:
+    status, content = _fetch(client, name, path)
+    return content.decode("utf-8", "replace").strip() if status == 200 else ""
 
 
 def _cloud_init_stage(client: pylxd.Client, name: str) -> str:
@@ -276,27 +284,45 @@ def _wait_sealed(
 ) -> None:
     deadline = time.monotonic() + options.timeout
     shown = ""
+    stopped = 0
     while True:
-        if _status(client, name) == "Stopped":
-            failed = _read(client, name, f"{STATE_DIR}/failed")
-            if failed:
-                raise ProviderError(f"image build failed: {_one_line(failed)}")
+        # Incus has been seen to report a running instance as Stopped for a moment: only a
+        # stop that lasts counts.
+        stopped = stopped + 1 if _status(client, name) == "Stopped" else 0
+        if stopped >= STOPPED_CONFIRMATIONS:
+            _check_sealed(client, name, shown)
             return
         failed = _read(client, name, f"{STATE_DIR}/failed")
         if failed:
             raise ProviderError(f"image build failed: {_one_line(failed)}")
-        stage = _cloud_init_stage(client, name)
-        step = _read(client, name, f"{STATE_DIR}/step") or "-"
-        now = f"cloud-init {stage}; {step}"
-        if now != shown:
-            progress.say(now)
-            shown = now
+        if not stopped:
+            stage = _cloud_init_stage(client, name)
+            step = _read(client, name, f"{STATE_DIR}/step") or "-"
+            now = f"cloud-init {stage}; {step}"
+            if now != shown:
+                progress.say(now)
+                shown = now
         if time.monotonic() > deadline:
             raise LxdTimeoutError(
                 f"image build: the builder did not finish within {options.timeout:.0f} s "
-                f"(last seen: {now})"
+                f"(last seen: {shown})"
             )
         time.sleep(POLL_SECONDS)
+
+
+def _check_sealed(client: pylxd.Client, name: str, shown: str) -> None:
+    # A builder that stopped before sealing (a crash, someone's `lxc stop`) must not become an
+    # image. A stopped container still serves its files; a stopped VM does not (status 0 or an
+    # error), and then the stop is trusted.
+    failed = _read(client, name, f"{STATE_DIR}/failed")
+    if failed:
+        raise ProviderError(f"image build failed: {_one_line(failed)}")
+    runner, _ = _fetch(client, name, f"/home/{RUNNER_USER}/actions-runner/config.sh")
+    state, _ = _fetch(client, name, f"{STATE_DIR}/build.sh")
+    if runner == 404 or state == 200:
+        raise ProviderError(
+            f"image build: the builder stopped before the build finished (last seen: {shown})"
+        )
 
 
 def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str) -> str:
