@@ -116,6 +116,7 @@ def run_check(
         report.info(f"image remote {name}: {redact_url(remote.addr)} ({remote.protocol})")
     if image:
         report.step("image", lambda: _image(lxd, config, image, provider.specs.image_remote))
+        report.info("baking the runner in skips its download: image build (docs/runner-images.md)")
         out.write("\nCreateInstance would send (user data and URL credentials elided):\n")
         out.write(json.dumps(_sample_body(provider, image, flavor), indent=2) + "\n")
     out.write(f"\n{'all checks passed' if not report.failures else f'{report.failures} failed'}\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import EXIT_OK, InputError
@@ -82,7 +82,54 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument(
         "--nesting", action="store_true", help="allow nested containers (docker in runners)"
     )
+    _add_image_parser(commands)
     return parser
+
+
+def _add_image_parser(commands: Any) -> None:
+    image = commands.add_parser(
+        "image",
+        help="build runner images",
+        description="Build images with the actions runner baked in.",
+    )
+    image_commands = image.add_subparsers(
+        dest="image_command", metavar="IMAGE_COMMAND", parser_class=_Parser, required=True
+    )
+    build = image_commands.add_parser(
+        "build",
+        help="bake the actions runner into an image and publish it under an alias",
+        description=(
+            "Launch a builder from --from, download (and verify) the runner tarball into "
+            "/home/runner/actions-runner, install its dependencies and extra packages, reset "
+            "cloud-init, publish the builder as an image under --alias and delete it. Progress "
+            "goes to stderr, one JSON object to stdout. See docs/runner-images.md."
+        ),
+    )
+    build.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    build.add_argument(
+        "--from", dest="base", metavar="IMAGE", required=True,
+        help="base image: alias, fingerprint or remote:alias (needs cloud-init)",
+    )  # fmt: skip
+    build.add_argument("--alias", required=True, help="alias to publish (moved if it exists)")
+    build.add_argument("--runner-url", metavar="URL", required=True, help="runner tarball URL")
+    build.add_argument("--runner-sha256", metavar="HEX", default="", help="expected SHA-256")
+    build.add_argument(
+        "--package", dest="packages", metavar="NAME", action="append", default=[],
+        help="extra package to install (repeatable)",
+    )  # fmt: skip
+    build.add_argument("--profile", default="default", help="profile of the builder instance")
+    build.add_argument(
+        "--timeout", type=float, default=1800.0, metavar="SECONDS",
+        help="give up when the builder has not finished after this long (default 1800)",
+    )  # fmt: skip
+    build.add_argument(
+        "--compression", default="", metavar="ALGORITHM",
+        help="image compression (e.g. none, gzip, zstd; default: the server's setting)",
+    )  # fmt: skip
+    build.add_argument(
+        "--delete-previous", action="store_true",
+        help="delete the image the alias pointed at once the new one is published",
+    )  # fmt: skip
 
 
 def run_operator(args: list[str], streams: Streams) -> int:
@@ -117,6 +164,28 @@ def run_operator(args: list[str], streams: Streams) -> int:
             nesting=options.nesting,
         )
         return run_setup(load_config(options.config), wanted, _text(streams), apply=options.apply)
+    if options.command == "image":
+        from .config import load_config
+        from .image_build import BuildOptions, run_image_build
+
+        wanted_image = BuildOptions(
+            base=options.base,
+            alias=options.alias,
+            runner_url=options.runner_url,
+            runner_sha256=options.runner_sha256,
+            packages=tuple(options.packages),
+            profile=options.profile,
+            timeout=options.timeout,
+            delete_previous=options.delete_previous,
+            compression=options.compression,
+        )
+        from .cli import _signals_as_exceptions
+
+        # SIGTERM, like Ctrl-C, must still delete the builder on the way out.
+        with _signals_as_exceptions():
+            return run_image_build(
+                load_config(options.config), wanted_image, _text(streams), streams.stderr
+            )
     raise InputError("a subcommand is required (see --help)")
 
 

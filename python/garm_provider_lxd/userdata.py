@@ -250,6 +250,17 @@ def _write_lines(path: str, lines: Iterable[str], guard: str = "") -> str:
     return f"if {guard}; then {write}; fi" if guard else write
 
 
+def runner_user() -> dict[str, Any]:
+    """cloud-init's default_user for runners (also what `image build` creates in an image)."""
+    return {
+        "name": RUNNER_USER,
+        "home": f"/home/{RUNNER_USER}",
+        "shell": "/bin/bash",
+        "groups": list(RUNNER_GROUPS),
+        "sudo": "ALL=(ALL) NOPASSWD:ALL",
+    }
+
+
 def cloud_config(
     bootstrap: Mapping[str, Any],
     specs: ExtraSpecs,
@@ -270,15 +281,7 @@ def cloud_config(
         "package_upgrade": not specs.disable_updates,
         "packages": _unique((*base, *specs.extra_packages)),
         "ssh_authorized_keys": _unique(_strings(bootstrap, "ssh-keys")),
-        "system_info": {
-            "default_user": {
-                "name": RUNNER_USER,
-                "home": f"/home/{RUNNER_USER}",
-                "shell": "/bin/bash",
-                "groups": list(RUNNER_GROUPS),
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-            }
-        },
+        "system_info": {"default_user": runner_user()},
         "runcmd": [path for path, _ in files[:-1]]
         + ["rm -rf /garm-pre-install", f"su -l -c /install_runner.sh {RUNNER_USER}"]
         + ["rm -f /install_runner.sh"],

@@ -264,10 +264,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lifetime", type=float, default=900.0)
     parser.add_argument("--tls-cert", type=Path, help="also serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path)
+    parser.add_argument(
+        "--runner-padding", type=int, default=0, help="pad the runner tarball by this many bytes"
+    )
     args = parser.parse_args(argv)
 
     Handler.store = Store(args.state_dir)
-    Handler.tools = {FILENAME: build_runner_tarball(), GO_FILENAME: build_go_tarball()}
+    Handler.tools = {
+        FILENAME: build_runner_tarball(args.runner_padding),
+        GO_FILENAME: build_go_tarball(),
+    }
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
     host, port = server.server_address[:2]

@@ -53,10 +53,16 @@ class FakeGarm:
     state_dir: Path
     base_url: str
     tls_base_url: str
+    runner_padding: int = 0
 
     @classmethod
     def start(
-        cls, netns: str, bind: str, state_dir: Path, tls: tuple[Path, Path] | None
+        cls,
+        netns: str,
+        bind: str,
+        state_dir: Path,
+        tls: tuple[Path, Path] | None,
+        runner_padding: int = 0,
     ) -> FakeGarm:
         """Start the server in `netns` on `bind` and wait until it listens."""
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,8 @@ class FakeGarm:
         cmd += ["--lifetime", str(SERVER_LIFETIME_SECONDS)]
         if tls is not None:
             cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        if runner_padding:
+            cmd += ["--runner-padding", str(runner_padding)]
         log = (state_dir / "server.log").open("wb")
         process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -79,7 +87,9 @@ class FakeGarm:
                 raise RuntimeError(f"fake GARM did not start:\n{text[-2000:]}")
             time.sleep(POLL_SECONDS)
         info = json.loads(ready.read_text())
-        return cls(process, state_dir, info["base_url"], info.get("tls_base_url", ""))
+        return cls(
+            process, state_dir, info["base_url"], info.get("tls_base_url", ""), runner_padding
+        )
 
     def stop(self) -> None:
         """Terminate the server (its whole session) and reap it."""
@@ -96,6 +106,11 @@ class FakeGarm:
         """Where the fake actions-runner tarball is served."""
         return f"{self.base_url}/tools/{FILENAME}"
 
+    @property
+    def runner_sha256(self) -> str:
+        """SHA-256 of the runner tarball this server serves."""
+        return hashlib.sha256(build_runner_tarball(self.runner_padding)).hexdigest()
+
     def register(self, name: str, *, jit: bool, **extra: Any) -> dict[str, Any]:
         """Make the server expect runner `name`; return its registration (token included)."""
         inst = {
@@ -108,7 +123,7 @@ class FakeGarm:
             "metadata_url": f"{self.base_url}/api/v1/metadata",
             "download_url": self.download_url,
             "filename": FILENAME,
-            "sha256": hashlib.sha256(build_runner_tarball()).hexdigest(),
+            "sha256": self.runner_sha256,
             "labels": ["self-hosted", "linux", "x64", "e2e"],
             **extra,
         }

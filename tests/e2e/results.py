@@ -64,10 +64,32 @@ def render(rows: list[Timing]) -> str:
 
 
 def write_results(rows: list[Timing], path: Path = RESULTS_PATH) -> None:
-    """Write the report (atomically) when there is anything to report."""
+    """Write the report (atomically) when there is anything to report.
+
+    Sections (`## ` headings) other benchmarks keep in the same file are carried over.
+    """
     if not rows:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        start = old.find("\n## ")
+        kept = old[start:] if start >= 0 else ""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(render(rows))
+    tmp.write_text(render(rows) + kept)
+    tmp.replace(path)
+
+
+def write_section(heading: str, body: str, path: Path = RESULTS_PATH) -> None:
+    """Put `## heading` + body into the report, replacing that section if it is there."""
+    text = path.read_text() if path.exists() else "# End-to-end timings\n"
+    mark = f"\n## {heading}\n"
+    start = text.find(mark)
+    if start >= 0:
+        end = text.find("\n## ", start + len(mark))
+        text = text[:start] + (text[end:] if end >= 0 else "\n")
+    text = text.rstrip("\n") + "\n" + mark + "\n" + body.rstrip("\n") + "\n"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
     tmp.replace(path)

@@ -10,8 +10,10 @@ Registration tokens handed out by the fake GARM end in ``-<agentId>``.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
+import random
 import tarfile
 from pathlib import PurePosixPath
 
@@ -177,7 +179,11 @@ FILES = {
 GO_FILES = {"go/bin/go": '#!/bin/sh\necho "go version go1.22.4 linux/amd64"\n'}
 
 
-def _tarball(files: dict[str, str]) -> bytes:
+# Where the padding goes: a file no script reads, like the real release's bulky externals/.
+PADDING_PATH = "externals/padding.bin"
+
+
+def _tarball(files: dict[str, str], padding: int = 0) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs = sorted({str(p) for path in files for p in PurePosixPath(path).parents} - {"."})
@@ -192,12 +198,30 @@ def _tarball(files: dict[str, str]) -> bytes:
             info.size = len(data)
             info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+        if padding:
+            # Seeded, so the same size always gives the same tarball (and checksum); random,
+            # so gzip cannot shrink it and the download is as big as asked.
+            data = random.Random(padding).randbytes(padding)
+            for parent in PurePosixPath(PADDING_PATH).parents:
+                if str(parent) != "." and str(parent) not in dirs:
+                    dir_info = tarfile.TarInfo(f"./{parent}")
+                    dir_info.type = tarfile.DIRTYPE
+                    dir_info.mode = 0o755
+                    tar.addfile(dir_info)
+            info = tarfile.TarInfo(f"./{PADDING_PATH}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=1 if padding else 9, mtime=0)
 
 
-def build_runner_tarball() -> bytes:
-    """Return the fake actions-runner release as gzip'd tar bytes (reproducible)."""
-    return _tarball(FILES)
+@functools.lru_cache(maxsize=2)
+def build_runner_tarball(padding: int = 0) -> bytes:
+    """Return the fake actions-runner release as gzip'd tar bytes (reproducible).
+
+    `padding` adds that many incompressible bytes, for a download the size of the real one.
+    """
+    return _tarball(FILES, padding)
 
 
 def build_go_tarball() -> bytes:

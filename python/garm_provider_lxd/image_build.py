@@ -1,0 +1,494 @@
+"""`garm-provider-lxd image build`: bake the actions runner into an LXD/Incus image (pylxd)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
+from .images import image_source
+from .userdata import RUNNER_USER, runner_user, sh_quote
+
+if TYPE_CHECKING:
+    import pylxd
+
+    from .config import Config
+
+BUILDER_PREFIX = "garm-image-build-"
+BUILDER_TAG = "user.garm-image-build"
+STATE_DIR = "/var/lib/garm-image-build"
+POLL_SECONDS = 1.0
+STOPPED_CONFIRMATIONS = 3
+# Image properties the build records (besides the base image's own os/release/...).
+PROPERTY_BASE = "garm_base_image"
+PROPERTY_RUNNER_VERSION = "garm_runner_version"
+PROPERTY_BUILT_AT = "garm_built_at"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:=~@-]*")
+_VERSION = re.compile(r"(\d+\.\d+\.\d+)")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build: the base image, the alias to publish, the runner and extra packages."""
+
+    base: str
+    alias: str
+    runner_url: str
+    runner_sha256: str = ""
+    packages: tuple[str, ...] = ()
+    profile: str = "default"
+    timeout: float = 1800.0
+    delete_previous: bool = False
+    compression: str = ""  # the server's images.compression_algorithm when empty
+
+
+def validate(options: BuildOptions) -> None:
+    """Refuse options that cannot produce an image, before anything is created."""
+    if not options.alias or "/" in options.alias or not options.alias.isprintable():
+        raise InputError(f"--alias: {options.alias!r} is not a valid image alias")
+    scheme = options.runner_url.partition("://")[0]
+    if scheme not in ("http", "https") or not options.runner_url.isprintable():
+        raise InputError("--runner-url: must be an http(s) URL")
+    if any(c.isspace() for c in options.runner_url):
+        raise InputError("--runner-url: must not contain white space")
+    if options.runner_sha256 and not _SHA256.fullmatch(options.runner_sha256):
+        raise InputError("--runner-sha256: must be 64 lower-case hex digits")
+    for name in options.packages:
+        if not _PACKAGE.fullmatch(name):
+            raise InputError(f"--package: {name!r} is not a package name")
+    if options.compression and not _PACKAGE.fullmatch(options.compression):
+        raise InputError(f"--compression: {options.compression!r} is not an algorithm name")
+    if not 0 < options.timeout <= 86400:
+        raise InputError("--timeout: must be between 1 and 86400 seconds")
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials or query string, for messages and image properties."""
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return f"{scheme}://{host}{slash}{path.split('?')[0].split('#')[0]}"
+
+
+def runner_version(url: str) -> str:
+    """The runner version in a release file name (actions-runner-linux-x64-2.321.0.tar.gz)."""
+    name = display_url(url).rsplit("/", 1)[-1]
+    found = _VERSION.search(name)
+    return found.group(1) if found else ""
+
+
+def build_script(options: BuildOptions) -> str:
+    """The script cloud-init runs in the builder: fetch, verify, extract, then seal."""
+    url = options.runner_url
+    values = {
+        "RUNNER_URL": url,
+        "SHOWN_URL": display_url(url),
+        "RUNNER_SHA256": options.runner_sha256,
+        "RUNNER_VERSION": runner_version(url),
+        "RUNNER_USER": RUNNER_USER,
+    }
+    header = "".join(f"{key}={sh_quote(value)}\n" for key, value in values.items())
+    return _BUILD_SH.replace("@@VALUES@@\n", header).replace("@@STATE@@", STATE_DIR)
+
+
+def builder_user_data(options: BuildOptions) -> bytes:
+    """The builder's #cloud-config: the runner user as runners get it, and the build script."""
+    from ._native import cloud_config as render_cloud_config
+    from ._native import json_dumps
+
+    seal = _SEAL_SH.replace("@@STATE@@", STATE_DIR)
+    files = [("build.sh", build_script(options)), ("seal.sh", seal)]
+    document = {
+        "users": ["default"],
+        "package_upgrade": False,
+        "packages": list(dict.fromkeys(("curl", "tar", *options.packages))),
+        "ssh_authorized_keys": [],
+        "system_info": {"default_user": runner_user()},
+        "runcmd": [f"{STATE_DIR}/build.sh"],
+        "write_files": [_root_file(f"{STATE_DIR}/{name}", text) for name, text in files],
+        "ca_certs": None,
+        "bootcmd": [],
+    }
+    return render_cloud_config(json_dumps(document))
+
+
+def _root_file(path: str, text: str) -> dict[str, str]:
+    from ._native import b64encode
+
+    return {"encoding": "b64", "content": b64encode(text.encode()), "owner": "root:root",
+            "path": path, "permissions": "700"}  # fmt: skip
+
+
+class _Progress:
+    """Steps with elapsed time on stderr."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, text: str) -> None:
+        self.out.write(f"[{self.elapsed:6.1f}s] {text}\n")
+        self.out.flush()
+
+
+def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stderr: IO[str]) -> int:
+    """Build and publish the image; print one JSON object on stdout."""
+    from .pylxd_client import connect
+
+    validate(options)
+    progress = _Progress(stderr)
+    client = connect(config)
+    source = image_source(options.base, config.image_remotes)
+    with _lxd_errors():
+        base_fingerprint = _check_base(client, source, options.base)
+    name = BUILDER_PREFIX + secrets.token_hex(4)
+    created = False
+    try:
+        with _lxd_errors():
+            progress.say(f"creating builder {name} from {options.base}")
+            cloud_init = client.has_api_extension("cloud_init")
+            user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
+            client.instances.create(
+                {
+                    "name": name,
+                    "type": config.instance_type,
+                    "source": source,
+                    "profiles": [options.profile],
+                    "config": {
+                        user_data_key: builder_user_data(options).decode(),
+                        BUILDER_TAG: "true",
+                    },
+                },
+                wait=True,
+            )
+            created = True
+            builder = client.instances.get(name)
+            builder.start(wait=True)
+            progress.say("builder started; waiting for cloud-init")
+            _wait_sealed(client, name, options, progress)
+            progress.say("builder stopped; publishing")
+            fingerprint = _publish(client, name, options, base_fingerprint)
+            previous = _move_alias(client, options.alias, fingerprint)
+            size = int(client.images.get(fingerprint).size)
+            if previous and previous != fingerprint and options.delete_previous:
+                client.images.get(previous).delete(wait=True)
+                progress.say(f"deleted the previous image {previous[:12]}")
+            progress.say(f"published {fingerprint[:12]} as {options.alias}")
+    except BaseException:
+        # The failure is what the operator needs to read; a failed delete must not hide it.
+        if created:
+            _delete_builder(client, name, quiet=True)
+        raise
+    if created:
+        _delete_builder(client, name)
+    result = {
+        "fingerprint": fingerprint,
+        "alias": options.alias,
+        "size": size,
+        "seconds": round(progress.elapsed, 1),
+        "runner_version": runner_version(options.runner_url),
+        "previous": previous if previous != fingerprint else "",
+    }
+    stdout.write(json.dumps(result) + "\n")
+    stdout.flush()
+    return EXIT_OK
+
+
+@contextmanager
+def _lxd_errors() -> Iterator[None]:
+    """Turn pylxd's and requests' exceptions into the provider's one-line LxdError."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    try:
+        yield
+    except LXDAPIException as exc:
+        raise LxdError(f"image build: {_one_line(str(exc))}") from None
+    except RequestException as exc:
+        raise LxdError(f"image build: request to LXD failed: {_one_line(str(exc))}") from None
+
+
+def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
+    # A local base image must exist before anything is created; a remote one is pulled by the
+    # server at create time, and a failure there leaves no instance behind.
+    if source.get("mode") == "pull":
+        return ""
+    from pylxd.exceptions import NotFound
+
+    try:
+        if "alias" in source:
+            return str(client.images.get_by_alias(source["alias"]).fingerprint)
+        return str(client.images.get(source["fingerprint"]).fingerprint)
+    except NotFound:
+        project = client.project or "default"
+        raise InputError(f"base image {base!r} not found in project {project!r}") from None
+
+
+def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
+    # The file API rather than exec: one plain GET that needs no websocket, runs nothing in
+    # the guest while it shuts down, and tells a missing file (404) from an empty one.
+    from pylxd.exceptions import NotFound
+
+    try:
+        response = client.api.instances[name].files.get(params={"path": path}, is_api=False)
+    except NotFound:  # pylxd raises on 404 even for a raw request
+        return 404, b""
+    except Exception:  # the builder may be stopping; the next poll retries
+        return 0, b""
+    return response.status_code, response.content
+
+
+def _read(client: pylxd.Client, name: str, path: str) -> str:
+    status, content = _fetch(client, name, path)
+    return content.decode("utf-8", "replace").strip() if status == 200 else ""
+
+
+def _cloud_init_stage(client: pylxd.Client, name: str) -> str:
+    text = _read(client, name, "/run/cloud-init/status.json")
+    if not text:
+        return "not started"
+    try:
+        v1 = json.loads(text)["v1"]
+    except (ValueError, KeyError, TypeError):
+        return "running"
+    if v1.get("stage"):
+        return str(v1["stage"])
+    return "done" if _read(client, name, "/run/cloud-init/result.json") else "running"
+
+
+def _status(client: pylxd.Client, name: str) -> str:
+    from pylxd.exceptions import LXDAPIException, NotFound
+
+    try:
+        return str(client.api.instances[name].state.get().json()["metadata"]["status"])
+    except NotFound:
+        raise ProviderError(f"image build: the builder {name} disappeared") from None
+    except LXDAPIException:
+        # Incus answers "Invalid PID" while the instance is shutting down: ask again.
+        return "Unknown"
+
+
+def _wait_sealed(
+    client: pylxd.Client, name: str, options: BuildOptions, progress: _Progress
+) -> None:
+    deadline = time.monotonic() + options.timeout
+    shown = ""
+    stopped = 0
+    while True:
+        # Incus has been seen to report a running instance as Stopped for a moment: only a
+        # stop that lasts counts.
+        stopped = stopped + 1 if _status(client, name) == "Stopped" else 0
+        if stopped >= STOPPED_CONFIRMATIONS:
+            _check_sealed(client, name, shown)
+            return
+        failed = _read(client, name, f"{STATE_DIR}/failed")
+        if failed:
+            raise ProviderError(f"image build failed: {_one_line(failed)}")
+        if not stopped:
+            stage = _cloud_init_stage(client, name)
+            step = _read(client, name, f"{STATE_DIR}/step") or "-"
+            now = f"cloud-init {stage}; {step}"
+            if now != shown:
+                progress.say(now)
+                shown = now
+        if time.monotonic() > deadline:
+            raise LxdTimeoutError(
+                f"image build: the builder did not finish within {options.timeout:.0f} s "
+                f"(last seen: {shown})"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _check_sealed(client: pylxd.Client, name: str, shown: str) -> None:
+    # A builder that stopped before sealing (a crash, someone's `lxc stop`) must not become an
+    # image. A stopped container still serves its files; a stopped VM does not (status 0 or an
+    # error), and then the stop is trusted.
+    failed = _read(client, name, f"{STATE_DIR}/failed")
+    if failed:
+        raise ProviderError(f"image build failed: {_one_line(failed)}")
+    runner, _ = _fetch(client, name, f"/home/{RUNNER_USER}/actions-runner/config.sh")
+    state, _ = _fetch(client, name, f"{STATE_DIR}/build.sh")
+    if runner == 404 or state == 200:
+        raise ProviderError(
+            f"image build: the builder stopped before the build finished (last seen: {shown})"
+        )
+
+
+def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str) -> str:
+    builder = client.instances.get(name)
+    properties = {
+        key[len("image.") :]: str(value)
+        for key, value in builder.expanded_config.items()
+        if key.startswith("image.")
+    }
+    version = runner_version(options.runner_url)
+    properties.update(
+        {
+            PROPERTY_BASE: options.base
+            + (f" ({base_fingerprint[:12]})" if base_fingerprint else ""),
+            PROPERTY_RUNNER_VERSION: version,
+            PROPERTY_BUILT_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "description": f"{properties.get('description') or options.base} "
+            f"+ actions-runner {version or 'unknown'}".strip(),
+        }
+    )
+    body: dict[str, Any] = {
+        "public": False,
+        "source": {"type": "instance", "name": name},
+        "properties": properties,
+    }
+    if options.compression:
+        body["compression_algorithm"] = options.compression
+    response = client.api.images.post(json=body)
+    operation = client.operations.wait_for_operation(response.json()["operation"])
+    return str(operation.metadata["fingerprint"])
+
+
+def _move_alias(client: pylxd.Client, alias: str, fingerprint: str) -> str:
+    """Point alias at fingerprint (creating it); return the fingerprint it pointed at before."""
+    from pylxd.exceptions import LXDAPIException, NotFound
+
+    aliases = client.api.images.aliases
+    try:
+        previous = str(aliases[alias].get().json()["metadata"]["target"])
+    except NotFound:
+        previous = ""
+    description = "garm-provider-lxd runner image"
+    try:
+        if previous:
+            aliases[alias].put(json={"target": fingerprint, "description": description})
+        else:
+            aliases.post(json={"name": alias, "target": fingerprint, "description": description})
+    except LXDAPIException:
+        # Nothing half-made: the new image goes, the alias stays where it was.
+        client.images.get(fingerprint).delete(wait=True)
+        raise
+    return previous
+
+
+def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> None:
+    from pylxd.exceptions import LXDAPIException, NotFound
+    from requests import RequestException
+
+    try:
+        builder = client.instances.get(name)
+        if builder.status != "Stopped":
+            builder.stop(force=True, wait=True)
+        builder.delete(wait=True)
+    except NotFound:
+        return
+    except (LXDAPIException, RequestException) as exc:
+        if not quiet:
+            raise LxdError(
+                f"image build: could not delete the builder {name}: {_one_line(str(exc))}"
+            ) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
+
+
+_BUILD_SH = r"""#!/bin/bash
+# Bakes the actions runner into this instance for `garm-provider-lxd image build`.
+set -o errexit -o nounset -o pipefail -o errtrace
+umask 022
+@@VALUES@@
+STATE=@@STATE@@
+RUNNER_HOME="/home/${RUNNER_USER}"
+RUNNER_DIR="${RUNNER_HOME}/actions-runner"
+ARCHIVE="${STATE}/runner.tar.gz"
+
+step() {
+	printf '%s\n' "$1" > "${STATE}/step.tmp"
+	mv -f "${STATE}/step.tmp" "${STATE}/step"
+	echo "image build: $1"
+}
+fail() {
+	trap - ERR
+	printf '%s\n' "$1" > "${STATE}/failed.tmp"
+	mv -f "${STATE}/failed.tmp" "${STATE}/failed"
+	echo "image build failed: $1" >&2
+	exit 1
+}
+trap 'fail "build script failed at line ${LINENO}"' ERR
+
+step "downloading ${SHOWN_URL}"
+if ! out=$(curl --fail --silent --show-error --location --retry 3 --retry-delay 2 \
+	--connect-timeout 20 -o "$ARCHIVE" "$RUNNER_URL" 2>&1); then
+	fail "download of ${SHOWN_URL} failed: $(printf '%s' "$out" | tail -n 1)"
+fi
+if [ -n "$RUNNER_SHA256" ]; then
+	step "verifying the checksum"
+	got=$(sha256sum "$ARCHIVE" | cut -d ' ' -f 1)
+	[ "$got" = "$RUNNER_SHA256" ] \
+		|| fail "checksum mismatch for ${SHOWN_URL}: got ${got}, expected ${RUNNER_SHA256}"
+fi
+step "extracting the runner into ${RUNNER_DIR}"
+rm -rf "$RUNNER_DIR"
+mkdir -p "$RUNNER_DIR"
+tar -xf "$ARCHIVE" -C "$RUNNER_DIR" || fail "cannot extract ${SHOWN_URL}: not a tar archive"
+rm -f "$ARCHIVE"
+[ -x "${RUNNER_DIR}/config.sh" ] \
+	|| fail "${SHOWN_URL} has no config.sh: not an actions-runner release"
+chown -R "${RUNNER_USER}:$(id -gn "$RUNNER_USER")" "$RUNNER_HOME"
+if [ -x "${RUNNER_DIR}/bin/installdependencies.sh" ]; then
+	step "running bin/installdependencies.sh"
+	(cd "$RUNNER_DIR" && ./bin/installdependencies.sh) > "${STATE}/deps.log" 2>&1 \
+		|| fail "bin/installdependencies.sh failed: $(tail -n 1 "${STATE}/deps.log")"
+fi
+# GARM's own install template copies /opt/cache/actions-runner/<version> when it exists; a
+# link to the runner's home copy makes that copy a link, and the runner is found in place.
+if [ -n "$RUNNER_VERSION" ]; then
+	mkdir -p /opt/cache/actions-runner
+	ln -sfn "$RUNNER_DIR" "/opt/cache/actions-runner/${RUNNER_VERSION}"
+fi
+step "waiting for cloud-init to finish"
+# Sealing must wait for cloud-init to finish, which waits for this script: run it apart.
+if command -v systemd-run > /dev/null 2>&1; then
+	systemd-run --no-block --unit=garm-image-seal --quiet /bin/bash "${STATE}/seal.sh"
+else
+	setsid /bin/bash "${STATE}/seal.sh" < /dev/null > /dev/null 2>&1 &
+fi
+"""
+
+_SEAL_SH = r"""#!/bin/bash
+# Waits for cloud-init, then leaves the instance as a fresh image: no cloud-init state, no
+# machine id, powered off.
+set -o nounset
+STATE=@@STATE@@
+fail() {
+	printf '%s\n' "$1" > "${STATE}/failed.tmp"
+	mv -f "${STATE}/failed.tmp" "${STATE}/failed"
+	exit 1
+}
+cloud-init status --wait > /dev/null 2>&1
+rc=$?
+# 0: done; 2 (cloud-init >= 23.4): done with recoverable errors such as deprecation warnings.
+if [ "$rc" = 1 ]; then
+	errors=$(python3 -c 'import json, sys; v1 = json.load(sys.stdin)["v1"]
+print("; ".join(map(str, v1["errors"])))' < /run/cloud-init/result.json 2> /dev/null)
+	fail "cloud-init finished with errors: ${errors:-see /var/log/cloud-init.log}"
+fi
+printf 'sealing\n' > "${STATE}/step"
+rm -rf "$STATE"
+cloud-init clean --logs --seed > /dev/null 2>&1 || cloud-init clean --logs > /dev/null 2>&1
+if [ -f /etc/machine-id ]; then
+	: > /etc/machine-id
+fi
+if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
+	rm -f /var/lib/dbus/machine-id
+fi
+sync
+systemctl poweroff || poweroff
+"""

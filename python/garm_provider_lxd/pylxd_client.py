@@ -1,0 +1,116 @@
+"""A pylxd Client built from the provider Config, for operator commands (never GARM's path)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, LxdConnectionError
+
+if TYPE_CHECKING:
+    import pylxd
+
+    from .config import Config
+
+
+def connect(config: Config) -> pylxd.Client:
+    """Connect to the config's server (unix socket or HTTPS) and project with pylxd."""
+    import pylxd
+    from pylxd.exceptions import ClientConnectionFailed, LXDAPIException
+
+    project = config.project_name or None
+    # pylxd waits for operations (create, publish) with one plain request: give it the
+    # operation deadline, not the per-request one.
+    timeout = max(config.request_timeout_seconds, config.operation_timeout_seconds) or 600.0
+    where = config.unix_socket_path or config.url
+    try:
+        if config.unix_socket_path:
+            # pylxd takes a path that does not exist for an https:// host name.
+            if not os.path.exists(config.unix_socket_path):
+                raise LxdConnectionError(
+                    f"cannot connect to {config.unix_socket_path}: no such socket"
+                )
+            return pylxd.Client(endpoint=config.unix_socket_path, project=project, timeout=timeout)
+        cert = (_readable(config.client_certificate, "client_certificate"),
+                _readable(config.client_key, "client_key"))  # fmt: skip
+        if config.tls_server_certificate:
+            session = pinned_session(config.tls_server_certificate, cert)
+        else:
+            session = ca_session(
+                _readable(config.tls_ca, "tls_ca") if config.tls_ca else True, cert
+            )
+        client = pylxd.Client(
+            endpoint=config.url, session=session, project=project, timeout=timeout
+        )
+    except (ClientConnectionFailed, LXDAPIException, OSError) as exc:
+        raise LxdConnectionError(f"cannot connect to {where}: {_first_line(exc)}") from None
+    # An untrusted client still gets answers (public images only), so say it here.
+    if client.host_info.get("auth") != "trusted":
+        raise LxdConnectionError(
+            f"{where} does not trust the client certificate {config.client_certificate}"
+        )
+    return client
+
+
+def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
+    """A requests Session that accepts exactly one server certificate (the Go client's pinning).
+
+    The pinned certificate is compared byte for byte (by SHA-256), without a CA chain or a host
+    name check, as the provider's own transport does.
+    """
+    import ssl
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    with open(_readable(server_cert_path, "tls_server_certificate"), encoding="ascii") as handle:
+        pem = handle.read()
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem)
+    except ValueError:
+        raise ConfigError(
+            f"config: tls_server_certificate: {server_cert_path} is not a PEM certificate"
+        ) from None
+    fingerprint = hashlib.sha256(der).hexdigest()
+
+    class PinnedAdapter(HTTPAdapter):
+        # requests builds the pool from `verify`, then calls cert_verify on it before any
+        # connection is made: the pool skips the CA check and asserts the fingerprint instead.
+        def get_connection_with_tls_context(
+            self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+        ) -> Any:
+            return super().get_connection_with_tls_context(request, False, proxies, cert)
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, False, cert)
+            conn.assert_fingerprint = fingerprint
+
+    session = requests.Session()
+    session.cert = cert
+    session.mount("https://", PinnedAdapter())
+    return session
+
+
+def ca_session(verify: bool | str, cert: tuple[str, str]) -> Any:
+    """A requests Session that checks the server against a CA file (or the system store).
+
+    Not pylxd's own `verify=<path>`: pylxd treats that file as a pinned certificate.
+    """
+    import requests
+
+    session = requests.Session()
+    session.cert = cert
+    session.verify = verify
+    return session
+
+
+def _readable(path: str, key: str) -> str:
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"config: {key}: cannot read {path}")
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
