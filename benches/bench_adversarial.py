@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 
 from adversarial_corpus import Case, invocation, load_cases
 from lxdapi import DEFAULT_SOCKET, Lxd, force_delete
-from proc import Sample, find_script, run
+from proc import Sample, checkout_commit, find_script, run, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU_BOUND_S = 2.0
@@ -99,17 +98,6 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def commit() -> str:
-    """The checkout's commit (the wheel is built from it by tests/setup.sh)."""
-    done = subprocess.run(
-        ["git", "-C", str(RESULTS.parent.parent), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or "unknown"
-
-
 def bench(args: argparse.Namespace, out: Path) -> int:
     """Measure every case and write the results; return the number of misses."""
     script = find_script(args.provider)
@@ -131,7 +119,7 @@ def bench(args: argparse.Namespace, out: Path) -> int:
             log(f"{case.name}: cpu {rows[-1]['cpu_s']} s, rss {rows[-1]['rss_mb']} MB")
     meta = {
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
+        "commit": checkout_commit(),
         "runs": runs,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -154,13 +142,7 @@ def main() -> int:
     parser.add_argument("--provider", help="console script to run (default: next to python)")
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
     args = parser.parse_args()
-    if args.out is not None:
-        misses = bench(args, args.out)
-    elif args.quick:
-        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
-            misses = bench(args, Path(tmp))
-    else:
-        misses = bench(args, RESULTS)
+    misses = write_results(lambda out: bench(args, out), args.out, args.quick, RESULTS)
     return 1 if misses else 0
 
 

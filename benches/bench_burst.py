@@ -48,7 +48,7 @@ from lxdapi import (
     instance_names,
     wait_for_ipv4,
 )
-from proc import find_script, median, percentile, run
+from proc import checkout_commit, find_script, median, percentile, run, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROJECT = "burst"
@@ -426,7 +426,7 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
                 time.sleep(args.settle)
     meta = {
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": os.environ.get("GARM_BENCH_COMMIT", "") or _commit(),
+        "commit": checkout_commit(),
         "server": bench.server_version,
         "rounds": rounds,
         "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
@@ -442,18 +442,6 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
     failures += sum(int(p["failures"]) for p in pools)
     log(f"wrote {out}/burst.md ({failures} failures)")
     return failures
-
-
-def _commit() -> str:
-    import subprocess
-
-    done = subprocess.run(
-        ["git", "-C", str(RESULTS.parent.parent), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or "unknown"
 
 
 def main() -> int:
@@ -474,13 +462,7 @@ def main() -> int:
     if not Path(args.socket).exists():
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
         return 2
-    if args.out is not None:
-        failures = bench_run(args, args.out)
-    elif args.quick:
-        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
-            failures = bench_run(args, Path(tmp))
-    else:
-        failures = bench_run(args, RESULTS)
+    failures = write_results(lambda out: bench_run(args, out), args.out, args.quick, RESULTS)
     return 1 if failures else 0
 
 

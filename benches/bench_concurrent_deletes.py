@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Bench, short_id
 from lxdapi import DEFAULT_SOCKET, Lxd, ensure_project, force_delete, instance_names, wait_for_ipv4
-from proc import find_script, median
+from proc import find_script, median, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -312,13 +312,7 @@ def main() -> int:
     if not Path(args.socket).exists():
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
         return 2
-    if args.out is not None:
-        run(args, args.out)
-    elif args.quick:
-        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
-            run(args, Path(tmp))
-    else:
-        run(args, RESULTS)
+    write_results(lambda out: run(args, out), args.out, args.quick, RESULTS)
     return 0
 
 

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 SCRIPT = "garm-provider-lxd"
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -125,3 +127,24 @@ def percentile(values: Sequence[float], q: float) -> float:
 def median(values: Sequence[float]) -> float:
     """Return the median, NaN for no values."""
     return statistics.median(values) if values else float("nan")
+
+
+def checkout_commit() -> str:
+    """The short commit of this checkout (the wheel tests/setup.sh installs is built from it)."""
+    done = subprocess.run(
+        ["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def write_results(bench: Callable[[Path], T], out: Path | None, quick: bool, default: Path) -> T:
+    """Run bench in its results folder: out if given, a temp dir in quick mode, else default."""
+    if out is not None:
+        return bench(out)
+    if quick:
+        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
+            return bench(Path(tmp))
+    return bench(default)
