@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pylxd
 import pytest
+from conftest import LxdEnv
 
 
 def _run(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,6 +27,19 @@ def test_check_passes_on_a_working_config(provider_bin: str, provider_config: Pa
     assert "auth: trusted" in proc.stdout
     assert "ok    profile default exists" in proc.stdout
     assert "all checks passed" in proc.stdout
+
+
+def test_check_warns_when_root_disks_are_on_a_dir_pool(
+    provider_bin: str, provider_config: Path, lxd_env: LxdEnv, lxd_client: pylxd.Client
+) -> None:
+    driver = lxd_client.storage_pools.get(lxd_env.pool).driver
+    proc = _run(provider_bin, "check", "--config", str(provider_config))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    where = f"runners' root disks are on storage pool {lxd_env.pool} (driver {driver})"
+    if driver == "dir":
+        assert f"WARN  {where}: LXD unpacks the whole image" in proc.stdout
+    else:
+        assert f"ok    {where}" in proc.stdout
 
 
 def test_check_recommends_the_interface_version_and_names_the_searched_projects(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from .config import Config, ImageRemote, PoolPolicy, instance_projects
@@ -41,6 +41,10 @@ class Report:
     def info(self, message: str) -> None:
         """Record a neutral fact."""
         self.out.write(f"      {message}\n")
+
+    def warn(self, message: str) -> None:
+        """Record something that works but costs the operator (not a failure)."""
+        self.out.write(f"WARN  {message}\n")
 
     def fail(self, message: str) -> None:
         """Record a failed check."""
@@ -112,6 +116,7 @@ def run_check(
             "profile",
             lambda p=profile: _exists(lxd, lxd.path(f"/1.0/profiles/{p}"), f"profile {p}"),  # type: ignore[misc]
         )
+    _check_root_disk(report, lxd, profiles, provider.specs.devices)
     for name, remote in sorted(config.image_remotes.items()):
         report.info(f"image remote {name}: {redact_url(remote.addr)} ({remote.protocol})")
     if image:
@@ -135,6 +140,45 @@ def describe_policy(policy: PoolPolicy) -> str:
         if values
     ]
     return "; ".join(parts) if parts else "safe defaults only (no [pool_policy] allowances)"
+
+
+def _check_root_disk(
+    report: Report, lxd: Any, profiles: list[str], devices: Mapping[str, Mapping[str, str]]
+) -> None:
+    """Warn when the runners' root disks live on a `dir` pool (an image unpack per create)."""
+    from .lxd import quote
+
+    roots: dict[str, str] = {}
+    try:
+        for profile in profiles:
+            path = lxd.path(f"/1.0/profiles/{quote(profile, safe='')}")
+            meta = lxd.call("GET", path).get("metadata") or {}
+            roots.update(_root_pools(meta.get("devices") or {}))
+        roots.update(_root_pools(devices))
+        pool = roots.get("pool")
+        if not pool:
+            report.info("no root disk in the pool's profiles: LXD's default applies")
+            return
+        meta = lxd.call("GET", f"/1.0/storage-pools/{quote(pool, safe='')}").get("metadata") or {}
+    except ProviderError as exc:
+        report.info(f"storage: could not read the root disk's pool: {exc}")
+        return
+    driver = meta.get("driver") or "?"
+    if driver == "dir":
+        report.warn(
+            f"runners' root disks are on storage pool {pool} (driver dir): LXD unpacks the whole "
+            "image for every runner; a copy-on-write pool (btrfs, zfs, lvm thin) clones it "
+            "(docs/performance.md, capacity planning)"
+        )
+    else:
+        report.ok(f"runners' root disks are on storage pool {pool} (driver {driver})")
+
+
+def _root_pools(devices: Mapping[str, Any]) -> dict[str, str]:
+    for device in devices.values():
+        if device.get("type") == "disk" and device.get("path") == "/" and device.get("pool"):
+            return {"pool": str(device["pool"])}
+    return {}
 
 
 def _exists(lxd: Any, path: str, what: str) -> str:
