@@ -139,23 +139,8 @@ def write_config(path: Path, socket: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def provider_targets(provider_bin: str) -> None:
-    """Fail as expected (xfail) when the provider has no per-pool `target` extra spec."""
-    done = subprocess.run(
-        [provider_bin],
-        env={"GARM_COMMAND": "GetExtraSpecsJSONSchema", "GARM_INTERFACE_VERSION": "v0.1.1"},
-        capture_output=True,
-        check=False,
-    )
-    properties = json.loads(done.stdout or b"{}").get("properties", {})
-    if done.returncode != 0 or "target" not in properties:
-        pytest.xfail("the provider has no per-pool `target` extra spec (cluster placement)")
-
-
 @pytest.fixture
 def garm(
-    provider_targets: None,
     run_provider: RunProvider,
     cluster_env: ClusterEnv,
     cluster_controller: str,

@@ -79,7 +79,7 @@ class Scanner:
         self.pos = pos
 
     def errorf(self, message: str) -> bool:
-        """Raise a TemplateError carrying Go's location prefix."""
+        """Emit an error token (the parser reports it with its position) and stop the scan."""
         self.items.append(Item(ERROR, self.start, message, self.start_line))
         return True
 
