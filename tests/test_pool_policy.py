@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -425,6 +426,18 @@ def test_check_refuses_an_unreadable_specs_file(provider_bin: str, provider_conf
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
     assert "extra specs" in proc.stderr and "missing.json: cannot read" in proc.stderr
+
+
+def test_check_refuses_a_specs_fifo_at_once(
+    provider_bin: str, provider_config: Path, tmp_path: Path
+) -> None:
+    # A FIFO with no writer would block a plain open() for good.
+    fifo = tmp_path / "specs.fifo"
+    os.mkfifo(fifo)
+    proc = _check(provider_bin, provider_config, fifo)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert f"extra specs {fifo}: cannot read: a FIFO, not a regular file" in proc.stderr
 
 
 def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(

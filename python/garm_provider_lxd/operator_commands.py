@@ -210,15 +210,11 @@ def _read_extra_specs(path: str) -> ExtraSpecs:
     """Read a pool's extra specs from a JSON file, as GARM would pass them."""
     from ._native import json_loads
     from .cli import MAX_STDIN_BYTES
+    from .files import read_regular_file
     from .specs import parse_extra_specs
 
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_STDIN_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"extra specs {path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_STDIN_BYTES:
-        raise InputError(f"extra specs {path}: larger than {MAX_STDIN_BYTES >> 20} MiB")
+    # A pool admin's file: the config files' rule (regular file, bounded), not a bare open().
+    data = read_regular_file(path, f"extra specs {path}", MAX_STDIN_BYTES)
     try:
         raw = json_loads(data)
     except ValueError as exc:

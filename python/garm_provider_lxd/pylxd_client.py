@@ -64,11 +64,10 @@ def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
     import requests
     from requests.adapters import HTTPAdapter
 
-    with open(_readable(server_cert_path, "tls_server_certificate"), encoding="ascii") as handle:
-        pem = handle.read()
+    pem = _read_pem(server_cert_path, "tls_server_certificate")
     try:
-        der = ssl.PEM_cert_to_DER_cert(pem)
-    except ValueError:
+        der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
         raise ConfigError(
             f"config: tls_server_certificate: {server_cert_path} is not a PEM certificate"
         ) from None
@@ -105,9 +104,16 @@ def ca_session(verify: bool | str, cert: tuple[str, str]) -> Any:
     return session
 
 
+def _read_pem(path: str, key: str) -> bytes:
+    # The GARM commands' rule for these files (files.py): regular files only, bounded size.
+    from .files import MAX_PEM_BYTES, read_regular_file
+
+    return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
+
+
 def _readable(path: str, key: str) -> str:
-    if not os.access(path, os.R_OK):
-        raise ConfigError(f"config: {key}: cannot read {path}")
+    """path, once it has passed the rule requests will read it under (it opens the path)."""
+    _read_pem(path, key)
     return path
 
 
