@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from .images import image_source
+from .messages import one_line
 from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
@@ -396,7 +397,8 @@ def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> 
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:400]
+    # Room left for the prefixes above within the CLI's 500-character line.
+    return one_line(text, 400)
 
 
 _BUILD_SH = r"""#!/bin/bash

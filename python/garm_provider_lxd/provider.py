@@ -272,32 +272,22 @@ class Provider:
         except NotFoundError:
             return
 
-    def _force_delete(self, name: str) -> None:
+    def _force_delete(self, name: str, lxd: Lxd | None = None) -> None:
         # GARM deletes right after killing a create, while LXD may still be creating (or
         # starting) the instance: LXD refuses with "busy running an operation" until it is done,
         # and a start that lands between our stop and our DELETE leaves it running.
+        lxd = lxd or self.lxd
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                self._force_delete_once(name)
+                _force_delete_once(lxd, name)
                 return
             except LxdError as exc:
                 if not _raced(exc) or attempt == BUSY_RETRIES:
                     raise
-                self.lxd.wait_for_instance_operations(name)
+                lxd.wait_for_instance_operations(name)
                 # A stop LXD runs inside a failed start is not listed as an operation to wait
                 # for, yet keeps the instance "busy": give it a moment more on every retry.
                 time.sleep(BUSY_BACKOFF_SECONDS * (attempt + 1))
-
-    def _force_delete_once(self, name: str) -> None:
-        if self.lxd.has_extension("instance_force_delete"):
-            self.lxd.delete_instance(name, force=True)
-            return
-        try:
-            self.lxd.change_state(name, "stop", force=True)
-        except LxdError as exc:
-            if not _already(exc, "stop"):
-                raise
-        self.lxd.delete_instance(name, force=False)
 
     def start_instance(self, instance_id: str) -> None:
         """Start an instance; starting a running one succeeds."""
@@ -357,7 +347,7 @@ class Provider:
         from concurrent.futures import ThreadPoolExecutor
 
         targets = [
-            (self._using(lxd), item["name"])
+            (lxd, item["name"])
             for lxd, listing in self._listings("")
             for item in json_loads(listing)
         ]
@@ -365,10 +355,10 @@ class Provider:
             return
         errors: list[ProviderError] = []
 
-        def remove(target: tuple[Provider, str]) -> None:
-            provider, name = target
+        def remove(target: tuple[Lxd, str]) -> None:
+            lxd, name = target
             try:
-                provider._force_delete(name)
+                self._force_delete(name, lxd)
             except NotFoundError:
                 return
             except ProviderError as exc:
@@ -382,14 +372,17 @@ class Provider:
                 f"{errors[0]}"
             )
 
-    def _using(self, lxd: Lxd) -> Provider:
-        """This provider working through lxd (another project's connection) instead."""
-        if lxd is self.lxd:
-            return self
-        other = object.__new__(Provider)
-        other.__dict__.update(self.__dict__)
-        other.lxd = lxd
-        return other
+
+def _force_delete_once(lxd: Lxd, name: str) -> None:
+    if lxd.has_extension("instance_force_delete"):
+        lxd.delete_instance(name, force=True)
+        return
+    try:
+        lxd.change_state(name, "stop", force=True)
+    except LxdError as exc:
+        if not _already(exc, "stop"):
+            raise
+    lxd.delete_instance(name, force=False)
 
 
 def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> str:
