@@ -3,6 +3,8 @@
     python benches/bench_burst.py                 # bursts of 10, 40, 100 (2 rounds) + 5 min pool
     python benches/bench_burst.py --quick         # CI smoke run: a burst of 5, a 20 s pool
     python benches/bench_burst.py --sizes 40 --rounds 3 --sustain-seconds 0
+    python benches/bench_burst.py --sizes 10 --sustain-seconds 0 --storage dir,btrfs \
+        --image garm-cloudinit --name burst-storage      # what the storage driver costs
 
 GARM starts one provider process per runner create and per delete, many at once. A *burst*
 starts N CreateInstance processes at the same moment (each returns when its instance has an
@@ -11,7 +13,10 @@ process with N threads and no provider in between: POST (with start), poll the s
 0.1 s for an address; force-stop and DELETE. Rounds alternate which goes first. The *sustained*
 run keeps K runners alive, each living a random few seconds before it is deleted and replaced,
 as GARM's create/delete mix does, and reports runners per minute, create latency and the CPU
-LXD and the provider processes used per runner (from /proc).
+LXD and the provider processes used per runner (from /proc). With `--storage dir,btrfs`
+every burst runs once per storage driver (the root disk on a loop-backed pool of that driver,
+through a copy of the `default` profile used as the pool's flavor), so the tables show what
+copy-on-write storage saves.
 
 Run it with the interpreter the provider is installed in (e.g. .venv/bin/python); the LXD
 daemon comes from tests/env/lxd-up.sh. Writes burst.md, burst.json and burst.png.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import random
@@ -38,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Bench, short_id
+from harness import IMAGE, Bench, short_id
 from lxdapi import (
     DEFAULT_SOCKET,
     Lxd,
@@ -46,6 +52,7 @@ from lxdapi import (
     ensure_project,
     force_delete,
     instance_names,
+    storage_profile,
     wait_for_ipv4,
 )
 from proc import checkout_commit, find_script, median, percentile, run, write_results
@@ -151,8 +158,10 @@ def together(n: int, job: Callable[[int], tuple[float, str, float]]) -> Burst:
 class Load:
     """The provider, as GARM runs it, and LXD's floor for the same work."""
 
-    def __init__(self, bench: Bench) -> None:
+    def __init__(self, bench: Bench, image: str, profile: str) -> None:
         self.bench = bench
+        self.image = image
+        self.profile = profile  # "" for the default profile's pool
         self.start_in_post = "instance_create_start" in bench.extensions
         self.force_delete = "instance_force_delete" in bench.extensions
 
@@ -163,6 +172,8 @@ class Load:
         lxd = self.bench.raw()
         try:
             body = self.bench.create_body(name, controller=CONTROLLER, pool=POOL)
+            body["source"]["alias"] = self.image
+            body["profiles"] = [self.profile or "default"]
             if self.start_in_post:
                 body["start"] = True
             lxd.run("POST", self.bench.path("/1.0/instances"), body)
@@ -198,7 +209,7 @@ class Load:
         )
         # GARM puts its own runner_install_template into every create's specs.
         bootstrap = json.loads(self.bench.bootstrap(name, template=True))
-        bootstrap["pool_id"] = POOL
+        bootstrap.update(pool_id=POOL, image=self.image, flavor=self.profile or "default")
         stdin = json.dumps(bootstrap, separators=(",", ":")).encode()
         sample = run([str(self.bench.script)], env, stdin)
         if sample.returncode != 0:
@@ -299,30 +310,37 @@ def markdown(
     lines = [
         "# Runners at volume: bursts and a sustained pool",
         "",
-        f"Run {meta['when']} at commit {meta['commit']}, LXD {meta['server']}, busybox image, "
+        f"Run {meta['when']} at commit {meta['commit']}, LXD {meta['server']}, "
+        f"image `{meta.get('image', IMAGE)}`, "
         f"project `{PROJECT}`, {meta['rounds']} round(s) a size; load average at start "
         f"{meta['load']}. Medians over rounds; p50/p95 are per operation within a burst. The "
         "floor is LXD doing the same work from one process with one thread per instance.",
         "",
-        "| burst | N | LXD floor wall | provider wall | ratio | provider p50 / p95 | "
+        "| burst | storage | N | LXD floor wall | provider wall | ratio | provider p50 / p95 | "
         "floor p50 / p95 | provider CPU per op | failures | left |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for what in ("create", "delete"):
-        for n in sorted({b["n"] for b in bursts}):
-            mine = [b for b in bursts if b["what"] == what and b["n"] == n]
-            floor = [b for b in mine if b["who"] == "lxd"]
-            ours = [b for b in mine if b["who"] == "provider"]
-            if not floor or not ours:
-                continue
-            ratios = [p["wall"] / f["wall"] for f, p in zip(floor, ours, strict=False)]
-            lines.append(
-                f"| {what} | {n} | {median([b['wall'] for b in floor]):.2f} s "
-                f"| {median([b['wall'] for b in ours]):.2f} s | {median(ratios):.2f}x "
-                f"| {_p50_p95(ours)} | {_p50_p95(floor)} "
-                f"| {median([b['cpu_per_op'] for b in ours]) * 1000:.0f} ms "
-                f"| {sum(b['failures'] for b in mine)} | {sum(b.get('left', 0) for b in mine)} |"
-            )
+    storages = list(dict.fromkeys(b.get("storage", "dir") for b in bursts))
+    for what, driver, n in itertools.product(
+        ("create", "delete"), storages, sorted({b["n"] for b in bursts})
+    ):
+        mine = [
+            b
+            for b in bursts
+            if b["what"] == what and b["n"] == n and b.get("storage", "dir") == driver
+        ]
+        floor = [b for b in mine if b["who"] == "lxd"]
+        ours = [b for b in mine if b["who"] == "provider"]
+        if not floor or not ours:
+            continue
+        ratios = [p["wall"] / f["wall"] for f, p in zip(floor, ours, strict=False)]
+        lines.append(
+            f"| {what} | {driver} | {n} | {median([b['wall'] for b in floor]):.2f} s "
+            f"| {median([b['wall'] for b in ours]):.2f} s | {median(ratios):.2f}x "
+            f"| {_p50_p95(ours)} | {_p50_p95(floor)} "
+            f"| {median([b['cpu_per_op'] for b in ours]) * 1000:.0f} ms "
+            f"| {sum(b['failures'] for b in mine)} | {sum(b.get('left', 0) for b in mine)} |"
+        )
     if pools:
         lines += [
             "",
@@ -356,10 +374,18 @@ def plot(bursts: list[dict[str, Any]], path: Path) -> bool:
     except ImportError:
         return False
     sizes = sorted({b["n"] for b in bursts})
+    storages = list(dict.fromkeys(b.get("storage", "dir") for b in bursts))
     figure, (rate_axis, latency_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for who, style in (("lxd", "--"), ("provider", "-")):
+    for (who, style), driver in itertools.product((("lxd", "--"), ("provider", "-")), storages):
         creates = [
-            [b for b in bursts if b["who"] == who and b["what"] == "create" and b["n"] == n]
+            [
+                b
+                for b in bursts
+                if b["who"] == who
+                and b["what"] == "create"
+                and b["n"] == n
+                and b.get("storage", "dir") == driver
+            ]
             for n in sizes
         ]
         rate = [
@@ -368,6 +394,8 @@ def plot(bursts: list[dict[str, Any]], path: Path) -> bool:
         ]
         p95 = [median([b["p95"] for b in group]) for group in creates]
         label = "LXD floor" if who == "lxd" else "provider"
+        if len(storages) > 1:
+            label += f", {driver}"
         rate_axis.plot(sizes, rate, style, marker="o", label=label)
         latency_axis.plot(sizes, p95, style, marker="o", label=label)
     rate_axis.set(xlabel="creates started at once (N)", ylabel="runners created per minute")
@@ -396,30 +424,35 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
             f"address_wait_seconds = {ADDRESS_TIMEOUT:g}\n"
         )
         bench.configs["burst"] = config
-        load = Load(bench)
         sizes = [5] if args.quick else args.sizes
         rounds = 1 if args.quick else args.rounds
         bursts: list[dict[str, Any]] = []
-        for n in sizes:
-            for rep in range(rounds):
-                order = ("lxd", "provider") if rep % 2 == 0 else ("provider", "lxd")
-                for who in order:
-                    created, deleted, left = load.burst(who, n)
-                    for burst in (created, deleted):
-                        row = burst.summary() | {
-                            "round": rep,
-                            "left": left if burst is deleted else 0,
-                        }
-                        bursts.append(row)
-                        log(
-                            f"{who} {burst.what} N={n} round {rep}: wall {burst.wall:.2f} s, "
-                            f"failures {len(burst.failures)}, left {left}"
-                        )
-                    time.sleep(args.settle)
+        loads = {
+            driver: Load(bench, args.image, storage_profile(lxd, driver)) for driver in args.storage
+        }
+        for driver, load in loads.items():
+            for n in sizes:
+                for rep in range(rounds):
+                    order = ("lxd", "provider") if rep % 2 == 0 else ("provider", "lxd")
+                    for who in order:
+                        created, deleted, left = load.burst(who, n)
+                        for burst in (created, deleted):
+                            row = burst.summary() | {
+                                "round": rep,
+                                "storage": driver,
+                                "left": left if burst is deleted else 0,
+                            }
+                            bursts.append(row)
+                            log(
+                                f"{who} {burst.what} N={n} {driver} round {rep}: wall "
+                                f"{burst.wall:.2f} s, failures {len(burst.failures)}, left {left}"
+                            )
+                        time.sleep(args.settle)
         pools = []
         seconds = 20.0 if args.quick else args.sustain_seconds
         if seconds > 0:
             keep = 3 if args.quick else args.keep
+            load = loads[args.storage[0]]
             for who in ("lxd", "provider"):
                 pools.append(load.sustained(who, keep, seconds, (2.0, 8.0)))
                 log(f"sustained {who}: {pools[-1]}")
@@ -429,18 +462,19 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
         "commit": checkout_commit(),
         "server": bench.server_version,
         "rounds": rounds,
+        "image": args.image,
         "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "burst.md").write_text(markdown(bursts, pools, meta))
-    (out / "burst.json").write_text(
+    (out / f"{args.name}.md").write_text(markdown(bursts, pools, meta))
+    (out / f"{args.name}.json").write_text(
         json.dumps({"meta": meta, "bursts": bursts, "pools": pools}, indent=1)
     )
-    if not args.quick and not plot(bursts, out / "burst.png"):
-        log("matplotlib is not installed: no burst.png")
+    if not args.quick and not plot(bursts, out / f"{args.name}.png"):
+        log(f"matplotlib is not installed: no {args.name}.png")
     failures = sum(int(b["failures"]) + int(b["left"]) for b in bursts)
     failures += sum(int(p["failures"]) for p in pools)
-    log(f"wrote {out}/burst.md ({failures} failures)")
+    log(f"wrote {out}/{args.name}.md ({failures} failures)")
     return failures
 
 
@@ -458,6 +492,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="results directory (default: benches/results)")
     parser.add_argument("--provider", help="console script to run (default: next to python)")
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
+    parser.add_argument(
+        "--storage",
+        type=lambda t: t.split(","),
+        default=["dir"],
+        help="storage drivers to run every burst on, e.g. dir,btrfs (default dir)",
+    )
+    parser.add_argument("--image", default=IMAGE, help=f"image alias (default {IMAGE})")
+    parser.add_argument("--name", default="burst", help="results file name (default burst)")
     args = parser.parse_args()
     if not Path(args.socket).exists():
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")

@@ -30,14 +30,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benches"))
 
 import pylxd  # noqa: E402
 from conftest import bootstrap_payload, make_runner, run_lxd_up  # noqa: E402
 from e2e.driver import Runner, Scenario  # noqa: E402
 from e2e.harness import FakeGarm, build_image  # noqa: E402
 from e2e.results import write_section  # noqa: E402
+from lxdapi import Lxd, storage_profile  # noqa: E402
 
-HEADING = "Runner images: base against baked (`image build`, compression: {})"
+HEADING = "Runner images: base against baked (compression: {}, storage: {}, download: {})"
 TARGET_RATIO = 0.6
 
 
@@ -75,9 +77,22 @@ class Sample:
     downloads: int
 
 
-def one_runner(scenario: Scenario, label: str) -> Sample:
+def warm(client: pylxd.Client, image: str, profile: str) -> None:
+    """Create and delete one instance of image, untimed, so its volume is on the pool.
+
+    On copy-on-write storage the first instance of an image unpacks it once into an image
+    volume and every later one is a snapshot of it: that is what a pool's runners find
+    after the first. On `dir` every instance unpacks the image and this changes nothing.
+    """
+    name = f"bench-warm-{uuid.uuid4().hex[:6]}"
+    source = {"type": "image", "alias": image}
+    body = {"name": name, "source": source, "profiles": [profile]}
+    client.instances.create(body, wait=True).delete(wait=True)
+
+
+def one_runner(scenario: Scenario, label: str, flavor: str) -> Sample:
     """Create a runner, wait for idle, delete it; return its milestones."""
-    runner: Runner = scenario.wait(scenario.create(label, jit=True))
+    runner: Runner = scenario.wait(scenario.create(label, jit=True, flavor=flavor))
     final = runner.final
     downloads = [
         e for e in scenario.garm.events() if e["kind"] == "download" and e["t"] >= runner.started
@@ -94,7 +109,13 @@ def one_runner(scenario: Scenario, label: str) -> Sample:
 
 
 def report(
-    rows: dict[str, list[Sample]], baked: dict[str, Any], padding: int, runs: int, compression: str
+    rows: dict[str, list[Sample]],
+    baked: dict[str, Any],
+    padding: int,
+    runs: int,
+    compression: str,
+    storage: str,
+    download_mbps: float,
 ) -> str:
     """The Markdown section."""
 
@@ -117,9 +138,13 @@ def report(
         f"Written by `benches/bench_runner_image.py` ({runs} runners per image, alternating; "
         f"run {when}; {os.cpu_count()} CPUs, load average at the end "
         f"{os.getloadavg()[0]:.1f}). The fake GARM serves a stub runner padded to "
-        f"{padding / 2**20:.0f} MB (incompressible); default install script (JIT). Seconds from "
-        "the start of CreateInstance, medians; the install phase is the first status callback "
-        "to `idle`.",
+        f"{padding / 2**20:.0f} MB (incompressible), "
+        + (f"paced to {download_mbps:g} MB/s as a download from the internet would be"
+           if download_mbps else "as fast as the bridge carries it (no internet in between)")
+        + "; default install script (JIT); the runners' "
+        f"root disk on a `{storage}` pool, each image used once (untimed) before the runs. "
+        "Seconds from the start of CreateInstance, medians; the install phase is the first "
+        "status callback to `idle`.",
         "",
         "| image | provider returns | first callback | install phase | `idle` (runs) "
         "| tarball downloads per runner |",
@@ -140,6 +165,13 @@ def main() -> int:
     parser.add_argument("--padding-mb", type=int, default=120)
     parser.add_argument("--compression", default="", help="image build --compression")
     parser.add_argument("--no-write", action="store_true", help="print, do not write e2e.md")
+    parser.add_argument("--storage", default="dir", help="runners' storage driver: dir, btrfs")
+    parser.add_argument(
+        "--download-mbps",
+        type=float,
+        default=0.0,
+        help="pace the tarball download to this many MB/s (default: as fast as the bridge goes)",
+    )
     args = parser.parse_args()
     padding = args.padding_mb * 2**20
 
@@ -151,29 +183,37 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-runner-image-"))
     config = work / "config.toml"
     config.write_text(f"unix_socket_path = {json.dumps(env['LXD_SOCKET'])}\n")
-    garm = FakeGarm.start(env["LXD_NETNS"], bridge, work / "fake-garm", None, padding)
+    garm = FakeGarm.start(
+        env["LXD_NETNS"], bridge, work / "fake-garm", None, padding, args.download_mbps
+    )
     alias = f"bench-baked-{uuid.uuid4().hex[:6]}"
     baked: dict[str, Any] = {}
     try:
         baked = bake(binary, config, base, alias, garm, args.compression)
         print(f"baked {alias}: {baked}", file=sys.stderr)
+        flavor = storage_profile(Lxd(env["LXD_SOCKET"]), args.storage) or "default"
+        for image in (base, alias):
+            warm(client, image, flavor)
         rows: dict[str, list[Sample]] = {"base": [], "baked": []}
         for run in range(args.runs):
             for kind, image in (("base", base), ("baked", alias)):
                 scenario = Scenario(make_runner(binary), config, str(uuid.uuid4()),
                                     bootstrap_payload, image, garm, env["LXD_DIR"], client,
                                     env["LXD_POOL"], [])  # fmt: skip
-                sample = one_runner(scenario, f"bench-{kind}")
+                sample = one_runner(scenario, f"bench-{kind}", flavor)
                 expected = 1 if kind == "base" else 0
                 if sample.downloads != expected:
                     sys.exit(f"{kind} runner downloaded the tarball {sample.downloads} times")
                 rows[kind].append(sample)
                 print(f"run {run + 1} {kind}: {sample}", file=sys.stderr)
         compression = args.compression or "server default"
-        text = report(rows, baked, padding, args.runs, compression)
+        text = report(
+            rows, baked, padding, args.runs, compression, args.storage, args.download_mbps
+        )
         print(text)
         if not args.no_write:
-            write_section(HEADING.format(compression), text)
+            download = f"{args.download_mbps:g} MB/s" if args.download_mbps else "unpaced"
+            write_section(HEADING.format(compression, args.storage, download), text)
     finally:
         garm.stop()
         if baked and client.images.exists(baked["fingerprint"]):

@@ -185,3 +185,23 @@ def daemon_fds(socket_path: str = DEFAULT_SOCKET) -> tuple[int, int] | None:
     finally:
         sock.close()
     return None
+
+
+def storage_profile(lxd: Lxd, driver: str, size: str = "30GiB") -> str:
+    """Return a runner profile with its root disk on a loop-backed pool of driver, made if missing.
+
+    The profile is the `default` profile with the root disk moved, used instead of it (as a
+    pool's flavor is); "dir" returns "" (the default profile's pool here is `dir`).
+    """
+    if driver == "dir":
+        return ""
+    name = f"bench-{driver}"
+    if lxd.request("GET", f"/1.0/storage-pools/{name}")[0] == 404:
+        lxd.run(
+            "POST", "/1.0/storage-pools", {"name": name, "driver": driver, "config": {"size": size}}
+        )
+    if lxd.request("GET", f"/1.0/profiles/{name}")[0] == 404:
+        devices = lxd.call("GET", "/1.0/profiles/default")["metadata"]["devices"]
+        devices["root"] = {"type": "disk", "path": "/", "pool": name}
+        lxd.call("POST", "/1.0/profiles", {"name": name, "devices": devices})
+    return name

@@ -138,16 +138,28 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fake-garm/1"
     store: Store
     tools: dict[str, bytes]
+    download_rate = 0.0  # bytes a second for tools downloads; 0: as fast as the socket goes
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep request lines (which carry no tokens) off the console."""
 
-    def _send(self, code: int, body: bytes = b"", ctype: str = "application/json") -> None:
+    def _send(
+        self, code: int, body: bytes = b"", ctype: str = "application/json", rate: float = 0.0
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not rate:
+            self.wfile.write(body)
+            return
+        # A download from the internet, paced: one 1 MiB chunk every chunk/rate seconds.
+        begin, chunk = time.monotonic(), 1 << 20
+        for offset in range(0, len(body), chunk):
+            self.wfile.write(body[offset : offset + chunk])
+            ahead = begin + (offset + chunk) / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def _error(self, code: int, message: str) -> None:
         body = json.dumps({"error": HTTPStatus(code).phrase, "details": message}).encode()
@@ -175,7 +187,7 @@ class Handler(BaseHTTPRequestHandler):
             if data is None:
                 self._error(code, "Not Found")
             else:
-                self._send(code, data, "application/octet-stream")
+                self._send(code, data, "application/octet-stream", self.download_rate)
             self.store.record({"kind": "download", "path": path, "code": code})
             return
         inst = self._authorized()
@@ -267,8 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runner-padding", type=int, default=0, help="pad the runner tarball by this many bytes"
     )
+    parser.add_argument(
+        "--download-mbps",
+        type=float,
+        default=0.0,
+        help="pace tools downloads to this many MB/s, as over the internet (default: unpaced)",
+    )
     args = parser.parse_args(argv)
 
+    Handler.download_rate = args.download_mbps * 1e6
     Handler.store = Store(args.state_dir)
     Handler.tools = {
         FILENAME: build_runner_tarball(args.runner_padding),

@@ -63,6 +63,7 @@ class FakeGarm:
         state_dir: Path,
         tls: tuple[Path, Path] | None,
         runner_padding: int = 0,
+        download_mbps: float = 0.0,
     ) -> FakeGarm:
         """Start the server in `netns` on `bind` and wait until it listens."""
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,8 @@ class FakeGarm:
             cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         if runner_padding:
             cmd += ["--runner-padding", str(runner_padding)]
+        if download_mbps:
+            cmd += ["--download-mbps", str(download_mbps)]
         log = (state_dir / "server.log").open("wb")
         process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
