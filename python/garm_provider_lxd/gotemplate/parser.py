@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..errors import TemplateError
 from . import nodes as nd
 from . import tokens as lx
+from .functions import BUILTINS
 from .lexer import Lexer
 from .literals import parse_number, unquote
 from .quote import quote
@@ -19,10 +20,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
-BUILTINS = frozenset(
-    {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf"}
-    | {"println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
-)
 _OPERAND_START = frozenset(
     {lx.BOOL, lx.CHAR_CONSTANT, lx.COMPLEX, lx.DOT, lx.FIELD, lx.IDENTIFIER, lx.NUMBER}
     | {lx.NIL, lx.RAW_STRING, lx.STRING, lx.VARIABLE, lx.LEFT_PAREN}
