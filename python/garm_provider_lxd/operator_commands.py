@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from . import __version__
 from .errors import EXIT_OK, InputError
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_image_parser(commands: Any) -> None:
+def _add_image_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     image = commands.add_parser(
         "image",
         help="build runner images",
