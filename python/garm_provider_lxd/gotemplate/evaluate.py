@@ -6,13 +6,14 @@ from ..errors import TemplateError
 from . import nodes as nd
 from .format import OutputLimitError
 from .functions import ANY, BUILTINS, STRING, CallError, result_cost
-from .parser import Template
 from .quote import quote
 from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type, is_true
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from .parser import Template
 
 MISSING = object()  # no value is passed on from a previous pipeline command
 _MAX_NODE_TEXT = 120  # characters of a node shown in an error message
@@ -25,8 +26,6 @@ class Evaluator:
     def __init__(self, templates: dict[str, Template], limits: tuple[int, int, int]) -> None:
         self.templates = templates
         self.max_output, self.max_steps, self.max_depth = limits
-        self.out: list[str] = []
-        self.out_bytes = 0
         self.steps = 0
         self.depth = 0
         self.tmpl: Template | None = None
