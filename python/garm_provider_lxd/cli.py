@@ -8,6 +8,7 @@ import sys
 
 from . import __version__
 from .errors import EXIT_ERROR, EXIT_OK, InputError, ProviderError
+from .invocation import MAX_STDIN_BYTES, Streams, read_bootstrap, signals_as_exceptions, write
 
 # Type-only imports: `typing` and `collections.abc` cost start-up time on every runner command.
 TYPE_CHECKING = False
@@ -18,17 +19,7 @@ if TYPE_CHECKING:
     Handler = Callable[[Mapping[str, str], Any, str, "Streams"], bytes | None]
 
 INTERFACE_VERSIONS = ("v0.1.0", "v0.1.1")
-MAX_STDIN_BYTES = 4 << 20
 INSTANCE_COMMANDS = ("DeleteInstance", "GetInstance", "StartInstance", "StopInstance")
-
-
-class Streams:
-    """The three standard streams of one invocation (binary stdout, text stderr)."""
-
-    def __init__(self, stdin: IO[bytes], stdout: IO[bytes], stderr: IO[str]) -> None:
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
 
 
 def main(
@@ -107,38 +98,6 @@ def run_garm_command(env: Mapping[str, str], streams: Streams) -> int:
     return EXIT_OK
 
 
-def write(stdout: IO[bytes], data: bytes) -> None:
-    """Write the command's single result to stdout."""
-    stdout.write(data)
-    stdout.flush()
-
-
-def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
-    """Read and decode the BootstrapInstance JSON GARM writes to stdin."""
-    from ._native import json_loads
-
-    data = stdin.read(MAX_STDIN_BYTES + 1)
-    if len(data) > MAX_STDIN_BYTES:
-        raise InputError(f"bootstrap JSON on stdin is larger than {MAX_STDIN_BYTES >> 20} MiB")
-    if not data.strip():
-        raise InputError("no bootstrap JSON on stdin")
-    try:
-        value = json_loads(data)
-    except ValueError as exc:
-        raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
-    if not isinstance(value, dict):
-        raise InputError("bootstrap JSON on stdin must be an object")
-    return value
-
-
-def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
-    """Build the user data CreateInstance attaches (also what `userdata` prints)."""
-    from .specs import parse_extra_specs
-    from .userdata import build_user_data
-
-    return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
-
-
 def pool_extra_specs(env: Mapping[str, str]) -> object:
     """Decode GARM_POOL_EXTRASPECS (base64 JSON, v0.1.1); None when absent."""
     from ._native import json_loads
@@ -214,7 +173,7 @@ def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: St
     specs = parse_extra_specs(bootstrap.get("extra_specs"))
     user_data = build_user_data(bootstrap, specs)
     provider = Provider(config, controller_id, specs)
-    with _signals_as_exceptions():
+    with signals_as_exceptions():
         result: bytes = provider.create_instance(bootstrap, user_data)
     return result
 
@@ -273,20 +232,3 @@ LXD_COMMANDS: dict[str, Handler] = {
     "StopInstance": _stop,
     "ValidatePoolInfo": _validate_pool,
 }
-
-
-class _signals_as_exceptions:
-    """Turn SIGTERM into an exception so a create in progress cleans up after itself."""
-
-    def __enter__(self) -> None:
-        import signal
-
-        def interrupted(signum: int, frame: object) -> None:
-            raise ProviderError(f"interrupted by signal {signum}")
-
-        self._previous = signal.signal(signal.SIGTERM, interrupted)
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        signal.signal(signal.SIGTERM, self._previous)

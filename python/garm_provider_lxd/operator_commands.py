@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from . import __version__
 from .errors import EXIT_OK, InputError
 
 if TYPE_CHECKING:
-    from .cli import Streams
+    from .invocation import Streams
     from .specs import ExtraSpecs
 
 
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_image_parser(commands: Any) -> None:
+def _add_image_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     image = commands.add_parser(
         "image",
         help="build runner images",
@@ -179,10 +179,10 @@ def run_operator(args: list[str], streams: Streams) -> int:
             delete_previous=options.delete_previous,
             compression=options.compression,
         )
-        from .cli import _signals_as_exceptions
+        from .invocation import signals_as_exceptions
 
         # SIGTERM, like Ctrl-C, must still delete the builder on the way out.
-        with _signals_as_exceptions():
+        with signals_as_exceptions():
             return run_image_build(
                 load_config(options.config), wanted_image, _text(streams), streams.stderr
             )
@@ -197,8 +197,9 @@ def _text(streams: Streams) -> IO[str]:
 
 
 def _userdata(options: argparse.Namespace, streams: Streams) -> int:
-    from .cli import read_bootstrap, user_data_for, write
     from .config import load_config
+    from .invocation import read_bootstrap, write
+    from .userdata import user_data_for
 
     if options.config:
         load_config(options.config)
@@ -209,8 +210,8 @@ def _userdata(options: argparse.Namespace, streams: Streams) -> int:
 def _read_extra_specs(path: str) -> ExtraSpecs:
     """Read a pool's extra specs from a JSON file, as GARM would pass them."""
     from ._native import json_loads
-    from .cli import MAX_STDIN_BYTES
     from .files import read_regular_file
+    from .invocation import MAX_STDIN_BYTES
     from .specs import parse_extra_specs
 
     # A pool admin's file: the config files' rule (regular file, bounded), not a bare open().

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .errors import InputError
-from .specs import ExtraSpecs, json_type_name, strict_b64decode
+from .specs import ExtraSpecs, json_type_name, parse_extra_specs, strict_b64decode
 
 # Type-only imports: `typing` and `pathlib` (which pulls in `re`, `fnmatch`, `urllib.parse` and
 # `ipaddress`) cost ~15 ms of start-up on every CreateInstance.
@@ -46,6 +46,11 @@ def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
             return script
         return PS1_HEADER.encode() + b"\n" + script
     return cloud_config(bootstrap, specs, script, ca_bundle, proxy)
+
+
+def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
+    """Build the user data CreateInstance attaches for a bootstrap (what `userdata` prints)."""
+    return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
 
 
 def _show(value: str) -> str:

@@ -1,30 +1,23 @@
-"""Evaluation of pipelines, commands, fields and arguments (text/template/exec.go)."""
+"""Evaluation of pipelines, commands, fields, arguments and calls (text/template/exec.go)."""
 
 from __future__ import annotations
 
 from ..errors import TemplateError
 from . import nodes as nd
-from .compare import CallError
 from .format import OutputLimitError
-from .functions import ANY, BUILTINS, STRING
-from .parser import Template
+from .functions import ANY, BUILTINS, STRING, CallError, result_cost
 from .quote import quote
-from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type, weight
+from .values import NO_VALUE, GoStruct, accepts_string_key, byte_len, go_type, is_true
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from .parser import Template
+
 MISSING = object()  # no value is passed on from a previous pipeline command
 _MAX_NODE_TEXT = 120  # characters of a node shown in an error message
 _VARS_PER_STEP = 3  # searching 2**3 variables costs one step
-# Builtins cost steps by the size of what they read and build: formatting functions by
-# the weight of their arguments (values.weight), the others by the characters of their
-# string arguments, and every function by the characters of the string it returns.
-_FORMATTERS = frozenset({"html", "js", "print", "printf", "println", "urlquery"})
-_INPUT_CHARS_PER_STEP = 64
-_OUTPUT_CHARS_PER_STEP = 4
-_STEPS_PER_VERB = 3  # each % of a printf format
 
 
 class Evaluator:
@@ -33,8 +26,6 @@ class Evaluator:
     def __init__(self, templates: dict[str, Template], limits: tuple[int, int, int]) -> None:
         self.templates = templates
         self.max_output, self.max_steps, self.max_depth = limits
-        self.out: list[str] = []
-        self.out_bytes = 0
         self.steps = 0
         self.depth = 0
         self.tmpl: Template | None = None
@@ -232,9 +223,45 @@ class Evaluator:
     ) -> object:
         """Evaluate a builtin function call."""
         self.node = node
-        from .call import eval_call
+        return self.eval_call(dot, node.ident, cmd, args, final)
 
-        return eval_call(self, dot, node.ident, cmd, args, final)
+    def eval_call(
+        self, dot: object, name: str, node: nd.Node, args: list[nd.Node] | None, final: object
+    ) -> object:
+        """Evaluate the arguments of a builtin, check its arity and run it."""
+        builtin = BUILTINS.get(name)
+        if builtin is None:
+            self.errorf(f"{quote(name)} is not a defined function")
+        fixed, variadic = builtin.fixed, builtin.variadic
+        operands = args[1:] if args else []
+        count = len(operands) + (final is not MISSING)
+        if variadic:
+            if count < len(fixed):
+                self.errorf(
+                    f"wrong number of args for {name}: want at least {len(fixed)} "
+                    f"got {len(operands)}"
+                )
+        elif count != len(fixed):
+            self.errorf(f"wrong number of args for {name}: want {len(fixed)} got {count}")
+        if name in ("and", "or"):
+            value: object = NO_VALUE
+            for operand in operands:
+                value = self.eval_arg(dot, fixed[0], operand)
+                if is_true(value) == (name == "or"):
+                    return value
+            if final is not MISSING:
+                value = self.validate_type(final, fixed[0])
+            return value
+        argv = []
+        for position, operand in enumerate(operands):
+            typ = fixed[position] if position < len(fixed) else variadic
+            argv.append(self.eval_arg(dot, typ, operand))
+        if final is not MISSING:
+            typ = fixed[count - 1] if count - 1 < len(fixed) else variadic
+            argv.append(self.validate_type(final, typ))
+        if name == "call":
+            argv.insert(0, str(operands[0]) if operands else "")
+        return self.call_builtin(name, node, argv)
 
     def eval_arg(self, dot: object, typ: str, node: nd.Node) -> object:
         """Evaluate an argument for a parameter of type typ."""
@@ -275,26 +302,16 @@ class Evaluator:
 
     def call_builtin(self, name: str, node: nd.Node, argv: list[object]) -> object:
         """Run a builtin, charged by the size of its input; turn a failure into Go's message."""
-        implementation = BUILTINS[name][2]
-        assert implementation is not None
-        if name in _FORMATTERS:
-            self.step(sum(weight(arg) for arg in argv))
-            if name == "printf" and isinstance(argv[0], str):
-                self.step(argv[0].count("%") * _STEPS_PER_VERB)
-        else:
-            self.step(
-                sum(len(arg) for arg in argv if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP
-            )
+        builtin = BUILTINS[name]
+        assert builtin.run is not None
+        self.step(builtin.cost(argv))
         try:
-            result = implementation(argv, self.max_output)
+            result = builtin.run(argv, self.max_output)
         except CallError as err:
             self.node = node
             self.errorf(f"error calling {name}: {err}")
         except OutputLimitError:
             self.node = node
             self.errorf(f"error calling {name}: result exceeds {self.max_output} bytes")
-        if isinstance(result, str):
-            self.step(len(result) // _OUTPUT_CHARS_PER_STEP)
-        elif isinstance(result, list):
-            self.step(len(result))
+        self.step(result_cost(result))
         return result

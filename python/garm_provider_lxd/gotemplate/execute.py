@@ -11,6 +11,10 @@ from .printf import sprint
 from .quote import quote
 from .values import NO_VALUE, Byte, byte_len, go_type, is_true, sorted_items
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .parser import Template
+
 _BREAK = "break"
 _CONTINUE = "continue"
 
@@ -24,6 +28,11 @@ def _shown(value: object) -> str:
 
 class State(Evaluator):
     """One execution: walks the tree of the template being run and collects output."""
+
+    def __init__(self, templates: dict[str, Template], limits: tuple[int, int, int]) -> None:
+        super().__init__(templates, limits)
+        self.out: list[str] = []
+        self.out_bytes = 0
 
     def run(self, name: str, data: object) -> str:
         """Execute the named template with data as dot and $; return its output."""

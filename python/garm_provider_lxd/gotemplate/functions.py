@@ -1,21 +1,26 @@
-"""The builtin template functions (text/template/funcs.go), minus user functions."""
+"""The builtin template functions (text/template/funcs.go), minus user functions.
+
+BUILTINS is the one list of their names: the parser accepts exactly these names as
+functions, and the evaluator calls them through it with what each costs in steps.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .compare import CallError, fn_eq, fn_ge, fn_gt, fn_le, fn_lt, fn_ne
 from .printf import sprint, sprintf, sprintln
 from .quote import is_print
 from .values import (
     INTERFACE,
     NO_VALUE,
     Byte,
+    GoStruct,
     go_bytes,
     go_string,
     go_type,
     is_true,
     key_type,
+    weight,
     zero_element,
 )
 
@@ -25,6 +30,10 @@ VALUE = "reflect.Value"
 ANY = "interface {}"
 STRING = "string"
 _INTS = ("int", "uint8")
+
+
+class CallError(Exception):
+    """A builtin failed; the message is what Go's function would have returned."""
 
 
 def _indirect(value: object) -> object:
@@ -205,26 +214,182 @@ def fn_call(args: Sequence[object], limit: int) -> object:
     raise CallError(f"non-function {name} of type {go_type(function)}")
 
 
-Builtin = Callable[[Sequence[object], int], object]
-# name: (fixed parameter types, variadic parameter type or "", implementation)
-BUILTINS: dict[str, tuple[tuple[str, ...], str, Builtin | None]] = {
-    "and": ((VALUE,), VALUE, None),
-    "or": ((VALUE,), VALUE, None),
-    "call": ((VALUE,), VALUE, fn_call),
-    "html": ((), ANY, fn_html),
-    "index": ((VALUE,), VALUE, fn_index),
-    "slice": ((VALUE,), VALUE, fn_slice),
-    "js": ((), ANY, fn_js),
-    "len": ((VALUE,), "", fn_len),
-    "not": ((VALUE,), "", fn_not),
-    "print": ((), ANY, fn_print),
-    "printf": ((STRING,), ANY, fn_printf),
-    "println": ((), ANY, fn_println),
-    "urlquery": ((), ANY, fn_urlquery),
-    "eq": ((VALUE,), VALUE, fn_eq),
-    "ne": ((VALUE, VALUE), "", fn_ne),
-    "lt": ((VALUE, VALUE), "", fn_lt),
-    "le": ((VALUE, VALUE), "", fn_le),
-    "gt": ((VALUE, VALUE), "", fn_gt),
-    "ge": ((VALUE, VALUE), "", fn_ge),
+# -- comparisons: eq, ne, lt, le, gt and ge, with Go's type rules ------------------------
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, Byte):
+        return "uint"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, complex):
+        return "complex"
+    return ""
+
+
+def _comparable(value: object) -> bool:
+    if isinstance(value, (dict, list, tuple)):
+        return False
+    if isinstance(value, GoStruct):
+        return all(_comparable(v) for v in value.fields.values())
+    return True
+
+
+def _same(left: object, right: object) -> bool:
+    if go_type(left) != go_type(right):
+        return False
+    if isinstance(left, GoStruct) and isinstance(right, GoStruct):
+        return all(_same(v, right.fields[k]) for k, v in left.fields.items())
+    return left == right
+
+
+def _composite_kind(value: object) -> str:
+    if value is NO_VALUE:
+        return "invalid"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, (list, tuple)):
+        return "slice"
+    return "struct" if isinstance(value, GoStruct) else "other"
+
+
+def _equal(left: object, right: object) -> bool:
+    kind_left, kind_right = _kind(left), _kind(right)
+    if kind_left != kind_right:
+        if {kind_left, kind_right} == {"int", "uint"}:
+            return left == right
+        if left is not NO_VALUE and right is not NO_VALUE:
+            raise CallError("incompatible types for comparison")
+        return False
+    if kind_left:
+        return left == right
+    composite_left, composite_right = _composite_kind(left), _composite_kind(right)
+    if composite_left != composite_right and "invalid" not in (composite_left, composite_right):
+        raise CallError(f"non-comparable types {go_type(left)}, {go_type(right)}")
+    if "invalid" in (composite_left, composite_right):
+        return composite_left == composite_right
+    if not _comparable(right):
+        raise CallError(f"non-comparable type {go_type(right)}")
+    return _same(left, right)
+
+
+def fn_eq(args: Sequence[object], limit: int) -> object:
+    """eq a b c: a == b || a == c."""
+    first = _indirect(args[0])
+    if len(args) < 2:
+        raise CallError("missing argument for comparison")
+    return any(_equal(first, _indirect(arg)) for arg in args[1:])
+
+
+def fn_ne(args: Sequence[object], limit: int) -> object:
+    """ne a b: a != b."""
+    return not fn_eq(args, limit)
+
+
+def fn_lt(args: Sequence[object], limit: int) -> bool:
+    """lt a b: a < b for basic types of one kind (signed and unsigned mix)."""
+    left, right = _indirect(args[0]), _indirect(args[1])
+    kind_left, kind_right = _kind(left), _kind(right)
+    if not kind_left or not kind_right:
+        raise CallError("invalid type for comparison")
+    if kind_left != kind_right:
+        if {kind_left, kind_right} == {"int", "uint"}:
+            return bool(left < right)  # type: ignore[operator]
+        raise CallError("incompatible types for comparison")
+    if kind_left in ("bool", "complex"):
+        raise CallError("invalid type for comparison")
+    if kind_left == "string":
+        return go_bytes(left) < go_bytes(right)  # type: ignore[arg-type]
+    return bool(left < right)  # type: ignore[operator]
+
+
+def fn_le(args: Sequence[object], limit: int) -> object:
+    """le a b: a <= b."""
+    return fn_lt(args, limit) or bool(fn_eq(args, limit))
+
+
+def fn_gt(args: Sequence[object], limit: int) -> object:
+    """gt a b: a > b."""
+    return not fn_le(args, limit)
+
+
+def fn_ge(args: Sequence[object], limit: int) -> object:
+    """ge a b: a >= b."""
+    return not fn_lt(args, limit)
+
+
+# What a builtin costs in steps: formatting functions the weight of their arguments
+# (values.weight), the others the characters of their string arguments; every function
+# also pays for the string or slice it returns (result_cost).
+_INPUT_CHARS_PER_STEP = 64
+_OUTPUT_CHARS_PER_STEP = 4
+_STEPS_PER_VERB = 3  # each % of a printf format
+
+
+def _cost_by_weight(args: Sequence[object]) -> int:
+    return sum(weight(arg) for arg in args)
+
+
+def _cost_of_printf(args: Sequence[object]) -> int:
+    verbs = args[0].count("%") if isinstance(args[0], str) else 0
+    return _cost_by_weight(args) + verbs * _STEPS_PER_VERB
+
+
+def _cost_by_text(args: Sequence[object]) -> int:
+    return sum(len(arg) for arg in args if isinstance(arg, str)) // _INPUT_CHARS_PER_STEP
+
+
+def result_cost(result: object) -> int:
+    """Return the steps a builtin's result costs: its characters, or its elements."""
+    if isinstance(result, str):
+        return len(result) // _OUTPUT_CHARS_PER_STEP
+    if isinstance(result, list):
+        return len(result)
+    return 0
+
+
+class Builtin:
+    """One builtin: parameter types (fixed, then variadic or ""), implementation, cost."""
+
+    __slots__ = ("cost", "fixed", "run", "variadic")
+
+    def __init__(
+        self,
+        fixed: tuple[str, ...],
+        variadic: str,
+        run: Callable[[Sequence[object], int], object] | None,
+        cost: Callable[[Sequence[object]], int] = _cost_by_text,
+    ) -> None:
+        self.fixed = fixed
+        self.variadic = variadic
+        self.run = run  # None for and and or, which the evaluator short-circuits
+        self.cost = cost
+
+
+BUILTINS: dict[str, Builtin] = {
+    "and": Builtin((VALUE,), VALUE, None),
+    "or": Builtin((VALUE,), VALUE, None),
+    "call": Builtin((VALUE,), VALUE, fn_call),
+    "html": Builtin((), ANY, fn_html, _cost_by_weight),
+    "index": Builtin((VALUE,), VALUE, fn_index),
+    "slice": Builtin((VALUE,), VALUE, fn_slice),
+    "js": Builtin((), ANY, fn_js, _cost_by_weight),
+    "len": Builtin((VALUE,), "", fn_len),
+    "not": Builtin((VALUE,), "", fn_not),
+    "print": Builtin((), ANY, fn_print, _cost_by_weight),
+    "printf": Builtin((STRING,), ANY, fn_printf, _cost_of_printf),
+    "println": Builtin((), ANY, fn_println, _cost_by_weight),
+    "urlquery": Builtin((), ANY, fn_urlquery, _cost_by_weight),
+    "eq": Builtin((VALUE,), VALUE, fn_eq),
+    "ne": Builtin((VALUE, VALUE), "", fn_ne),
+    "lt": Builtin((VALUE, VALUE), "", fn_lt),
+    "le": Builtin((VALUE, VALUE), "", fn_le),
+    "gt": Builtin((VALUE, VALUE), "", fn_gt),
+    "ge": Builtin((VALUE, VALUE), "", fn_ge),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .quote import valid_rune
+from .quote import quote, valid_rune
 from .values import go_bytes, go_string
 
 _SYNTAX = "invalid syntax"
@@ -266,13 +266,9 @@ def parse_number(text: str, char_constant: bool = False, is_complex: bool = Fals
         parsed = parse_float(text)
         if parsed is not None:
             if not any(c in text for c in ".eEpP"):
-                from .quote import quote
-
                 raise ValueError(f"integer overflow: {quote(text)}")
             number.is_float, number.float64 = True, parsed
             number._float_to_ints()
     if not (number.is_int or number.is_uint or number.is_float):
-        from .quote import quote
-
         raise ValueError(f"illegal number syntax: {quote(text)}")
     return number

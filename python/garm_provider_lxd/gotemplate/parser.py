@@ -1,27 +1,35 @@
-"""Parser for Go text/template source, following text/template/parse/parse.go."""
+"""Parser for Go text/template source, following text/template/parse/parse.go.
+
+One module for text, control actions and pipelines: they recurse into one another (a
+branch holds pipelines and lists, a parenthesised pipeline nests), so they share one
+parser state, _Tree.
+"""
 
 from __future__ import annotations
 
 from ..errors import TemplateError
 from . import nodes as nd
 from . import tokens as lx
+from .functions import BUILTINS
 from .lexer import Lexer
 from .literals import parse_number, unquote
+from .quote import quote
 from .stream import TokenStream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
-BUILTINS = frozenset(
-    {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf"}
-    | {"println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
-)
 _OPERAND_START = frozenset(
     {lx.BOOL, lx.CHAR_CONSTANT, lx.COMPLEX, lx.DOT, lx.FIELD, lx.IDENTIFIER, lx.NUMBER}
     | {lx.NIL, lx.RAW_STRING, lx.STRING, lx.VARIABLE, lx.LEFT_PAREN}
 )
 _NOT_EXECUTABLE = (nd.BoolNode, nd.DotNode, nd.NilNode, nd.NumberNode, nd.StringNode)
+_BRANCHES: dict[str, type[nd.BranchNode]] = {
+    lx.IF: nd.IfNode,
+    lx.RANGE: nd.RangeNode,
+    lx.WITH: nd.WithNode,
+}
 
 
 class Template:
@@ -146,8 +154,6 @@ class _Tree(TokenStream):
             )
             return
         if not nd.is_empty_tree(self.root):
-            from .quote import quote
-
             self.errorf(f"template: multiple definition of template {quote(self.name)}")
 
     def parse(self) -> None:
@@ -168,10 +174,7 @@ class _Tree(TokenStream):
     def parse_definition(self) -> None:
         """Parse {{define "name"}} ... {{end}}."""
         context = "define clause"
-        token = self.next_non_space()
-        if token.typ not in (lx.STRING, lx.RAW_STRING):
-            self.unexpected(token, context)
-        self.name = self.unquote(token.val)
+        self.name = self.template_name(self.next_non_space(), context)
         self.expect(lx.RIGHT_DELIM, context)
         self.root, end = self.item_list()
         if not isinstance(end, nd.EndNode):
@@ -210,15 +213,96 @@ class _Tree(TokenStream):
 
     def action(self) -> nd.Node:
         """Parse the action after a left delimiter."""
-        from .control import control_action
-
         token = self.next_non_space()
-        node = control_action(self, token)
+        node = self.control_action(token)
         if node is not None:
             return node
         self.backup()
         token = self.peek()
         return nd.ActionNode(token.pos, token.line, self.pipeline("command", lx.RIGHT_DELIM))
+
+    def control_action(self, token: lx.Item) -> nd.Node | None:
+        """Parse the control action token starts, or return None for a plain pipeline."""
+        typ = token.typ
+        if typ in _BRANCHES:
+            return self.parse_branch(typ)
+        if typ in (lx.BREAK, lx.CONTINUE):
+            following = self.next_non_space()
+            if following.typ != lx.RIGHT_DELIM:
+                self.unexpected(following, "{{" + typ + "}}")
+            if self.range_depth == 0:
+                self.errorf("{{" + typ + "}} outside {{range}}")
+            return nd.BreakNode(token.pos) if typ == lx.BREAK else nd.ContinueNode(token.pos)
+        if typ == lx.ELSE:
+            peek = self.peek_non_space()
+            if peek.typ in (lx.IF, lx.WITH):
+                return nd.ElseNode(peek.pos)
+            return nd.ElseNode(self.expect(lx.RIGHT_DELIM, "else").pos)
+        if typ == lx.END:
+            self.expect(lx.RIGHT_DELIM, "end")
+            return nd.EndNode(token.pos)
+        if typ == lx.TEMPLATE:
+            return self.parse_template()
+        if typ == lx.BLOCK:
+            return self.parse_block()
+        return None
+
+    def parse_branch(self, context: str) -> nd.BranchNode:
+        """Parse the rest of an if, range or with action and its lists."""
+        self.enter("max nesting depth exceeded")
+        saved_vars = len(self.vars)
+        try:
+            pipe = self.pipeline(context, lx.RIGHT_DELIM)
+            if context == lx.RANGE:
+                self.range_depth += 1
+            body, following = self.item_list()
+            if context == lx.RANGE:
+                self.range_depth -= 1
+            else_list = None
+            if isinstance(following, nd.ElseNode):
+                if context in (lx.IF, lx.WITH) and self.peek().typ == context:
+                    self.next()
+                    else_list = nd.ListNode(following.pos)
+                    else_list.nodes.append(self.parse_branch(context))
+                else:
+                    else_list, following = self.item_list()
+                    if not isinstance(following, nd.EndNode):
+                        self.errorf(f"expected end; found {following}")
+        finally:
+            self.vars.truncate(saved_vars)
+        self.shared.depth -= 1
+        return _BRANCHES[context](pipe.pos, pipe.line, pipe, body, else_list)
+
+    def template_name(self, token: lx.Item, context: str) -> str:
+        """Return the name a template or block action names."""
+        if token.typ not in (lx.STRING, lx.RAW_STRING):
+            self.unexpected(token, context)
+        return self.unquote(token.val)
+
+    def parse_template(self) -> nd.TemplateNode:
+        """Parse {{template "name" pipeline}}."""
+        token = self.next_non_space()
+        name = self.template_name(token, "template clause")
+        pipe = None
+        if self.next_non_space().typ != lx.RIGHT_DELIM:
+            self.backup()
+            pipe = self.pipeline("template clause", lx.RIGHT_DELIM)
+        return nd.TemplateNode(token.pos, token.line, name, pipe)
+
+    def parse_block(self) -> nd.TemplateNode:
+        """Parse {{block "name" pipeline}} body {{end}}: define name and invoke it."""
+        context = "block clause"
+        token = self.next_non_space()
+        name = self.template_name(token, context)
+        pipe = self.pipeline(context, lx.RIGHT_DELIM)
+        self.enter("max nesting depth exceeded")
+        block = _Tree(name, self.shared)
+        block.root, end = block.item_list()
+        if not isinstance(end, nd.EndNode):
+            self.errorf(f"unexpected {end} in {context}")
+        block.add()
+        self.shared.depth -= 1
+        return nd.TemplateNode(token.pos, token.line, name, pipe)
 
     def pipeline(self, context: str, end: str) -> nd.PipeNode:
         """Parse declarations and commands up to end."""
@@ -301,8 +385,6 @@ class _Tree(TokenStream):
         if isinstance(node, nd.VariableNode):
             return nd.VariableNode(chain.pos, str(chain))
         if isinstance(node, _NOT_EXECUTABLE):
-            from .quote import quote
-
             self.errorf(f"unexpected . after term {quote(str(node))}")
         return chain
 
@@ -312,8 +394,6 @@ class _Tree(TokenStream):
         typ = token.typ
         if typ == lx.IDENTIFIER:
             if token.val not in BUILTINS:
-                from .quote import quote
-
                 self.errorf(f"function {quote(token.val)} not defined")
             return nd.IdentifierNode(token.pos, token.val)
         if typ == lx.DOT:
@@ -346,8 +426,6 @@ class _Tree(TokenStream):
         """Return a variable reference; fail if it is not declared."""
         node = nd.VariableNode(pos, name)
         if node.ident[0] not in self.vars:
-            from .quote import quote
-
             self.errorf(f"undefined variable {quote(node.ident[0])}")
         return node
 

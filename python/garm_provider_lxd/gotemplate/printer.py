@@ -20,17 +20,13 @@ _MASK64 = (1 << 64) - 1
 
 
 class ValuePrinter:
-    """Printer state for one call: the formatter and the error flag."""
+    """Printer state for one call: the formatter."""
 
     def __init__(self, limit: int) -> None:
         self.fmt = Fmt(limit)
-        self.erroring = False
-        self.reordered = False
-        self.good_arg_num = True
 
     def bad_verb(self, verb: str, value: object) -> None:
         """Print the %!verb(type=value) error form."""
-        self.erroring = True
         self.fmt.write("%!" + verb + "(")
         if value is None or value is NO_VALUE:
             self.fmt.write("<nil>")
@@ -38,7 +34,6 @@ class ValuePrinter:
             self.fmt.write(go_type(value) + "=")
             self.print_value(value, "v", 0)
         self.fmt.write(")")
-        self.erroring = False
 
     def print_arg(self, arg: object, verb: str) -> None:
         """Print one operand with a verb (fmt.printArg)."""

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .printer import ValuePrinter
-from .values import (
-    NO_VALUE,
-    go_type,
-)
+from .values import NO_VALUE, go_type
 
 _MASK64 = (1 << 64) - 1
 _TOO_LARGE = 1_000_000
@@ -16,6 +13,11 @@ _TOO_LARGE = 1_000_000
 
 class _Printer(ValuePrinter):
     """A ValuePrinter that also walks a format string."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.reordered = False
+        self.good_arg_num = True
 
     def arg_number(self, arg_num: int, fmt_text: str, i: int, count: int) -> tuple[int, int, bool]:
         """Handle an explicit argument index [n] at position i of the format."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .quote import quote
+from .values import byte_len
+
 # Not `typing.NamedTuple`: `typing` (with the `re` and `enum` it imports) is a start-up cost paid
 # on every CreateInstance. The type checker sees the NamedTuple; at run time the same fields come
 # from collections.namedtuple.
@@ -72,9 +75,6 @@ class Item(_ItemFields):
             return self.val
         if self.typ in KEYWORDS:
             return f"<{self.val}>"
-        from .quote import quote
-        from .values import byte_len
-
         if byte_len(self.val) > 10:
             return quote(self.val[:10]) + "..."
         return quote(self.val)

@@ -1,0 +1,63 @@
+"""One run of the program: its standard streams, the bootstrap JSON GARM writes to stdin,
+the single result on stdout, and SIGTERM turned into an exception."""
+
+from __future__ import annotations
+
+from .errors import InputError, ProviderError
+
+# Type-only imports: `typing` costs start-up time on every runner command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+MAX_STDIN_BYTES = 4 << 20
+
+
+class Streams:
+    """The three standard streams of one invocation (binary stdout, text stderr)."""
+
+    def __init__(self, stdin: IO[bytes], stdout: IO[bytes], stderr: IO[str]) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def write(stdout: IO[bytes], data: bytes) -> None:
+    """Write the command's single result to stdout."""
+    stdout.write(data)
+    stdout.flush()
+
+
+def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
+    """Read and decode the BootstrapInstance JSON GARM writes to stdin."""
+    from ._native import json_loads
+
+    data = stdin.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(f"bootstrap JSON on stdin is larger than {MAX_STDIN_BYTES >> 20} MiB")
+    if not data.strip():
+        raise InputError("no bootstrap JSON on stdin")
+    try:
+        value = json_loads(data)
+    except ValueError as exc:
+        raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError("bootstrap JSON on stdin must be an object")
+    return value
+
+
+class signals_as_exceptions:
+    """Turn SIGTERM into an exception so a create in progress cleans up after itself."""
+
+    def __enter__(self) -> None:
+        import signal
+
+        def interrupted(signum: int, frame: object) -> None:
+            raise ProviderError(f"interrupted by signal {signum}")
+
+        self._previous = signal.signal(signal.SIGTERM, interrupted)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGTERM, self._previous)
