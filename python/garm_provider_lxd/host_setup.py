@@ -90,7 +90,9 @@ def validate_options(options: SetupOptions) -> None:
     if "/" not in options.subnet:
         raise InputError(f"--subnet {options.subnet!r}: expected an address with a prefix length")
     if options.storage_driver and options.storage_driver not in COW_DRIVERS:
-        raise InputError(f"--storage-driver {options.storage_driver!r}: use one of btrfs, zfs, lvm")
+        raise InputError(
+            f"--storage-driver {options.storage_driver!r}: use one of {', '.join(COW_DRIVERS)}"
+        )
     if options.storage_size:
         if not options.storage_driver:
             raise InputError(
@@ -303,7 +305,7 @@ def _existing_pool_driver(client: pylxd.Client, name: str) -> str:
     except NotFound:
         raise InputError(
             f"--storage-pool {name}: no such storage pool; name an existing one, or add "
-            "--storage-driver btrfs|zfs|lvm to create it"
+            f"--storage-driver {'|'.join(COW_DRIVERS)} to create it"
         ) from None
 
 
@@ -354,7 +356,7 @@ def _dir_note(pool: str, supported: list[str] | None) -> str:
     how = (
         f"add --storage-pool {PROPOSED_POOL} --storage-driver {cow[0]} to make one"
         if cow
-        else "this server supports none (btrfs, zfs, lvm)"
+        else f"this server supports none ({', '.join(COW_DRIVERS)})"
     )
     return (
         f"note   storage pool {pool} (driver dir) holds the runners' root disks: LXD unpacks "

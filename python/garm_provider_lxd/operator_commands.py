@@ -22,6 +22,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the operator command-line parser."""
+    from .host_setup import COW_DRIVERS
+
     parser = _Parser(
         prog="garm-provider-lxd",
         description=(
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage pool of the runners' root disks (default: default)",
     )  # fmt: skip
     setup.add_argument(
-        "--storage-driver", choices=("btrfs", "zfs", "lvm"), default="",
+        "--storage-driver", choices=COW_DRIVERS, default="",
         help="create --storage-pool, when missing, as a loop-backed copy-on-write pool "
         "with this driver (lvm: thin)",
     )  # fmt: skip
