@@ -6,7 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 need_apt=()
-for pkg in python3-venv git curl; do
+# btrfs-progs: LXD's btrfs driver (setup's copy-on-write pool tests); LXD detects it at start-up.
+for pkg in python3-venv git curl btrfs-progs; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

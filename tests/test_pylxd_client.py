@@ -80,3 +80,31 @@ def test_refused_connections_are_one_line(
     assert len(lines) == 1, done.stderr
     assert "base image" not in lines[0], f"{case}: {lines[0]}"
     assert "internal error" not in lines[0] and "Traceback" not in done.stderr
+
+
+def check_in_netns(provider_bin: str, tls: Tls, config: Path) -> subprocess.CompletedProcess[str]:
+    """`check` over HTTPS, run in the daemon's network namespace."""
+    return subprocess.run(
+        [ip_binary(), "netns", "exec", tls.netns, provider_bin, "check", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_check_over_https_with_a_pinned_certificate(
+    provider_bin: str, tls: Tls, tmp_path: Path
+) -> None:
+    done = check_in_netns(provider_bin, tls, https_config(tmp_path, tls))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"at {tls.url} (auth: trusted)" in done.stdout
+    assert "ok    profile default exists" in done.stdout
+
+
+def test_check_reports_an_untrusted_client(provider_bin: str, tls: Tls, tmp_path: Path) -> None:
+    config = https_config(
+        tmp_path, tls, client_certificate=str(tls.stranger.cert), client_key=str(tls.stranger.key)
+    )
+    done = check_in_netns(provider_bin, tls, config)
+    assert done.returncode == 1
+    assert "(auth: untrusted)" in done.stdout
+    assert "FAIL  the server does not trust this client" in done.stdout
+    assert done.stderr == ""

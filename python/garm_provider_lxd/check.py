@@ -68,62 +68,62 @@ def run_check(
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
     from .policy import enforce_pool_policy
-    from .provider import Provider
+    from .provider import instance_profiles, pool_config
+    from .pylxd_client import connect
 
     report = Report(out)
     report.info(f"pool policy: {describe_policy(config.pool_policy)}")
-    provider = None
+    pool_specs = ExtraSpecs()
     if specs is not None:
 
         def allowed() -> str:
-            nonlocal provider
+            nonlocal pool_specs
             enforce_pool_policy(config, specs)
-            provider = Provider(config, "<controller id>", specs)
+            pool_specs = specs
             return "the extra specs are allowed by the pool policy"
 
         report.step("pool policy", allowed)
-    if provider is None:  # no specs, or refused ones: check the rest as the config says
-        provider = Provider(config, "<controller id>")
-    config = provider.config  # with the pool's project
-    lxd = provider.lxd
+    # No specs, or refused ones: check the rest as the config says.
+    config = pool_config(config, pool_specs)  # with the pool's project
     endpoint = config.unix_socket_path or redact_url(config.url)
+    client: Any = None
 
-    def connect() -> str:
-        server = lxd.server()
-        env = server.get("environment") or {}
+    def connected() -> str:
+        nonlocal client
+        client = connect(config, trusted_only=False)
+        env = client.host_info.get("environment") or {}
         return (
             f"connected to {env.get('server', 'lxd')} {env.get('server_version', '?')} at "
-            f"{endpoint} (auth: {server.get('auth', '?')})"
+            f"{endpoint} (auth: {client.host_info.get('auth', '?')})"
         )
 
-    if not report.step("connect", connect):
+    if not report.step("connect", connected):
         return 1
-    if lxd.server().get("auth") != "trusted":
+    if client.host_info.get("auth") != "trusted":
         report.fail("the server does not trust this client (add its certificate with trust add)")
     for name, meaning in EXTENSIONS.items():
-        report.info(f"{'yes' if lxd.has_extension(name) else 'no '} {name}: {meaning}")
+        report.info(f"{'yes' if client.has_api_extension(name) else 'no '} {name}: {meaning}")
 
     project = config.project_name or "default"
-    report.step("project", lambda: _exists(lxd, f"/1.0/projects/{project}", f"project {project}"))
+    report.step("project", lambda: _exists(client, f"project {project}", "projects", project))
     searched = ", ".join(p or "default" for p in instance_projects(config))
     report.info(f"without pool specs, runners are looked up in projects: {searched}")
     report.info(INTERFACE_ADVICE)
-    profiles = ["default"] if config.include_default_profile else []
-    wanted = list(provider.specs.profiles) if provider.specs.profiles is not None else [flavor]
-    profiles += [name for name in wanted if name and name not in profiles]
+    profiles = instance_profiles(config, pool_specs, flavor)
     for profile in profiles:
         report.step(
             "profile",
-            lambda p=profile: _exists(lxd, lxd.path(f"/1.0/profiles/{p}"), f"profile {p}"),  # type: ignore[misc]
+            lambda p=profile: _exists(client, f"profile {p}", "profiles", p),  # type: ignore[misc]
         )
-    _check_root_disk(report, lxd, profiles, provider.specs.devices)
+    _check_root_disk(report, client, profiles, pool_specs.devices)
     for name, remote in sorted(config.image_remotes.items()):
         report.info(f"image remote {name}: {redact_url(remote.addr)} ({remote.protocol})")
     if image:
-        report.step("image", lambda: _image(lxd, config, image, provider.specs.image_remote))
+        report.step("image", lambda: _image(client, config, image, pool_specs.image_remote))
         report.info("baking the runner in skips its download: image build (docs/runner-images.md)")
         out.write("\nCreateInstance would send (user data and URL credentials elided):\n")
-        out.write(json.dumps(_sample_body(provider, image, flavor), indent=2) + "\n")
+        body = _sample_body(client, config, pool_specs, image, flavor)
+        out.write(json.dumps(body, indent=2) + "\n")
     out.write(f"\n{'all checks passed' if not report.failures else f'{report.failures} failed'}\n")
     return 0 if not report.failures else 1
 
@@ -143,25 +143,31 @@ def describe_policy(policy: PoolPolicy) -> str:
 
 
 def _check_root_disk(
-    report: Report, lxd: Any, profiles: list[str], devices: Mapping[str, Mapping[str, str]]
+    report: Report, client: Any, profiles: list[str], devices: Mapping[str, Mapping[str, str]]
 ) -> None:
     """Warn when the runners' root disks live on a `dir` pool (an image unpack per create)."""
-    from .lxd import quote
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    from .pylxd_client import api_node, metadata
 
     roots: dict[str, str] = {}
+    reading = ""
     try:
         for profile in profiles:
-            path = lxd.path(f"/1.0/profiles/{quote(profile, safe='')}")
-            meta = lxd.call("GET", path).get("metadata") or {}
+            reading = f"profile {profile}"
+            meta = metadata(api_node(client, "profiles", profile).get()) or {}
             roots.update(_root_pools(meta.get("devices") or {}))
         roots.update(_root_pools(devices))
         pool = roots.get("pool")
         if not pool:
             report.info("no root disk in the pool's profiles: LXD's default applies")
             return
-        meta = lxd.call("GET", f"/1.0/storage-pools/{quote(pool, safe='')}").get("metadata") or {}
-    except ProviderError as exc:
-        report.info(f"storage: could not read the root disk's pool: {exc}")
+        reading = f"storage pool {pool}"
+        meta = metadata(api_node(client, "storage-pools", pool).get()) or {}
+    except (LXDAPIException, RequestException) as exc:
+        problem = f"{reading}: {_lxd_message(exc)}"
+        report.info(f"storage: could not read the root disk's pool: {problem}")
         return
     driver = meta.get("driver") or "?"
     if driver == "dir":
@@ -181,23 +187,48 @@ def _root_pools(devices: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _exists(lxd: Any, path: str, what: str) -> str:
-    lxd.call("GET", path)
+def _lxd_message(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _exists(client: Any, what: str, *segments: str) -> str:
+    """ "<what> exists", or a ProviderError with LXD's reason (its text for a 404 too)."""
+    from pylxd.exceptions import LXDAPIException
+
+    from .pylxd_client import api_node
+
+    try:
+        api_node(client, *segments).get()
+    except LXDAPIException as exc:
+        raise ProviderError(f"{what}: {_lxd_message(exc)}") from None
     return f"{what} exists"
 
 
-def _image(lxd: Any, config: Config, image: str, pool_remote: ImageRemote | None) -> str:
+def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | None) -> str:
+    from pylxd.exceptions import LXDAPIException
+
     from .images import image_source
+    from .pylxd_client import api_node, metadata
 
     source = image_source(image, config.image_remotes, pool_remote)
     if "server" in source:
         return f"image {image} will be pulled from {redact_url(source['server'])} by the server"
-    key = "aliases/" + source["alias"] if "alias" in source else source["fingerprint"]
-    meta = lxd.call("GET", lxd.path(f"/1.0/images/{key}")).get("metadata") or {}
+    if "alias" in source:
+        node = api_node(client, "images", "aliases", source["alias"])
+    else:
+        node = api_node(client, "images", source["fingerprint"])
+    try:
+        meta = metadata(node.get()) or {}
+    except LXDAPIException as exc:
+        raise ProviderError(f"image {image}: {_lxd_message(exc)}") from None
     return f"image {image} is on the server ({meta.get('target') or meta.get('fingerprint')})"
 
 
-def _sample_body(provider: Any, image: str, flavor: str) -> dict[str, Any]:
+def _sample_body(
+    client: Any, config: Config, specs: ExtraSpecs, image: str, flavor: str
+) -> dict[str, Any]:
+    from .provider import create_request
+
     sample = {
         "name": "garm-sample",
         "arch": "amd64",
@@ -206,7 +237,9 @@ def _sample_body(provider: Any, image: str, flavor: str) -> dict[str, Any]:
         "flavor": flavor,
         "image": image,
     }
-    body: dict[str, Any] = provider.create_body(sample, b"<user data>")
+    body = create_request(
+        config, specs, "<controller id>", sample, b"<user data>", client.has_api_extension
+    )
     source = body.get("source")
     if isinstance(source, dict) and isinstance(source.get("server"), str):
         source["server"] = redact_url(source["server"])  # printed: no credentials

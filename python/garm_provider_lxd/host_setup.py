@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import IO, Any
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 from .config import Config
-from .errors import InputError, NotFoundError
-from .lxd import quote
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import pylxd
 
 # Where runners must not reach: the host's and the LAN's private and link-local ranges.
 BLOCKED_RANGES = (
@@ -22,6 +24,24 @@ BLOCKED_RANGES = (
 )
 
 
+# Copy-on-write drivers setup can make a loop-backed pool with, in the order it proposes them.
+COW_DRIVERS = ("btrfs", "zfs", "lvm")
+# Bounds of --storage-size: room for an image and a few runners, and no typo that reserves a
+# loop file the host's disk cannot back (the file is sparse: runners fill it as they write).
+MIN_STORAGE_BYTES = 1 << 30
+MAX_STORAGE_BYTES = 64 << 40
+_SIZE_UNITS = {
+    "MiB": 1 << 20,
+    "GiB": 1 << 30,
+    "TiB": 1 << 40,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+}
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+PROPOSED_POOL = "garm-runners"
+
+
 @dataclass(frozen=True)
 class SetupOptions:
     """What `setup` creates, named on the command line."""
@@ -32,6 +52,8 @@ class SetupOptions:
     profile: str
     storage_pool: str
     nesting: bool
+    storage_driver: str = ""  # create storage_pool with this driver when it is missing
+    storage_size: str = ""  # its loop file's size; LXD's default when empty
 
 
 @dataclass(frozen=True)
@@ -40,14 +62,54 @@ class Desired:
 
     kind: str
     name: str
-    collection: str
+    collection: str  # the API collection under /1.0
     fields: dict[str, Any]
+    in_project: bool = False  # lives in the runners' project (else server-wide)
+    on_create: dict[str, Any] = field(default_factory=dict)  # set only when creating it
+    fixed: tuple[str, ...] = ()  # fields LXD cannot change on an existing object
+    detail: str = ""  # said after "create <kind> <name>"
+
+
+def storage_size_bytes(size: str) -> int:
+    """Bytes of a --storage-size such as 30GiB; InputError when it is not one within bounds."""
+    number = size.rstrip("KMGTiB")
+    unit = _SIZE_UNITS.get(size[len(number) :])
+    if not number.isdecimal() or not number.isascii() or unit is None:
+        raise InputError(
+            f"--storage-size {size!r}: expected a whole number of MiB, GiB or TiB "
+            "(or MB, GB, TB), e.g. 30GiB"
+        )
+    total = int(number) * unit
+    if not MIN_STORAGE_BYTES <= total <= MAX_STORAGE_BYTES:
+        raise InputError(f"--storage-size {size!r}: must be between 1GiB and 64TiB")
+    return total
+
+
+def validate_options(options: SetupOptions) -> None:
+    """Refuse options that cannot give a working setup, before anything is read or changed."""
+    if "/" not in options.subnet:
+        raise InputError(f"--subnet {options.subnet!r}: expected an address with a prefix length")
+    if options.storage_driver and options.storage_driver not in COW_DRIVERS:
+        raise InputError(
+            f"--storage-driver {options.storage_driver!r}: use one of {', '.join(COW_DRIVERS)}"
+        )
+    if options.storage_size:
+        if not options.storage_driver:
+            raise InputError(
+                "--storage-size needs --storage-driver: setup sizes only the pools it creates"
+            )
+        storage_size_bytes(options.storage_size)
+    name = options.storage_pool
+    if not name or not _NAME_CHARS.issuperset(name) or name[0] in "-." or len(name) > 63:
+        raise InputError(
+            f"--storage-pool {name!r}: use up to 63 letters, digits, '-', '_' or '.', "
+            "not starting with '-' or '.'"
+        )
 
 
 def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
     """Return the objects `setup` manages, in creation order."""
-    if "/" not in options.subnet:
-        raise InputError(f"--subnet {options.subnet!r}: expected an address with a prefix length")
+    validate_options(options)
     objects = []
     project = config.project_name
     if project and project != "default":
@@ -55,7 +117,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
             Desired(
                 "project",
                 project,
-                "/1.0/projects",
+                "projects",
                 {
                     "config": {
                         "features.images": "false",
@@ -67,6 +129,8 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
                 },
             )
         )
+    if options.storage_driver:
+        objects.append(_storage_pool(options))
     egress = [
         {"action": "reject", "destination": ",".join(BLOCKED_RANGES), "state": "enabled"},
     ]
@@ -74,7 +138,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
         Desired(
             "network ACL",
             options.acl,
-            "/1.0/network-acls",
+            "network-acls",
             {"egress": egress, "ingress": [], "description": "GARM runners: no private ranges"},
         )
     )
@@ -82,7 +146,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
         Desired(
             "network",
             options.network,
-            "/1.0/networks",
+            "networks",
             {
                 "type": "bridge",
                 "config": {
@@ -101,7 +165,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
         Desired(
             "profile",
             options.profile,
-            "/1.0/profiles",
+            "profiles",
             {
                 "config": {
                     "security.nesting": "true" if options.nesting else "false",
@@ -113,9 +177,27 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
                 },
                 "description": "GARM runners",
             },
+            in_project=True,
         )
     )
     return objects
+
+
+def _storage_pool(options: SetupOptions) -> Desired:
+    """The loop-backed copy-on-write pool of --storage-driver (never changed once it exists)."""
+    config = {"size": options.storage_size} if options.storage_size else {}
+    if options.storage_driver == "lvm":
+        config["lvm.use_thinpool"] = "true"  # thin snapshots: clones, not copies
+    size = options.storage_size or "LXD's default size"
+    return Desired(
+        "storage pool",
+        options.storage_pool,
+        "storage-pools",
+        {"driver": options.storage_driver},
+        on_create={"config": config, "description": "GARM runners"},
+        fixed=("driver",),
+        detail=f" ({options.storage_driver} on a loop file of {size})",
+    )
 
 
 def _matches(have: object, want: object) -> bool:
@@ -144,39 +226,26 @@ def _differences(current: dict[str, Any], fields: dict[str, Any]) -> list[str]:
 
 def run_setup(config: Config, options: SetupOptions, out: IO[str], *, apply: bool) -> int:
     """Show (or with apply, make) the changes that bring the server to the desired state."""
-    from .lxd import Lxd
+    from .pylxd_client import connect, lxd_errors
 
-    lxd = Lxd(config)
-    pending = 0
-    for obj in desired_objects(config, options):
-        # Projects live outside any project; profiles live in the runners' project.
-        in_project = obj.kind == "profile"
-        path = f"{obj.collection}/{quote(obj.name, safe='')}"
-        full = lxd.path(path) if in_project else path
-        try:
-            current = lxd.call("GET", full).get("metadata") or {}
-        except NotFoundError:
-            current = None
-        if current is None:
-            pending += 1
-            out.write(f"create {obj.kind} {obj.name}\n")
-            if apply:
-                body = {"name": obj.name, **obj.fields}
-                collection = lxd.path(obj.collection) if in_project else obj.collection
-                lxd.wait(lxd.call("POST", collection, body), f"create {obj.kind} {obj.name}")
-            continue
-        changed = _differences(current, obj.fields)
-        if not changed:
-            out.write(f"ok     {obj.kind} {obj.name} is as wanted\n")
-            continue
-        pending += 1
-        out.write(f"update {obj.kind} {obj.name}: {', '.join(changed)}\n")
-        if apply:
-            patch = {
-                key: {**(current.get(key) or {}), **value} if isinstance(value, dict) else value
-                for key, value in obj.fields.items()
-            }
-            lxd.wait(lxd.call("PATCH", full, patch), f"update {obj.kind} {obj.name}")
+    objects = desired_objects(config, options)
+    # One connection outside any project: projects, pools, ACLs and networks are server-wide
+    # (a project without features.networks uses the default one's); profiles name the project.
+    client = connect(config._replace(project_name=""))
+    project = {"project": config.project_name} if config.project_name else {}
+    with lxd_errors("setup"):
+        supported = _supported_drivers(client)
+        _check_driver(options, supported)
+        # Read everything before changing anything: a refusal leaves the server as it was.
+        plan = [(obj, _current(client, obj, project if obj.in_project else {})) for obj in objects]
+        for obj, current in plan:
+            _check_fixed(obj, current)
+        root_driver = options.storage_driver or _existing_pool_driver(client, options.storage_pool)
+        pending = 0
+        for obj, current in plan:
+            pending += _bring(client, obj, current, project if obj.in_project else {}, out, apply)
+    if root_driver == "dir":
+        out.write(_dir_note(options.storage_pool, supported))
     if not pending:
         out.write("nothing to do\n")
     elif not apply:
@@ -184,3 +253,112 @@ def run_setup(config: Config, options: SetupOptions, out: IO[str], *, apply: boo
     else:
         out.write(f"{pending} change(s) made\n")
     return 0
+
+
+def _supported_drivers(client: pylxd.Client) -> list[str] | None:
+    """The storage drivers the server can use (None when it does not say)."""
+    drivers = (client.host_info.get("environment") or {}).get("storage_supported_drivers")
+    if not isinstance(drivers, list):
+        return None
+    return [str(item.get("Name")) for item in drivers if isinstance(item, dict)]
+
+
+def _check_driver(options: SetupOptions, supported: list[str] | None) -> None:
+    driver = options.storage_driver
+    if driver and supported is not None and driver not in supported:
+        raise InputError(
+            f"--storage-driver {driver}: this server does not support it "
+            f"(it supports: {', '.join(supported) or 'none'})"
+        )
+
+
+def _current(client: pylxd.Client, obj: Desired, params: dict[str, str]) -> dict[str, Any] | None:
+    """The object as the server has it, or None when it does not exist."""
+    from pylxd.exceptions import NotFound
+
+    from .pylxd_client import api_node, metadata
+
+    try:
+        return metadata(api_node(client, obj.collection, obj.name).get(params=dict(params))) or {}
+    except NotFound:
+        return None
+
+
+def _check_fixed(obj: Desired, current: dict[str, Any] | None) -> None:
+    if current is None:
+        return
+    for key in obj.fixed:
+        if not _matches(current.get(key), obj.fields[key]):
+            raise InputError(
+                f"{obj.kind} {obj.name} exists with {key} {current.get(key)}, not "
+                f"{obj.fields[key]}; setup never changes that: name another {obj.kind}"
+            )
+
+
+def _existing_pool_driver(client: pylxd.Client, name: str) -> str:
+    from pylxd.exceptions import NotFound
+
+    from .pylxd_client import api_node, metadata
+
+    try:
+        return str((metadata(api_node(client, "storage-pools", name).get()) or {}).get("driver"))
+    except NotFound:
+        raise InputError(
+            f"--storage-pool {name}: no such storage pool; name an existing one, or add "
+            f"--storage-driver {'|'.join(COW_DRIVERS)} to create it"
+        ) from None
+
+
+def _bring(
+    client: pylxd.Client,
+    obj: Desired,
+    current: dict[str, Any] | None,
+    params: dict[str, str],
+    out: IO[str],
+    apply: bool,
+) -> int:
+    """Print (and with apply, make) the change obj needs; return how many changes that is."""
+    from .pylxd_client import api_node, lxd_errors
+
+    if current is None:
+        out.write(f"create {obj.kind} {obj.name}{obj.detail}\n")
+        if apply:
+            body = {"name": obj.name, **obj.on_create, **obj.fields}
+            with lxd_errors(f"create {obj.kind} {obj.name}"):
+                response = api_node(client, obj.collection).post(json=body, params=dict(params))
+                _wait(client, response)
+        return 1
+    changed = _differences(current, obj.fields)
+    if not changed:
+        out.write(f"ok     {obj.kind} {obj.name} is as wanted\n")
+        return 0
+    out.write(f"update {obj.kind} {obj.name}: {', '.join(changed)}\n")
+    if apply:
+        patch = {
+            key: {**(current.get(key) or {}), **value} if isinstance(value, dict) else value
+            for key, value in obj.fields.items()
+        }
+        with lxd_errors(f"update {obj.kind} {obj.name}"):
+            node = api_node(client, obj.collection, obj.name)
+            _wait(client, node.patch(json=patch, params=dict(params)))
+    return 1
+
+
+def _wait(client: pylxd.Client, response: Any) -> None:
+    """Wait for the operation an async response started (pylxd raises if it failed)."""
+    envelope = response.json()
+    if envelope.get("type") == "async" and envelope.get("operation"):
+        client.operations.wait_for_operation(envelope["operation"])
+
+
+def _dir_note(pool: str, supported: list[str] | None) -> str:
+    cow = [driver for driver in COW_DRIVERS if supported is None or driver in supported]
+    how = (
+        f"add --storage-pool {PROPOSED_POOL} --storage-driver {cow[0]} to make one"
+        if cow
+        else f"this server supports none ({', '.join(COW_DRIVERS)})"
+    )
+    return (
+        f"note   storage pool {pool} (driver dir) holds the runners' root disks: LXD unpacks "
+        f"the whole image for every runner, a copy-on-write pool clones it; {how}\n"
+    )

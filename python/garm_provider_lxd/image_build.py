@@ -6,8 +6,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -145,18 +143,18 @@ class _Progress:
 
 def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stderr: IO[str]) -> int:
     """Build and publish the image; print one JSON object on stdout."""
-    from .pylxd_client import connect
+    from .pylxd_client import connect, lxd_errors
 
     validate(options)
     progress = _Progress(stderr)
     client = connect(config)
     source = image_source(options.base, config.image_remotes)
-    with _lxd_errors():
+    with lxd_errors("image build"):
         base_fingerprint = _check_base(client, source, options.base)
     name = BUILDER_PREFIX + secrets.token_hex(4)
     created = False
     try:
-        with _lxd_errors():
+        with lxd_errors("image build"):
             progress.say(f"creating builder {name} from {options.base}")
             cloud_init = client.has_api_extension("cloud_init")
             user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
@@ -204,20 +202,6 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     stdout.write(json.dumps(result) + "\n")
     stdout.flush()
     return EXIT_OK
-
-
-@contextmanager
-def _lxd_errors() -> Iterator[None]:
-    """Turn pylxd's and requests' exceptions into the provider's one-line LxdError."""
-    from pylxd.exceptions import LXDAPIException
-    from requests import RequestException
-
-    try:
-        yield
-    except LXDAPIException as exc:
-        raise LxdError(f"image build: {_one_line(str(exc))}") from None
-    except RequestException as exc:
-        raise LxdError(f"image build: request to LXD failed: {_one_line(str(exc))}") from None
 
 
 def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:

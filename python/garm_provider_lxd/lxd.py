@@ -147,7 +147,7 @@ class Lxd:
 
     def instance_path(self, name: str) -> str:
         """Return the API path of instance name."""
-        return f"/1.0/instances/{quote(name, safe='')}"
+        return api_path("instances", name)
 
     def get_instance(self, name: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
         """Return (metadata, raw envelope) of an instance; NotFoundError if absent.
@@ -261,6 +261,11 @@ class Lxd:
         if status >= 400:
             raise _error_for(_decode(data, "GET", "instances"), status, "list instances")
         return data
+
+
+def api_path(*segments: str) -> str:
+    """Return /1.0/<segments...> with each segment percent-encoded (names may hold '/', '?')."""
+    return "/1.0/" + "/".join(quote(segment, safe="") for segment in segments)
 
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

@@ -22,6 +22,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the operator command-line parser."""
+    from .host_setup import COW_DRIVERS
+
     parser = _Parser(
         prog="garm-provider-lxd",
         description=(
@@ -66,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Bring the server to a runner-ready state: the config's project (when not "
             "default), a NAT bridge whose ACL rejects traffic to private and link-local "
-            "ranges (the host and the LAN), and a runner profile on that bridge. Shows the "
+            "ranges (the host and the LAN), and a runner profile on that bridge, with its root "
+            "disk on --storage-pool (created copy-on-write with --storage-driver). Shows the "
             "plan; changes nothing unless --apply is given. Idempotent."
         ),
     )
@@ -78,7 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.add_argument("--acl", default="garm-runners", help="network ACL name")
     setup.add_argument("--profile", default="garm-runner", help="runner profile name")
-    setup.add_argument("--storage-pool", default="default", help="pool for the root disk")
+    setup.add_argument(
+        "--storage-pool", default="default", metavar="NAME",
+        help="storage pool of the runners' root disks (default: default)",
+    )  # fmt: skip
+    setup.add_argument(
+        "--storage-driver", choices=COW_DRIVERS, default="",
+        help="create --storage-pool, when missing, as a loop-backed copy-on-write pool "
+        "with this driver (lvm: thin)",
+    )  # fmt: skip
+    setup.add_argument(
+        "--storage-size", default="", metavar="SIZE",
+        help="size of that pool's loop file, e.g. 30GiB (default: LXD's, 5 to 30 GiB)",
+    )  # fmt: skip
     setup.add_argument(
         "--nesting", action="store_true", help="allow nested containers (docker in runners)"
     )
@@ -162,6 +177,8 @@ def run_operator(args: list[str], streams: Streams) -> int:
             profile=options.profile,
             storage_pool=options.storage_pool,
             nesting=options.nesting,
+            storage_driver=options.storage_driver,
+            storage_size=options.storage_size,
         )
         return run_setup(load_config(options.config), wanted, _text(streams), apply=options.apply)
     if options.command == "image":

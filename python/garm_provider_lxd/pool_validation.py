@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .errors import InputError, NotFoundError, ProviderError
 from .images import image_source
-from .lxd import quote
-from .provider import Provider
+from .lxd import api_path
+from .provider import Provider, instance_profiles
 
 
 def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None:
@@ -29,16 +29,14 @@ def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None
 
     project = config.project_name
     if project and project != "default":
-        missing(f"/1.0/projects/{quote(project, safe='')}", f"project {project}")
-    profiles = ["default"] if config.include_default_profile else []
-    profiles += list(specs.profiles) if specs.profiles is not None else [flavor] if flavor else []
-    for profile in dict.fromkeys(profiles):
-        missing(lxd.path(f"/1.0/profiles/{quote(profile, safe='')}"), f"profile {profile}")
+        missing(api_path("projects", project), f"project {project}")
+    for profile in instance_profiles(config, specs, flavor):
+        missing(lxd.path(api_path("profiles", profile)), f"profile {profile}")
     target = specs.target or ""
     if target.startswith("@"):
-        missing(f"/1.0/cluster/groups/{quote(target[1:], safe='')}", f"cluster group {target[1:]}")
+        missing(api_path("cluster", "groups", target[1:]), f"cluster group {target[1:]}")
     elif target:
-        missing(f"/1.0/cluster/members/{quote(target, safe='')}", f"cluster member {target}")
+        missing(api_path("cluster", "members", target), f"cluster member {target}")
     if image:
         try:
             source = image_source(image, config.image_remotes, specs.image_remote)
@@ -46,10 +44,8 @@ def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None
             problems.append(str(exc))
         else:
             if "alias" in source and "server" not in source:
-                alias = quote(source["alias"], safe="")
-                missing(lxd.path(f"/1.0/images/aliases/{alias}"), f"image {image}")
+                missing(lxd.path(api_path("images", "aliases", source["alias"])), f"image {image}")
             elif "fingerprint" in source:
-                fingerprint = quote(source["fingerprint"], safe="")
-                missing(lxd.path(f"/1.0/images/{fingerprint}"), f"image {image}")
+                missing(lxd.path(api_path("images", source["fingerprint"])), f"image {image}")
     if problems:
         raise InputError("pool is not usable: " + "; ".join(problems))

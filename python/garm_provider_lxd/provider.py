@@ -12,7 +12,7 @@ from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from .config import Config
@@ -66,12 +66,7 @@ class Provider:
         # were created, or those runners would be lost.
         enforce_project_policy(config, self.specs)
         self.operator_config = config  # as the operator wrote it, before the pool's overrides
-        # A pool's extra specs override the provider config for that pool.
-        self.config = config._replace(
-            project_name=_pick(self.specs.project, config.project_name),
-            instance_type=_pick(self.specs.instance_type, config.instance_type),
-            secure_boot=_pick(self.specs.secure_boot, config.secure_boot),
-        )
+        self.config = pool_config(config, self.specs)
         self.controller_id = controller_id
         self.lxd = Lxd(self.config)
 
@@ -111,54 +106,10 @@ class Provider:
 
     def create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
         """Return the POST /1.0/instances request for a bootstrap (user data already built)."""
-        from .images import image_source
-
-        name = _field(bootstrap, "name")
-        arch = _field(bootstrap, "arch")
-        if arch not in LXD_ARCHITECTURES:
-            raise InputError(f"architecture {arch} is not supported")
-        os_type = _field(bootstrap, "os_type")
-        if os_type not in OS_TYPES:
-            raise InputError(f"unsupported OS type: {os_type}")
-        pool_id = _field(bootstrap, "pool_id", required=False)
-        flavor = _field(bootstrap, "flavor", required=False)
-        specs = self.specs
-        profiles = ["default"] if self.config.include_default_profile else []
-        wanted = list(specs.profiles) if specs.profiles is not None else [flavor]
-        profiles += [name for name in wanted if name and name not in profiles]
-        lxd = self.lxd
-        user_data_key = (
-            "cloud-init.user-data" if lxd.has_extension("cloud_init") else "user.user-data"
+        has_extension = self.lxd.has_extension
+        return create_request(
+            self.config, self.specs, self.controller_id, bootstrap, user_data, has_extension
         )
-        config: dict[str, str] = {
-            **specs.config,
-            TAG_CONTROLLER: self.controller_id,
-            TAG_POOL: pool_id,
-            TAG_OS_TYPE: os_type,
-            TAG_OS_ARCH: arch,
-            user_data_key: user_data.decode("utf-8"),
-        }
-        if self.config.instance_type == "virtual-machine":
-            if lxd.has_extension("instance_boot_mode"):
-                mode = "uefi-secureboot" if self.config.secure_boot else "uefi-nosecureboot"
-                config["boot.mode"] = mode
-            else:
-                config["security.secureboot"] = "true" if self.config.secure_boot else "false"
-        body: dict[str, Any] = {
-            "name": name,
-            "type": self.config.instance_type,
-            "architecture": LXD_ARCHITECTURES[arch],
-            "profiles": profiles,
-            "config": config,
-            "devices": {key: dict(value) for key, value in specs.devices.items()},
-            "source": image_source(
-                _field(bootstrap, "image"), self.config.image_remotes, specs.image_remote
-            ),
-            "start": lxd.has_extension("instance_create_start"),
-        }
-        if specs.ephemeral is not None:
-            body["ephemeral"] = specs.ephemeral
-        return body
 
     def _wait_for_address(self, name: str) -> bytes:
         from ._native import provider_instance
@@ -371,6 +322,76 @@ class Provider:
                 f"removed {len(targets) - len(errors)} of {len(targets)} instances; first error: "
                 f"{errors[0]}"
             )
+
+
+def pool_config(config: Config, specs: ExtraSpecs) -> Config:
+    """The config a pool's instances live by: its extra specs override the provider config."""
+    return config._replace(
+        project_name=_pick(specs.project, config.project_name),
+        instance_type=_pick(specs.instance_type, config.instance_type),
+        secure_boot=_pick(specs.secure_boot, config.secure_boot),
+    )
+
+
+def instance_profiles(config: Config, specs: ExtraSpecs, flavor: str) -> list[str]:
+    """A pool's instance profiles in order: default (if configured), then its specs' or flavor."""
+    profiles = ["default"] if config.include_default_profile else []
+    wanted = specs.profiles if specs.profiles is not None else (flavor,)
+    profiles += [name for name in wanted if name and name not in profiles]
+    return profiles
+
+
+def create_request(
+    config: Config,
+    specs: ExtraSpecs,
+    controller_id: str,
+    bootstrap: Mapping[str, Any],
+    user_data: bytes,
+    has_extension: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
+    from .images import image_source
+
+    name = _field(bootstrap, "name")
+    arch = _field(bootstrap, "arch")
+    if arch not in LXD_ARCHITECTURES:
+        raise InputError(f"architecture {arch} is not supported")
+    os_type = _field(bootstrap, "os_type")
+    if os_type not in OS_TYPES:
+        raise InputError(f"unsupported OS type: {os_type}")
+    pool_id = _field(bootstrap, "pool_id", required=False)
+    flavor = _field(bootstrap, "flavor", required=False)
+    profiles = instance_profiles(config, specs, flavor)
+    user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
+    instance_config: dict[str, str] = {
+        **specs.config,
+        TAG_CONTROLLER: controller_id,
+        TAG_POOL: pool_id,
+        TAG_OS_TYPE: os_type,
+        TAG_OS_ARCH: arch,
+        user_data_key: user_data.decode("utf-8"),
+    }
+    if config.instance_type == "virtual-machine":
+        if has_extension("instance_boot_mode"):
+            mode = "uefi-secureboot" if config.secure_boot else "uefi-nosecureboot"
+            instance_config["boot.mode"] = mode
+        else:
+            instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
+    body: dict[str, Any] = {
+        "name": name,
+        "type": config.instance_type,
+        "architecture": LXD_ARCHITECTURES[arch],
+        "profiles": profiles,
+        "config": instance_config,
+        "devices": {key: dict(value) for key, value in specs.devices.items()},
+        "source": image_source(
+            _field(bootstrap, "image"), config.image_remotes, specs.image_remote
+        ),
+        "start": has_extension("instance_create_start"),
+    }
+    if specs.ephemeral is not None:
+        body["ephemeral"] = specs.ephemeral
+    return body
 
 
 def _force_delete_once(lxd: Lxd, name: str) -> None:

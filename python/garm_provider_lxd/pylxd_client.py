@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LxdConnectionError
+from .errors import ConfigError, LxdConnectionError, LxdError
+from .messages import one_line
 
 if TYPE_CHECKING:
     import pylxd
@@ -14,8 +17,12 @@ if TYPE_CHECKING:
     from .config import Config
 
 
-def connect(config: Config) -> pylxd.Client:
-    """Connect to the config's server (unix socket or HTTPS) and project with pylxd."""
+def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
+    """Connect to the config's server (unix socket or HTTPS) and project with pylxd.
+
+    trusted_only=False returns a client the server does not trust (it sees public images only)
+    instead of raising, for callers that report that themselves.
+    """
     import pylxd
     from pylxd.exceptions import ClientConnectionFailed, LXDAPIException
 
@@ -46,11 +53,40 @@ def connect(config: Config) -> pylxd.Client:
     except (ClientConnectionFailed, LXDAPIException, OSError) as exc:
         raise LxdConnectionError(f"cannot connect to {where}: {_first_line(exc)}") from None
     # An untrusted client still gets answers (public images only), so say it here.
-    if client.host_info.get("auth") != "trusted":
+    if trusted_only and client.host_info.get("auth") != "trusted":
         raise LxdConnectionError(
             f"{where} does not trust the client certificate {config.client_certificate}"
         )
     return client
+
+
+def api_node(client: pylxd.Client, *segments: str) -> Any:
+    """pylxd's API node for /1.0/<segments...>, each segment percent-encoded (pylxd does not)."""
+    from .lxd import quote
+
+    node = client.api
+    for segment in segments:
+        node = node[quote(segment, safe="")]
+    return node
+
+
+def metadata(response: Any) -> Any:
+    """The metadata of an LXD response pylxd returned."""
+    return response.json().get("metadata")
+
+
+@contextmanager
+def lxd_errors(what: str) -> Iterator[None]:
+    """Turn pylxd's and requests' exceptions into the provider's one-line LxdError."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    try:
+        yield
+    except LXDAPIException as exc:
+        raise LxdError(f"{what}: {one_line(str(exc), 400)}") from None
+    except RequestException as exc:
+        raise LxdError(f"{what}: request to LXD failed: {one_line(str(exc), 400)}") from None
 
 
 def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
