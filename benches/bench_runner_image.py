@@ -2,6 +2,7 @@
 
     .venv/bin/python benches/bench_runner_image.py              # 3 runners per image
     .venv/bin/python benches/bench_runner_image.py --runs 1 --padding-mb 10 --no-write
+    .venv/bin/python benches/bench_runner_image.py --storage btrfs --download-mbps 25
 
 Uses the end-to-end kit (docs/e2e.md): the test LXD daemon, the `garm-cloudinit` image and the
 fake GARM, whose stub runner tarball is padded to a realistic size (120 MB by default,
@@ -9,8 +10,8 @@ generated at run time). `garm-provider-lxd image build` bakes that runner into a
 runners are created alternately from the base and the baked image with the provider's default
 install script (JIT). Checks inside the benchmark: every runner reaches `idle`, every base
 runner downloads the tarball once and no baked runner downloads it. Writes a "Runner images"
-section of benches/results/e2e.md, one per `--compression` (median of the runs; target baked ≤
-0.6x base).
+section of benches/results/e2e.md, one per `--compression`, `--storage` and `--download-mbps`
+(median of the runs; target baked ≤ 0.6x base).
 """
 
 from __future__ import annotations
