@@ -12,7 +12,9 @@ import hashlib
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from garm_provider_lxd.image_build import (
     build_script,
     builder_user_data,
     display_url,
+    packages,
     runner_version,
 )
 
@@ -252,6 +255,112 @@ def test_builder_stopped_early_is_not_published(
     assert not lxd_client.images.exists(alias, alias=True)
 
 
+def test_builder_user_data_installs_each_package_once() -> None:
+    """curl and tar come first, --package names follow, each once; the script names them too."""
+    options = BuildOptions(base="b", alias="a", runner_url="http://h/r.tar.gz",
+                           packages=("git", "curl", "jq"))  # fmt: skip
+    assert packages(options) == ["curl", "tar", "git", "jq"]
+    assert "PACKAGES='curl tar git jq'\n" in build_script(options)
+
+
+@contextmanager
+def parked_alias(client: pylxd.Client, image: str) -> Iterator[tuple[str, str]]:
+    """A fresh alias on `image`'s fingerprint, for builds that must not move it; removed after.
+
+    A regression that publishes under it has its image deleted too.
+    """
+    fingerprint = client.images.get_by_alias(image).fingerprint
+    alias = f"parked-{secrets.token_hex(3)}"
+    client.api.images.aliases.post(json={"name": alias, "target": fingerprint})
+    try:
+        yield alias, fingerprint
+    finally:
+        target = client.api.images.aliases[alias].get().json()["metadata"]["target"]
+        client.api.images.aliases[alias].delete()
+        if target != fingerprint:
+            delete_image(client, target)
+
+
+def assert_nothing_left(
+    done: subprocess.CompletedProcess[str], client: pylxd.Client, alias: str, fingerprint: str
+) -> str:
+    """Exit 1 with one line, no builder left, the alias where it was; return the line."""
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done)
+    name = builder_name(done.stderr)
+    assert not name or not client.instances.exists(name), name
+    assert client.api.images.aliases[alias].get().json()["metadata"]["target"] == fingerprint
+    return line
+
+
+def remote_config(
+    tmp_path: Path, lxd_env: LxdEnv, remotes: dict[str, str], extra: str = ""
+) -> Path:
+    """A config on the test daemon with the given image_remotes (name -> addr)."""
+    config = tmp_path / "remotes.toml"
+    text = f"unix_socket_path = {json.dumps(lxd_env.socket)}\n{extra}"
+    for name, addr in remotes.items():
+        text += f"[image_remotes.{name}]\naddr = {json.dumps(addr)}\n"
+    config.write_text(text)
+    return config
+
+
+def test_unknown_remote_creates_nothing(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """--from with a remote the config does not name: one line listing the configured ones."""
+    config = remote_config(tmp_path, lxd_env, {"mirror": "https://images.example"})
+    before = builders(lxd_client)
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "ubuntu:24.04", "--alias", alias,
+                           "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image 'ubuntu:24.04': remote 'ubuntu' is not configured in image_remotes "
+        "(configured: mirror)"
+    )
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+
+
+def test_refused_remote_leaves_no_builder(
+    provider_bin: str,
+    tmp_path: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    bridge_address: str,
+) -> None:
+    """--from remote:alias on a closed port: the server pulls from the configured address as
+    simplestreams (its error names the index URL), refuses, and no builder is left.
+    """
+    addr = f"http://{bridge_address}:9"
+    config = remote_config(tmp_path, lxd_env, {"closed": addr})
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "closed:debian/12", "--alias", alias,
+                           "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line.startswith("image build: "), line
+    assert f"{addr}/streams/v1/index.json" in line and "connection refused" in line, line
+    assert "creating builder" in done.stderr  # LXD, not the command, refused the source
+
+
+def test_vm_builder_of_a_container_image_is_refused(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """instance_type = "virtual-machine" makes a VM builder; LXD refuses it from a container
+    image, with one line, and nothing is left.
+    """
+    config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", lxd_env.image, "--alias", alias,
+                           "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image build: Requested image's type \"container\" doesn't match instance type "
+        '"virtual-machine"'
+    )
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 
@@ -443,6 +552,35 @@ def test_second_build_moves_the_alias_and_keeps_the_old_image(
     assert not lxd_client.images.get(old).aliases
     # The fixture's later tests expect the alias on the first image: put it back.
     lxd_client.api.images.aliases[baked["alias"]].put(json={"target": old, "description": ""})
+
+
+@pytest.mark.e2e
+def test_failing_package_fails_early_and_cleanly(
+    provider_bin: str,
+    provider_config: Path,
+    e2e_image: str,
+    fake_garm: FakeGarm,
+    lxd_client: pylxd.Client,
+) -> None:
+    """A --package apt cannot install: one line naming the package step and apt's error,
+    before the runner is downloaded; the builder deleted and the alias unmoved.
+
+    The e2e image has no package sources, so apt fails at once with "Unable to locate package",
+    as it does for a misspelt name on a real mirror.
+    """
+    missing = f"no-such-package-{secrets.token_hex(3)}"
+    started = time.time()
+    with parked_alias(lxd_client, e2e_image) as (alias, fingerprint):
+        done = image_build(provider_bin, provider_config, "--from", e2e_image, "--alias", alias,
+                           "--runner-url", fake_garm.download_url, "--package", "sudo",
+                           "--package", missing)  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        f"image build failed: the package step (curl tar sudo {missing}) failed: "
+        f"E: Unable to locate package {missing}"
+    )
+    assert builder_name(done.stderr)
+    assert downloads_since(fake_garm, started) == []
 
 
 # -- Incus ---------------------------------------------------------------------------------------
