@@ -334,6 +334,8 @@ def _check_sealed(client: pylxd.Client, name: str, shown: str) -> None:
 
 def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str) -> str:
     builder = client.instances.get(name)
+    # A base pulled from a remote is known by its fingerprint only once the server has it.
+    base_fingerprint = base_fingerprint or str(builder.config.get("volatile.base_image", ""))
     properties = {
         key[len("image.") :]: str(value)
         for key, value in builder.expanded_config.items()
