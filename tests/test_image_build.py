@@ -8,11 +8,16 @@ script and with GARM's own template, and try the ways a build fails. See docs/ru
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import secrets
+import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from garm_provider_lxd.image_build import (
     build_script,
     builder_user_data,
     display_url,
+    packages,
     runner_version,
 )
 
@@ -39,6 +45,8 @@ __all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client",
 
 BUILD_TIMEOUT = 900
 RUNNER_DIR = "/home/runner/actions-runner"
+# A runner URL for builds that fail before any download.
+UNUSED_URL = "http://10.161.0.1/r.tar.gz"
 
 
 def image_build(
@@ -252,6 +260,164 @@ def test_builder_stopped_early_is_not_published(
     assert not lxd_client.images.exists(alias, alias=True)
 
 
+def test_builder_user_data_installs_each_package_once() -> None:
+    """curl and tar come first, --package names follow, each once; the script names them too."""
+    options = BuildOptions(base="b", alias="a", runner_url="http://h/r.tar.gz",
+                           packages=("git", "curl", "jq"))  # fmt: skip
+    assert packages(options) == ["curl", "tar", "git", "jq"]
+    assert "PACKAGES='curl tar git jq'\n" in build_script(options)
+
+
+@contextmanager
+def parked_alias(client: pylxd.Client, image: str) -> Iterator[tuple[str, str]]:
+    """A fresh alias on `image`'s fingerprint, for builds that must not move it; removed after.
+
+    A regression that publishes under it has its image deleted too.
+    """
+    fingerprint = client.images.get_by_alias(image).fingerprint
+    alias = f"parked-{secrets.token_hex(3)}"
+    client.api.images.aliases.post(json={"name": alias, "target": fingerprint})
+    try:
+        yield alias, fingerprint
+    finally:
+        target = client.api.images.aliases[alias].get().json()["metadata"]["target"]
+        client.api.images.aliases[alias].delete()
+        if target != fingerprint:
+            delete_image(client, target)
+
+
+def assert_nothing_left(
+    done: subprocess.CompletedProcess[str], client: pylxd.Client, alias: str, fingerprint: str
+) -> str:
+    """Exit 1 with one line, no builder left, the alias where it was; return the line."""
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done)
+    name = builder_name(done.stderr)
+    assert not name or not client.instances.exists(name), name
+    assert client.api.images.aliases[alias].get().json()["metadata"]["target"] == fingerprint
+    return line
+
+
+def remote_config(
+    tmp_path: Path, lxd_env: LxdEnv, remotes: dict[str, str], extra: str = ""
+) -> Path:
+    """A config on the test daemon with the given image_remotes (name -> addr)."""
+    config = tmp_path / "remotes.toml"
+    text = f"unix_socket_path = {json.dumps(lxd_env.socket)}\n{extra}"
+    for name, addr in remotes.items():
+        text += f"[image_remotes.{name}]\naddr = {json.dumps(addr)}\n"
+    config.write_text(text)
+    return config
+
+
+def test_unknown_remote_creates_nothing(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """--from with a remote the config does not name: one line listing the configured ones."""
+    config = remote_config(tmp_path, lxd_env, {"mirror": "https://images.example"})
+    before = builders(lxd_client)
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "ubuntu:24.04", "--alias", alias,
+                           "--runner-url", UNUSED_URL)  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image 'ubuntu:24.04': remote 'ubuntu' is not configured in image_remotes "
+        "(configured: mirror)"
+    )
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+
+
+def test_refused_remote_leaves_no_builder(
+    provider_bin: str,
+    tmp_path: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    bridge_address: str,
+) -> None:
+    """--from remote:alias on a closed port: the server pulls from the configured address as
+    simplestreams (its error names the index URL), refuses, and no builder is left.
+    """
+    addr = f"http://{bridge_address}:9"
+    config = remote_config(tmp_path, lxd_env, {"closed": addr})
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "closed:debian/12", "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line.startswith("image build: "), line
+    assert f"{addr}/streams/v1/index.json" in line and "connection refused" in line, line
+    assert "creating builder" in done.stderr  # LXD, not the command, refused the source
+
+
+def test_vm_builder_of_a_container_image_is_refused(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """instance_type = "virtual-machine" makes a VM builder; LXD refuses it from a container
+    image, with one line, and nothing is left.
+    """
+    config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", lxd_env.image, "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image build: Requested image's type \"container\" doesn't match instance type "
+        '"virtual-machine"'
+    )
+
+
+@pytest.fixture(scope="module")
+def empty_vm_image(
+    lxd_client: pylxd.Client, lxd_env: LxdEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A virtual-machine image (an empty qcow2 disk) imported into the test daemon; its alias.
+
+    Enough for LXD to accept it as a VM builder's source; deleted afterwards.
+    """
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is needed to make a VM image")
+    work = tmp_path_factory.mktemp("vm-image")
+    (work / "metadata.yaml").write_text(
+        f"architecture: x86_64\ncreation_date: {int(time.time())}\n"
+        "properties:\n  os: none\n  description: empty VM image (garm-provider-lxd tests)\n"
+    )
+    subprocess.run(["tar", "-C", str(work), "-czf", str(work / "meta.tar.gz"), "metadata.yaml"],
+                   check=True)  # fmt: skip
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(work / "disk.qcow2"), "64M"],
+                   check=True)  # fmt: skip
+    alias = f"empty-vm-{secrets.token_hex(3)}"
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir,
+           "LXD_CONF": str(work / "lxc-client")}  # fmt: skip
+    subprocess.run(["lxc", "image", "import", str(work / "meta.tar.gz"), str(work / "disk.qcow2"),
+                    "--alias", alias], env=env, capture_output=True, check=True)  # fmt: skip
+    fingerprint = lxd_client.images.get_by_alias(alias).fingerprint
+    yield alias
+    delete_image(lxd_client, fingerprint)
+
+
+def test_vm_builder_is_refused_without_vm_support(
+    provider_bin: str,
+    tmp_path: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    empty_vm_image: str,
+) -> None:
+    """A VM builder from a VM image on a server that cannot run VMs (no vhost_vsock here): LXD
+    refuses to create it, one line says why, and nothing is left.
+    """
+    if "qemu" in str(lxd_client.host_info["environment"].get("driver", "")):
+        pytest.skip("this server runs VMs: the refusal under test cannot happen")
+    config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
+    before = builders(lxd_client)
+    with parked_alias(lxd_client, empty_vm_image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", empty_vm_image, "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line.startswith("image build: "), line
+    assert 'Instance type "virtual-machine" is not supported on this server' in line, line
+    assert builders(lxd_client) == before
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 
@@ -443,6 +609,135 @@ def test_second_build_moves_the_alias_and_keeps_the_old_image(
     assert not lxd_client.images.get(old).aliases
     # The fixture's later tests expect the alias on the first image: put it back.
     lxd_client.api.images.aliases[baked["alias"]].put(json={"target": old, "description": ""})
+
+
+@pytest.mark.e2e
+def test_failing_package_fails_early_and_cleanly(
+    provider_bin: str,
+    provider_config: Path,
+    e2e_image: str,
+    fake_garm: FakeGarm,
+    lxd_client: pylxd.Client,
+) -> None:
+    """A --package apt cannot install: one line naming the package step and apt's error,
+    before the runner is downloaded; the builder deleted and the alias unmoved.
+
+    The e2e image has no package sources, so apt fails at once with "Unable to locate package",
+    as it does for a misspelt name on a real mirror.
+    """
+    missing = f"no-such-package-{secrets.token_hex(3)}"
+    started = time.time()
+    with parked_alias(lxd_client, e2e_image) as (alias, fingerprint):
+        done = image_build(provider_bin, provider_config, "--from", e2e_image, "--alias", alias,
+                           "--runner-url", fake_garm.download_url, "--package", "sudo",
+                           "--package", missing)  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        f"image build failed: the package step (curl tar sudo {missing}) failed: "
+        f"E: Unable to locate package {missing}"
+    )
+    assert builder_name(done.stderr)
+    assert downloads_since(fake_garm, started) == []
+
+
+# A static file server: binds port 0 on argv[2], serves argv[1], writes its port to argv[3].
+STATIC_SERVER = """
+import functools, http.server, os, sys
+root, host, ready = sys.argv[1:4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+server = http.server.ThreadingHTTPServer((host, 0), handler)
+with open(ready + ".tmp", "w") as out:
+    out.write(str(server.server_port))
+os.rename(ready + ".tmp", ready)
+server.serve_forever()
+"""
+
+
+@contextmanager
+def simplestreams_remote(
+    netns: str, bind: str, work: Path, tarball: Path, alias: str
+) -> Iterator[tuple[str, str]]:
+    """Serve `tarball` (a unified LXD image) as a one-image simplestreams remote in `netns`.
+
+    Yields the remote's address and the served image's fingerprint. One empty gzip member is
+    appended: the same image, another fingerprint, so the server downloads it rather than
+    reusing the copy it already holds.
+    """
+    root = work / "simplestreams"
+    (root / "streams" / "v1").mkdir(parents=True)
+    (root / "images").mkdir()
+    served = root / "images" / "lxd_combined.tar.gz"
+    with served.open("wb") as out, tarball.open("rb") as source:
+        shutil.copyfileobj(source, out)
+        out.write(gzip.compress(b""))
+    fingerprint = hashlib.sha256(served.read_bytes()).hexdigest()
+    item = {"ftype": "lxd_combined.tar.gz", "path": "images/lxd_combined.tar.gz",
+            "sha256": fingerprint, "size": served.stat().st_size}  # fmt: skip
+    product = {"aliases": alias, "arch": "amd64", "os": "debian", "release": "bookworm",
+               "versions": {"20261206_0000": {"items": {"lxd_combined.tar.gz": item}}}}  # fmt: skip
+    products = {"content_id": "images", "datatype": "image-downloads", "format": "products:1.0",
+                "products": {"garm:e2e:amd64": product}}  # fmt: skip
+    index = {"format": "index:1.0", "index": {"images": {
+        "datatype": "image-downloads", "path": "streams/v1/images.json",
+        "format": "products:1.0", "products": ["garm:e2e:amd64"]}}}  # fmt: skip
+    (root / "streams" / "v1" / "images.json").write_text(json.dumps(products))
+    (root / "streams" / "v1" / "index.json").write_text(json.dumps(index))
+    ready = work / "port"
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", STATIC_SERVER, str(root), bind,
+         str(ready)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no static server"
+            time.sleep(0.1)
+        yield f"http://{bind}:{ready.read_text()}", fingerprint
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_build_from_a_simplestreams_remote(
+    provider_bin: str,
+    lxd_env: LxdEnv,
+    lxd_client: pylxd.Client,
+    e2e_image: str,
+    fake_garm: FakeGarm,
+    bridge_address: str,
+    tmp_path: Path,
+) -> None:
+    """--from remote:alias through the config's image_remotes: the server pulls the base image
+    from a simplestreams remote (served in the test network namespace), and the image records it.
+    """
+    tarball = max(IMAGE_CACHE.glob(f"{e2e_image}-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    alias = f"e2e-remote-{secrets.token_hex(3)}"
+    made = ""
+    with simplestreams_remote(lxd_env.netns, bridge_address, tmp_path, tarball, "garm/e2e") as (
+        addr,
+        pulled,
+    ):
+        config = remote_config(tmp_path, lxd_env, {"e2ess": addr})
+        try:
+            done = image_build(provider_bin, config, "--from", "e2ess:garm/e2e", "--alias", alias,
+                               "--runner-url", fake_garm.download_url)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            made = json.loads(done.stdout)["fingerprint"]
+            image = lxd_client.images.get_by_alias(alias)
+            assert image.fingerprint == made
+            assert image.properties["garm_base_image"] == f"e2ess:garm/e2e ({pulled[:12]})"
+            assert image.properties["garm_runner_version"] == "2.321.0"
+            name = builder_name(done.stderr)
+            assert name and not lxd_client.instances.exists(name)
+            # The server pulled the base image from the remote and keeps it as a cached copy.
+            assert lxd_client.images.get(pulled).cached
+        finally:
+            if made:
+                lxd_client.api.images.aliases[alias].delete()
+                delete_image(lxd_client, made)
+            delete_image(lxd_client, pulled)
 
 
 # -- Incus ---------------------------------------------------------------------------------------

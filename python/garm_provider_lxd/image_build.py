@@ -92,9 +92,15 @@ def build_script(options: BuildOptions) -> str:
         "RUNNER_SHA256": options.runner_sha256,
         "RUNNER_VERSION": runner_version(url),
         "RUNNER_USER": RUNNER_USER,
+        "PACKAGES": " ".join(packages(options)),
     }
     header = "".join(f"{key}={sh_quote(value)}\n" for key, value in values.items())
     return _BUILD_SH.replace("@@VALUES@@\n", header).replace("@@STATE@@", STATE_DIR)
+
+
+def packages(options: BuildOptions) -> list[str]:
+    """The packages cloud-init installs in the builder: curl and tar, then every --package."""
+    return list(dict.fromkeys(("curl", "tar", *options.packages)))
 
 
 def builder_user_data(options: BuildOptions) -> bytes:
@@ -107,7 +113,7 @@ def builder_user_data(options: BuildOptions) -> bytes:
     document = {
         "users": ["default"],
         "package_upgrade": False,
-        "packages": list(dict.fromkeys(("curl", "tar", *options.packages))),
+        "packages": packages(options),
         "ssh_authorized_keys": [],
         "system_info": {"default_user": runner_user()},
         "runcmd": [f"{STATE_DIR}/build.sh"],
@@ -312,6 +318,8 @@ def _check_sealed(client: pylxd.Client, name: str, shown: str) -> None:
 
 def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_fingerprint: str) -> str:
     builder = client.instances.get(name)
+    # A base pulled from a remote is known by its fingerprint only once the server has it.
+    base_fingerprint = base_fingerprint or str(builder.config.get("volatile.base_image", ""))
     properties = {
         key[len("image.") :]: str(value)
         for key, value in builder.expanded_config.items()
@@ -408,6 +416,17 @@ fail() {
 	exit 1
 }
 trap 'fail "build script failed at line ${LINENO}"' ERR
+
+# cloud-init installs the packages before it runs this script, but reports a failure there
+# only once it has finished, after the whole download: look at its log now. (The seal script
+# still fails on any cloud-init error, should this miss one.)
+step "checking the package step"
+failed='Failed to install packages|Running module package[-_]update[-_]upgrade[-_]install .* failed'
+if grep -qE "$failed" /var/log/cloud-init.log 2> /dev/null; then
+	reason=$(grep -hE '^(E|Error|ERROR): ' /var/log/cloud-init-output.log 2> /dev/null \
+		| tail -n 1) || true
+	fail "the package step (${PACKAGES}) failed: ${reason:-see /var/log/cloud-init-output.log}"
+fi
 
 step "downloading ${SHOWN_URL}"
 if ! out=$(curl --fail --silent --show-error --location --retry 3 --retry-delay 2 \
