@@ -186,6 +186,20 @@ def test_missing_base_image_creates_nothing(
     assert not lxd_client.images.exists(missing, alias=True)
 
 
+@pytest.mark.parametrize("suffix", ["?x=1", "#x", "/../x"])
+def test_base_image_names_are_not_read_as_paths(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv, suffix: str
+) -> None:
+    """An existing alias followed by URL syntax names no image: nothing is looked up but it."""
+    base = lxd_env.image + suffix
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", base, "--alias", "x",
+                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done) == f"base image {base!r} not found in project 'default'"
+    assert builders(lxd_client) == before
+
+
 def test_missing_profile_leaves_no_builder(
     provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
 ) -> None:

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from .images import image_source
 from .messages import one_line
+from .pylxd_client import api_node, metadata
 from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
@@ -218,9 +219,9 @@ def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
     from pylxd.exceptions import NotFound
 
     try:
-        if "alias" in source:
-            return str(client.images.get_by_alias(source["alias"]).fingerprint)
-        return str(client.images.get(source["fingerprint"]).fingerprint)
+        segments = ("aliases", source["alias"]) if "alias" in source else (source["fingerprint"],)
+        found = metadata(api_node(client, "images", *segments).get())
+        return str(found.get("target") or found.get("fingerprint"))
     except NotFound:
         project = client.project or "default"
         raise InputError(f"base image {base!r} not found in project {project!r}") from None
@@ -352,15 +353,16 @@ def _move_alias(client: pylxd.Client, alias: str, fingerprint: str) -> str:
     """Point alias at fingerprint (creating it); return the fingerprint it pointed at before."""
     from pylxd.exceptions import LXDAPIException, NotFound
 
-    aliases = client.api.images.aliases
+    aliases = api_node(client, "images", "aliases")
+    node = api_node(client, "images", "aliases", alias)
     try:
-        previous = str(aliases[alias].get().json()["metadata"]["target"])
+        previous = str(metadata(node.get())["target"])
     except NotFound:
         previous = ""
     description = "garm-provider-lxd runner image"
     try:
         if previous:
-            aliases[alias].put(json={"target": fingerprint, "description": description})
+            node.put(json={"target": fingerprint, "description": description})
         else:
             aliases.post(json={"name": alias, "target": fingerprint, "description": description})
     except LXDAPIException:
