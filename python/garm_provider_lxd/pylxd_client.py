@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LxdConnectionError
+from .errors import ConfigError, LxdConnectionError, LxdError
 
 if TYPE_CHECKING:
     import pylxd
@@ -120,3 +122,27 @@ def _readable(path: str, key: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
+
+
+def project_api(client: pylxd.Client, project: str) -> Any:
+    """client's raw API root (`client.api`), sending every request to project instead."""
+    api = client.api
+    # The API node adds its project to every request's query: a node per project is the way
+    # pylxd has to reach several projects over one connection pool.
+    return type(api)(api._api_endpoint, api.session, timeout=api._timeout, project=project or None)
+
+
+@contextmanager
+def lxd_errors(what: str) -> Iterator[None]:
+    """Turn pylxd's and requests' exceptions into one-line LxdErrors that start with what."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    from .messages import one_line
+
+    try:
+        yield
+    except LXDAPIException as exc:
+        raise LxdError(f"{what}: {one_line(str(exc), 400)}") from None
+    except RequestException as exc:
+        raise LxdError(f"{what}: request to LXD failed: {one_line(str(exc), 400)}") from None
