@@ -87,7 +87,7 @@ def read_tail(response: Any) -> Tail:
 
 
 def _shown(line: bytes) -> str:
-    text = decoded(line[:MAX_LINE_CHARS]).rstrip("\r")
+    text = decoded(line[:MAX_LINE_CHARS].removesuffix(b"\r"))  # CRLF lines (consoles)
     return text + ("\u2026" if len(line) > MAX_LINE_CHARS else "")
 
 
@@ -95,7 +95,6 @@ def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, s
     """(project API, project, instance) of the provider-tagged instance name, else an error."""
     from pylxd.exceptions import NotFound
 
-    validate_instance_name(name)
     projects = instance_projects(config)
     found = []
     for project in projects:
@@ -121,6 +120,7 @@ def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LI
     """Print a runner's install status lines, cloud-init output and console log."""
     if not 1 <= lines <= MAX_LINES:
         raise InputError(f"--lines: must be between 1 and {MAX_LINES}")
+    validate_instance_name(name)
     client = connect(config)
     api, project, instance = find_runner(client, config, name)
     node = api.instances[name]
