@@ -2,7 +2,7 @@
 
 The status and prune tests work in a project of their own that also holds a crowd of other
 instances (untagged, and tagged by other controllers): NIC-less containers with no root file
-system, which LXD creates in tens of milliseconds. GARM_TEST_STATUS_CROWD sets how many (600 by
+system, which LXD creates in tens of milliseconds. GARM_TEST_STATUS_CROWD sets how many (500 by
 default: about 40 s to create and delete here; benches/bench_status.py times 5,000).
 """
 
@@ -29,7 +29,7 @@ from test_e2e import bridge_address, e2e_ca, e2e_image, fake_garm, scenario, tim
 from test_incus import IncusEnv, incus_client, incus_env
 
 POOL_KEY = "user.runner-pool-id"
-CROWD = int(os.environ.get("GARM_TEST_STATUS_CROWD", "600"))
+CROWD = int(os.environ.get("GARM_TEST_STATUS_CROWD", "500"))
 MAX_LOG_OUTPUT = 100 * 1100 + 2000  # 100 lines of at most ~1,000 characters, plus headers
 # Fixtures of test_incus.py and test_e2e.py, used here.
 __all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client", "incus_env",

@@ -67,14 +67,14 @@ def list_runners(
     One listing request per project (recursion=1, filtered by the server where it can), then
     one state request per running instance when addresses are wanted and the listing has none.
     """
+    from pylxd.exceptions import NotFound
+
     selective = client.has_api_extension("instances_state_selective_recursion")
     query = {"recursion": "2;fields=state.network" if addresses and selective else "1"}
     wanted = {TAG_CONTROLLER: controller_id, TAG_POOL: pool_id}
     clauses = [f"config.{key} eq {value}" for key, value in wanted.items() if value]
     if clauses and client.has_api_extension("api_filtering"):
         query["filter"] = " and ".join(clauses)
-    from pylxd.exceptions import NotFound
-
     found: list[tuple[Any, str, dict[str, Any]]] = []
     for index, project in enumerate(instance_projects(config)):
         api = project_api(client, project)
