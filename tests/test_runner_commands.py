@@ -3,7 +3,8 @@
 The status and prune tests work in a project of their own that also holds a crowd of other
 instances (untagged, and tagged by other controllers): NIC-less containers with no root file
 system, which LXD creates in tens of milliseconds. GARM_TEST_STATUS_CROWD sets how many (500 by
-default: about 40 s to create and delete here; benches/bench_status.py times 5,000).
+default: about 40 s to create and delete on this 2-core machine under moderate load, minutes
+when other jobs saturate it; benches/bench_status.py times 5,000).
 """
 
 from __future__ import annotations
