@@ -98,7 +98,64 @@ def build_parser() -> argparse.ArgumentParser:
         "--nesting", action="store_true", help="allow nested containers (docker in runners)"
     )
     _add_image_parser(commands)
+    _add_runner_parsers(commands)
     return parser
+
+
+def _add_runner_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="list the provider's runner instances and flag stuck or leaked ones",
+        description=(
+            "List every instance the provider tagged, in the config's project and the projects "
+            "of [pool_policy] allow_projects: name, controller, pool, status, age, IPv4, "
+            "image, cluster member, and a summary. Flags runners not running for over 30 "
+            "minutes, running without an address for over 10 minutes, and (with "
+            "--all-controllers) those of other controllers. See docs/operating-runners.md."
+        ),
+    )
+    status.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    status.add_argument("--controller-id", default="", metavar="ID", help="only this controller")
+    status.add_argument("--pool-id", default="", metavar="ID", help="only this pool")
+    status.add_argument(
+        "--all-controllers", action="store_true",
+        help="list every controller's runners, flagging those not of --controller-id",
+    )  # fmt: skip
+    status.add_argument("--json", action="store_true", help="print one JSON list")
+
+    logs = commands.add_parser(
+        "logs",
+        help="print a runner's install status, cloud-init output and console log",
+        description=(
+            "Print the install script's status lines and the end of "
+            "/var/log/cloud-init-output.log of a runner instance (through LXD's file API), "
+            "and its console log where the server keeps one. Only instances the provider "
+            "tagged; output is bounded and control characters are escaped."
+        ),
+    )
+    logs.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    logs.add_argument("name", metavar="NAME", help="the runner instance")
+    logs.add_argument(
+        "--lines", type=int, default=100, metavar="N", help="lines of each log (default 100)"
+    )
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete a controller's runners that are not running and older than a threshold",
+        description=(
+            "Delete the runner instances of one GARM controller that are stopped, in error or "
+            "frozen and older than --older-than. Shows the plan; changes nothing unless "
+            "--apply is given. Never touches running instances, other controllers' or "
+            "untagged ones."
+        ),
+    )
+    prune.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    prune.add_argument("--controller-id", required=True, metavar="ID", help="the controller")
+    prune.add_argument(
+        "--older-than", default="30m", metavar="DURATION",
+        help="minimum age, e.g. 90s, 30m, 2h, 1d (default 30m)",
+    )  # fmt: skip
+    prune.add_argument("--apply", action="store_true", help="delete what the plan shows")
 
 
 def _add_image_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -203,7 +260,40 @@ def run_operator(args: list[str], streams: Streams) -> int:
             return run_image_build(
                 load_config(options.config), wanted_image, _text(streams), streams.stderr
             )
+    if options.command in ("status", "logs", "prune"):
+        return _runner_command(options, streams)
     raise InputError("a subcommand is required (see --help)")
+
+
+def _runner_command(options: argparse.Namespace, streams: Streams) -> int:
+    """status, logs and prune (their modules import pylxd: loaded only here)."""
+    from .config import load_config
+
+    config = load_config(options.config)
+    if options.command == "status":
+        from .runner_status import run_status
+
+        return run_status(
+            config,
+            _text(streams),
+            controller_id=options.controller_id,
+            pool_id=options.pool_id,
+            all_controllers=options.all_controllers,
+            as_json=options.json,
+        )
+    if options.command == "logs":
+        from .runner_logs import run_logs
+
+        return run_logs(config, _text(streams), name=options.name, lines=options.lines)
+    from .runner_prune import run_prune
+
+    return run_prune(
+        config,
+        _text(streams),
+        controller_id=options.controller_id,
+        older_than=options.older_than,
+        apply=options.apply,
+    )
 
 
 def _text(streams: Streams) -> IO[str]:

@@ -156,3 +156,12 @@ def _readable(path: str, key: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
+
+
+def project_api(client: pylxd.Client, project: str) -> Any:
+    """client's raw API root (`client.api`), sending every request to project instead."""
+    api = client.api
+    # The API node adds its project to every request's query: a node per project is the way
+    # pylxd has to reach several projects over one connection pool.
+    return type(api)(api._api_endpoint, api.session, timeout=api._timeout, project=project or None)
+

@@ -1,0 +1,193 @@
+"""`garm-provider-lxd logs`: a runner's cloud-init output, install status and console log."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import IO, TYPE_CHECKING, Any
+
+from .config import instance_projects
+from .errors import EXIT_OK, InputError, LxdError, ProviderError
+from .provider import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from .pylxd_client import connect, lxd_errors, project_api
+from .terminal import decoded, for_terminal
+
+if TYPE_CHECKING:
+    import pylxd
+
+    from .config import Config
+
+CLOUD_INIT_OUTPUT = "/var/log/cloud-init-output.log"
+# What the default install script prints for each status it reports to GARM
+# (templates/install_runner.sh.j2, report()), and what install scripts print when they fail.
+STATUS_MARKERS = (b"garm-runner-status: ", b"runner install failed: ")
+DEFAULT_LINES = 100
+MAX_LINES = 10_000
+# Runner code writes these files: read at most this much of one (a symlink to /dev/zero
+# inside the instance streams forever), keep only the tail, and cut every shown line.
+MAX_DOWNLOAD_BYTES = 64 << 20
+MAX_TAIL_BYTES = 1 << 20
+MAX_LINE_CHARS = 1000
+MAX_STATUS_LINES = 50
+_CHUNK = 64 << 10
+
+
+class Tail:
+    """The last lines of a stream read with bounded memory, and its status lines."""
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.size = 0
+        self.truncated = False  # stopped at MAX_DOWNLOAD_BYTES
+        self.statuses: deque[bytes] = deque(maxlen=MAX_STATUS_LINES)
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the stream."""
+        self.size += len(chunk)
+        self.kept += chunk
+        if len(self.kept) > MAX_TAIL_BYTES:
+            del self.kept[: len(self.kept) - MAX_TAIL_BYTES]
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()[-MAX_LINE_CHARS:]
+        self._pick_statuses(lines)
+
+    def close(self) -> None:
+        """The stream ended: the last line needs no newline."""
+        self._pick_statuses([self._partial])
+        self._partial = b""
+
+    def _pick_statuses(self, lines: list[bytes]) -> None:
+        for line in lines:
+            for marker in STATUS_MARKERS:
+                start = line.find(marker)
+                if start >= 0:
+                    self.statuses.append(line[start : start + MAX_LINE_CHARS])
+
+    def last_lines(self, count: int) -> list[str]:
+        """The last count lines, each cut to MAX_LINE_CHARS and safe for a terminal."""
+        lines = bytes(self.kept).split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        return [_shown(line) for line in lines[-count:]]
+
+
+def read_tail(response: Any) -> Tail:
+    """Read a streamed response into a Tail, never more than MAX_DOWNLOAD_BYTES."""
+    tail = Tail()
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            tail.feed(chunk[: MAX_DOWNLOAD_BYTES - tail.size])
+            if tail.size >= MAX_DOWNLOAD_BYTES:
+                tail.truncated = True
+                break
+    finally:
+        response.close()
+    tail.close()
+    return tail
+
+
+def _shown(line: bytes) -> str:
+    text = decoded(line[:MAX_LINE_CHARS].removesuffix(b"\r"))  # CRLF lines (consoles)
+    return text + ("\u2026" if len(line) > MAX_LINE_CHARS else "")
+
+
+def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, str, dict[str, Any]]:
+    """(project API, project, instance) of the provider-tagged instance name, else an error."""
+    from pylxd.exceptions import NotFound
+
+    projects = instance_projects(config)
+    found = []
+    for project in projects:
+        api = project_api(client, project)
+        with lxd_errors(f"get instance {name}"):
+            try:
+                found.append((api, project, api.instances[name].get().json()["metadata"]))
+            except NotFound:
+                continue
+    where = ", ".join(project or "default" for project in projects)
+    if not found:
+        raise ProviderError(f"instance {name} not found in project(s) {where}")
+    tagged = [entry for entry in found if TAG_CONTROLLER in (entry[2].get("config") or {})]
+    if not tagged:
+        # Only runners: this command must not become a way to read any instance's files.
+        raise ProviderError(f"instance {name} is not a runner of garm-provider-lxd; refusing")
+    if len(tagged) > 1:
+        raise ProviderError(f"instance {name} is a runner in several projects ({where})")
+    return tagged[0]
+
+
+def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LINES) -> int:
+    """Print a runner's install status lines, cloud-init output and console log."""
+    if not 1 <= lines <= MAX_LINES:
+        raise InputError(f"--lines: must be between 1 and {MAX_LINES}")
+    validate_instance_name(name)
+    client = connect(config)
+    api, project, instance = find_runner(client, config, name)
+    node = api.instances[name]
+    tags = instance.get("config") or {}
+    status = str(instance.get("status") or "")
+    output = _file_tail(node, CLOUD_INIT_OUTPUT, name, status)
+    console = _console_tail(node)
+    out.write(
+        f"== {name} (project {for_terminal(project or 'default')}, {for_terminal(status)}, "
+        f"controller {for_terminal(str(tags.get(TAG_CONTROLLER)))}, pool "
+        f"{for_terminal(str(tags.get(TAG_POOL) or '-'))})\n"
+    )
+    if output is None:
+        out.write(f"== {CLOUD_INIT_OUTPUT}: not there (yet): cloud-init has not written it\n")
+    else:
+        out.write(f"== install status (lines of {CLOUD_INIT_OUTPUT})\n")
+        for line in output.statuses or [b"(none)"]:
+            out.write(_shown(line) + "\n")
+        _write_section(out, CLOUD_INIT_OUTPUT, output, lines)
+    if isinstance(console, str):
+        out.write(f"== console log: not available ({for_terminal(console)})\n")
+    else:
+        _write_section(out, "console log", console, lines)
+    out.flush()
+    return EXIT_OK
+
+
+def _write_section(out: IO[str], title: str, tail: Tail, lines: int) -> None:
+    shown = tail.last_lines(lines)
+    cut = f"; stopped reading at {MAX_DOWNLOAD_BYTES >> 20} MiB" if tail.truncated else ""
+    out.write(f"== {title} (last {len(shown)} lines, {tail.size} bytes read{cut})\n")
+    for line in shown:
+        out.write(line + "\n")
+
+
+def _file_tail(node: Any, path: str, name: str, status: str) -> Tail | None:
+    """The tail of a file in the instance, None when it does not exist."""
+    from pylxd.exceptions import LXDAPIException, NotFound
+    from requests import RequestException
+
+    try:
+        response = node.files.get(params={"path": path}, is_api=False, stream=True)
+    except NotFound:
+        return None
+    except (LXDAPIException, RequestException) as exc:
+        from .messages import one_line
+
+        state = "" if status == "Running" else f" (it is {status})"
+        raise LxdError(
+            f"cannot read {path} from instance {name}{state}: {one_line(str(exc), 300)}"
+        ) from None
+    if response.headers.get("X-LXD-type", "file") != "file":
+        response.close()
+        raise LxdError(f"{path} in instance {name} is not a regular file; not read")
+    with lxd_errors(f"read {path} from instance {name}"):
+        return read_tail(response)
+
+
+def _console_tail(node: Any) -> Tail | str:
+    """The tail of the instance's console log, or why the server has none."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    from .messages import one_line
+
+    try:
+        response = node.console.get(is_api=False, stream=True)
+        return read_tail(response)
+    except (LXDAPIException, RequestException) as exc:
+        return one_line(str(exc), 200)

@@ -1,0 +1,275 @@
+"""`garm-provider-lxd status`: the provider's runner instances, and which look stuck or leaked."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from .config import instance_projects
+from .errors import EXIT_OK, InputError
+from .provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
+from .pylxd_client import connect, lxd_errors, project_api
+from .terminal import for_terminal
+
+if TYPE_CHECKING:
+    import pylxd
+
+    from .config import Config
+
+# When a runner looks stuck or leaked (see docs/operating-runners.md).
+NOT_RUNNING_AFTER_SECONDS = 30 * 60
+NO_ADDRESS_AFTER_SECONDS = 10 * 60
+FLAG_NOT_RUNNING = "not-running-over-30m"
+FLAG_NO_ADDRESS = "no-address-over-10m"
+FLAG_OTHER_CONTROLLER = "other-controller"
+RUNNING = "Running"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One instance tagged by the provider, as status shows it."""
+
+    name: str
+    project: str
+    controller_id: str
+    pool_id: str
+    status: str
+    created_at: str
+    age_seconds: int
+    ipv4: tuple[str, ...]
+    image: str
+    location: str
+    flags: tuple[str, ...] = ()
+
+
+def validate_id(option: str, value: str) -> None:
+    """Refuse a controller or pool id that is not a GARM id (UUIDs; letters, digits, -, _, .)."""
+    # Also what makes the id safe inside LXD's filter expression.
+    if value and not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
+        raise InputError(f"{option}: {value!r} is not a GARM id (letters, digits, '-', '_', '.')")
+
+
+def list_runners(
+    client: pylxd.Client,
+    config: Config,
+    *,
+    controller_id: str = "",
+    pool_id: str = "",
+    addresses: bool = True,
+) -> list[Runner]:
+    """The provider's instances in every project runners may live in, filtered by the ids given.
+
+    One listing request per project (recursion=1, filtered by the server where it can), then
+    one state request per running instance when addresses are wanted and the listing has none.
+    """
+    from pylxd.exceptions import NotFound
+
+    selective = client.has_api_extension("instances_state_selective_recursion")
+    query = {"recursion": "2;fields=state.network" if addresses and selective else "1"}
+    wanted = {TAG_CONTROLLER: controller_id, TAG_POOL: pool_id}
+    clauses = [f"config.{key} eq {value}" for key, value in wanted.items() if value]
+    if clauses and client.has_api_extension("api_filtering"):
+        query["filter"] = " and ".join(clauses)
+    found: list[tuple[Any, str, dict[str, Any]]] = []
+    for index, project in enumerate(instance_projects(config)):
+        api = project_api(client, project)
+        with lxd_errors(f"list instances in project {project or 'default'}"):
+            try:
+                items = api.instances.get(params=dict(query)).json()["metadata"] or []
+            except NotFound:
+                if index == 0:
+                    raise InputError(f"project {project!r} does not exist on the server") from None
+                continue  # an allowed project that does not exist (yet) holds no runners
+        for item in items:
+            tags = item.get("config") or {}
+            if TAG_CONTROLLER not in tags:
+                continue  # not made by this provider
+            if any(value and tags.get(key) != value for key, value in wanted.items()):
+                continue  # the server may not filter (no api_filtering)
+            found.append((api, project, item))
+    states: dict[int, dict[str, Any]] = {}
+    if addresses and not selective:
+        running = [i for i, (_, _, item) in enumerate(found) if item.get("status") == RUNNING]
+        states = dict(zip(running, _states([found[i] for i in running]), strict=True))
+    now = time.time()
+    return [
+        _runner(item, project=project, state=states.get(i), now=now)
+        for i, (_, project, item) in enumerate(found)
+    ]
+
+
+def _states(targets: list[tuple[Any, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """GET .../state of each target instance, a bounded number at a time."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    def state(target: tuple[Any, str, dict[str, Any]]) -> dict[str, Any]:
+        api, _, item = target
+        try:
+            return dict(api.instances[item["name"]].state.get().json()["metadata"] or {})
+        except (LXDAPIException, RequestException, ValueError, KeyError):
+            return {}  # gone or stopped since the listing: shown without an address
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(targets))) as pool:
+        return list(pool.map(state, targets))
+
+
+def _runner(
+    item: dict[str, Any], *, project: str, state: dict[str, Any] | None, now: float
+) -> Runner:
+    tags = item.get("config") or {}
+    created_at = str(item.get("created_at") or "")
+    age = max(0, int(now - _timestamp(created_at))) if created_at else 0
+    network = (state if state is not None else item.get("state") or {}).get("network") or {}
+    ipv4 = tuple(
+        str(address.get("address"))
+        for nic, details in sorted(network.items())
+        if nic != "lo"
+        for address in (details or {}).get("addresses") or ()
+        if address.get("family") == "inet" and address.get("scope") == "global"
+    )
+    image = tags.get("image.description") or str(tags.get("volatile.base_image") or "")[:12]
+    location = str(item.get("location") or "")
+    return Runner(
+        name=str(item.get("name") or ""),
+        project=project or "default",
+        controller_id=str(tags.get(TAG_CONTROLLER) or ""),
+        pool_id=str(tags.get(TAG_POOL) or ""),
+        status=str(item.get("status") or ""),
+        created_at=created_at,
+        age_seconds=age,
+        ipv4=ipv4,
+        image=str(image),
+        location="" if location == "none" else location,
+    )
+
+
+def _timestamp(text: str) -> float:
+    """Seconds since the epoch of an LXD time stamp (RFC 3339 with nanoseconds)."""
+    head, dot, rest = text.partition(".")
+    if dot:  # keep microseconds: fromisoformat takes at most six digits
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()  # unknown age: never flagged as old
+
+
+def flagged(runner: Runner, controller_id: str) -> Runner:
+    """runner with the reasons it looks stuck or leaked."""
+    flags = []
+    if runner.status != RUNNING and runner.age_seconds > NOT_RUNNING_AFTER_SECONDS:
+        flags.append(FLAG_NOT_RUNNING)
+    if (
+        runner.status == RUNNING
+        and not runner.ipv4
+        and runner.age_seconds > NO_ADDRESS_AFTER_SECONDS
+    ):
+        flags.append(FLAG_NO_ADDRESS)
+    if controller_id and runner.controller_id != controller_id:
+        flags.append(FLAG_OTHER_CONTROLLER)
+    return Runner(**{**asdict(runner), "flags": tuple(flags)})
+
+
+def human_age(seconds: int) -> str:
+    """1d2h, 3h4m, 5m6s or 7s."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def run_status(
+    config: Config,
+    out: IO[str],
+    *,
+    controller_id: str = "",
+    pool_id: str = "",
+    all_controllers: bool = False,
+    as_json: bool = False,
+) -> int:
+    """Print the provider's runner instances (a table and a summary, or one JSON list)."""
+    validate_id("--controller-id", controller_id)
+    validate_id("--pool-id", pool_id)
+    if all_controllers and not controller_id:
+        raise InputError("--all-controllers needs --controller-id (the controller that is yours)")
+    client = connect(config)
+    runners = list_runners(
+        client, config, controller_id="" if all_controllers else controller_id, pool_id=pool_id
+    )
+    runners = sorted(
+        (flagged(runner, controller_id) for runner in runners),
+        key=lambda r: (r.controller_id, r.pool_id, r.project, r.name),
+    )
+    if as_json:
+        out.write(json.dumps([_as_json(runner) for runner in runners]) + "\n")
+    else:
+        _print_table(runners, out)
+        _print_summary(runners, out)
+    out.flush()
+    return EXIT_OK
+
+
+def _as_json(runner: Runner) -> dict[str, Any]:
+    data = asdict(runner)
+    data["ipv4"] = list(runner.ipv4)
+    data["flags"] = list(runner.flags)
+    return data
+
+
+_COLUMNS = ("NAME", "PROJECT", "CONTROLLER", "POOL", "STATUS", "AGE", "IPV4", "IMAGE", "LOCATION",
+            "FLAGS")  # fmt: skip
+
+
+def _print_table(runners: list[Runner], out: IO[str]) -> None:
+    rows = [_COLUMNS] + [
+        tuple(
+            for_terminal(cell) or "-"
+            for cell in (
+                r.name,
+                r.project,
+                r.controller_id,
+                r.pool_id,
+                r.status,
+                human_age(r.age_seconds),
+                ",".join(r.ipv4),
+                r.image,
+                r.location,
+                ",".join(r.flags),
+            )
+        )
+        for r in runners
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+    for row in rows:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+        out.write("\n")
+
+
+def _print_summary(runners: list[Runner], out: IO[str]) -> None:
+    flagged_count = sum(1 for r in runners if r.flags)
+    out.write(f"\n{len(runners)} runner instance(s), {flagged_count} flagged\n")
+    groups: dict[tuple[str, str], Counter[str]] = {}
+    for r in runners:
+        groups.setdefault((r.controller_id, r.pool_id), Counter())[r.status] += 1
+    for (controller, pool), counts in sorted(groups.items()):
+        statuses = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
+        out.write(
+            f"controller {for_terminal(controller)}  pool {for_terminal(pool) or '-'}  {statuses}\n"
+        )
+    for flag, count in sorted(Counter(f for r in runners for f in r.flags).items()):
+        out.write(f"flagged {flag}: {count}\n")
