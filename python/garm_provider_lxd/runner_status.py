@@ -64,8 +64,10 @@ def list_runners(
 ) -> list[Runner]:
     """The provider's instances in every project runners may live in, filtered by the ids given.
 
-    One listing request per project (recursion=1, filtered by the server where it can), then
-    one state request per running instance when addresses are wanted and the listing has none.
+    One listing request per project (recursion=1, filtered by the server where it can). When
+    addresses are wanted and the listing cannot carry them (LXD before 6.7), they come from the
+    DHCP leases of the managed networks (one request per network and project), and only a
+    running runner with no lease (a NIC on an unmanaged network) costs a state request.
     """
     from pylxd.exceptions import NotFound
 
@@ -95,12 +97,49 @@ def list_runners(
     states: dict[int, dict[str, Any]] = {}
     if addresses and not selective:
         running = [i for i, (_, _, item) in enumerate(found) if item.get("status") == RUNNING]
-        states = dict(zip(running, _states([found[i] for i in running]), strict=True))
+        leased = _leased_addresses(client, {project for _, project, _ in found}) if running else {}
+        for i in running:
+            ipv4 = leased.get((found[i][1], found[i][2].get("name")))
+            if ipv4:
+                states[i] = _state_of(ipv4)
+        unleased = [i for i in running if i not in states]
+        states |= dict(zip(unleased, _states([found[i] for i in unleased]), strict=True))
     now = time.time()
     return [
         _runner(item, project=project, state=states.get(i), now=now)
         for i, (_, project, item) in enumerate(found)
     ]
+
+
+def _leased_addresses(client: pylxd.Client, projects: set[str]) -> dict[tuple[str, Any], list[str]]:
+    """IPv4 addresses by (project, instance name) from the managed networks' DHCP leases."""
+    from pylxd.exceptions import LXDAPIException
+    from requests import RequestException
+
+    from .lxd import quote
+
+    leased: dict[tuple[str, Any], list[str]] = {}
+    for project in sorted(projects):
+        api = project_api(client, project)
+        try:
+            networks = api.networks.get(params={"recursion": "1"}).json()["metadata"] or []
+            for network in networks:
+                if not network.get("managed"):
+                    continue
+                node = api.networks[quote(str(network.get("name")), safe="")].leases
+                for lease in node.get().json()["metadata"] or []:
+                    address = str(lease.get("address") or "")
+                    if address and ":" not in address:
+                        leased.setdefault((project, lease.get("hostname")), []).append(address)
+        except (LXDAPIException, RequestException, ValueError, KeyError):
+            continue  # this project's runners fall back to their state requests
+    return leased
+
+
+def _state_of(ipv4: list[str]) -> dict[str, Any]:
+    """A state's network section holding these IPv4 addresses (what _runner reads)."""
+    addresses = [{"family": "inet", "scope": "global", "address": a} for a in sorted(ipv4)]
+    return {"network": {"eth0": {"addresses": addresses}}}
 
 
 def _states(targets: list[tuple[Any, str, dict[str, Any]]]) -> list[dict[str, Any]]:
