@@ -63,6 +63,17 @@ def other_controller(lxd_client: Any) -> Iterator[str]:
     delete_controller_instances(lxd_client, other)
 
 
+def test_create_without_an_arch_makes_an_amd64_runner(
+    create: Callable[..., Any], lxd_client: Any
+) -> None:
+    # A missing arch means amd64, as in the Go provider: the user data took it so already and
+    # the create refused it ("bootstrap: arch: must be a non-empty string").
+    proc, name, _ = create(arch=None)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["os_arch"] == "amd64"
+    assert lxd_client.instances.get(name).architecture == "x86_64"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_create_returns_a_running_instance_with_its_address(
     create: Callable[..., Any], lxd_client: Any, controller_id: str, version: str

@@ -6,6 +6,7 @@ import binascii
 
 from .config import IMAGE_REMOTE_KEYS, ImageRemote, image_remote_schema, parse_image_remote
 from .errors import InputError
+from .messages import printable
 from .record import Record
 
 TYPE_CHECKING = False
@@ -61,11 +62,6 @@ def json_type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _show(name: str) -> str:
-    # Keys come from outside: keep the error message on one printable line.
-    return name if name.isprintable() else ascii(name)
-
-
 def _fail(path: str, problem: str) -> InputError:
     return InputError(f"extra specs: {path}: {problem}")
 
@@ -119,7 +115,7 @@ def _parse_string_list(path: str, value: object) -> tuple[str, ...]:
 
 def _parse_string_map(path: str, value: object) -> dict[str, str]:
     items = _as_dict(path, value)
-    return {key: _as_str(f"{path}.{_show(key)}", item) for key, item in items.items()}
+    return {key: _as_str(f"{path}.{printable(key)}", item) for key, item in items.items()}
 
 
 def _parse_scripts(path: str, value: object) -> dict[str, bytes]:
@@ -127,10 +123,10 @@ def _parse_scripts(path: str, value: object) -> dict[str, bytes]:
     for name, text in _parse_string_map(path, value).items():
         # The name becomes a path under /garm-pre-install and a runcmd command line.
         if not name or name.startswith(".") or not _SCRIPT_NAME_CHARS.issuperset(name):
-            raise _fail(f"{path}.{_show(name)}", "use only letters, digits, '.', '_', '-'")
+            raise _fail(f"{path}.{printable(name)}", "use only letters, digits, '.', '_', '-'")
         data = strict_b64decode(text)
         if data is None:
-            raise _fail(f"{path}.{_show(name)}", "not valid base64")
+            raise _fail(f"{path}.{printable(name)}", "not valid base64")
         decoded[name] = data
     return decoded
 
@@ -181,7 +177,7 @@ def _parse_profiles(path: str, value: object) -> tuple[str, ...]:
 def _parse_instance_type(path: str, value: object) -> str:
     text = _as_str(path, value)
     if text not in ("container", "virtual-machine"):
-        raise _fail(path, f"expected container or virtual-machine, got {_show(text)!r}")
+        raise _fail(path, f"expected container or virtual-machine, got {printable(text)!r}")
     return text
 
 
@@ -197,7 +193,7 @@ def _parse_instance_config(path: str, value: object) -> dict[str, str]:
     config = _parse_string_map(path, value)
     for key in config:
         if key in _RESERVED_CONFIG_KEYS or key.startswith(_RESERVED_CONFIG_PREFIXES):
-            raise _fail(f"{path}.{_show(key)}", "this key is set by the provider or LXD")
+            raise _fail(f"{path}.{printable(key)}", "this key is set by the provider or LXD")
     return config
 
 
@@ -205,7 +201,7 @@ def _parse_devices(path: str, value: object) -> dict[str, dict[str, str]]:
     devices = _as_dict(path, value)
     parsed: dict[str, dict[str, str]] = {}
     for name, device in devices.items():
-        device_path = f"{path}.{_show(name)}"
+        device_path = f"{path}.{printable(name)}"
         _parse_name(device_path, name)
         parsed[name] = _parse_string_map(device_path, device)
         if "type" not in parsed[name]:
@@ -217,7 +213,7 @@ def _parse_image_remote(path: str, value: object) -> ImageRemote:
     entry = _as_dict(path, value)
     unknown = sorted(set(entry) - set(IMAGE_REMOTE_KEYS))
     if unknown:
-        raise _fail(path, f'unknown key "{_show(unknown[0])}"')
+        raise _fail(path, f'unknown key "{printable(unknown[0])}"')
     return parse_image_remote(entry, lambda key, problem: _fail(f"{path}.{key}", problem))
 
 
@@ -393,6 +389,6 @@ def parse_extra_specs(raw: object) -> ExtraSpecs:
     for name, value in raw.items():
         key = _KEYS_BY_NAME.get(name)
         if key is None:
-            raise InputError(f'extra specs: unknown key "{_show(name)}"')
+            raise InputError(f'extra specs: unknown key "{printable(name)}"')
         values[name] = key.parse(name, value)
     return ExtraSpecs(**values)
