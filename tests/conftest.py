@@ -28,7 +28,7 @@ CONTROLLER_ID_KEY = "user.runner-controller-id"
 # that building a bootstrap payload does not need the daemon. test_lxd_env.py checks they agree.
 TEST_IMAGE = "busybox"
 # The first run on a fresh machine installs packages and builds the image; later runs are fast.
-LXD_UP_TIMEOUT = 900.0
+ENV_UP_TIMEOUT = 900.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,21 +63,21 @@ class RunProvider(Protocol):
     ) -> subprocess.CompletedProcess[bytes]: ...
 
 
-def run_lxd_up() -> dict[str, str]:
-    """Run tests/env/lxd-up.sh and return the KEY=VALUE lines it printed."""
+def run_env_script(script: Path, timeout: float = ENV_UP_TIMEOUT) -> dict[str, str]:
+    """Run a daemon set-up script of tests/env (idempotent) and return the KEY=VALUE it printed."""
     try:
         done = subprocess.run(
-            ["bash", str(LXD_UP)],
+            ["bash", str(script)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=LXD_UP_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{LXD_UP} did not finish in {LXD_UP_TIMEOUT:.0f} s", pytrace=False)
+        pytest.fail(f"{script} did not finish in {timeout:.0f} s", pytrace=False)
     if done.returncode != 0:
         stderr = done.stderr.decode(errors="replace")[-4000:]
-        pytest.fail(f"{LXD_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
+        pytest.fail(f"{script} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
     values: dict[str, str] = {}
     for line in done.stdout.decode().splitlines():
         key, sep, value = line.partition("=")
@@ -96,7 +96,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def lxd_env() -> LxdEnv:
     """The private test LXD daemon, brought up (idempotently) by tests/env/lxd-up.sh."""
-    values = run_lxd_up()
+    values = run_env_script(LXD_UP)
     return LxdEnv(
         socket=values["LXD_SOCKET"],
         lxd_dir=values["LXD_DIR"],

@@ -13,13 +13,18 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
+from conftest import (
+    CONTROLLER_ID_KEY,
+    REPO_ROOT,
+    RunProvider,
+    delete_controller_instances,
+    run_env_script,
+)
 from test_v010_projects import drop_project, make_project, names_in, plant, status_in, write_config
 
 pytestmark = pytest.mark.incus
 
 INCUS_UP = REPO_ROOT / "tests" / "env" / "incus-up.sh"
-INCUS_UP_TIMEOUT = 900.0
 INCUS_SUBNET = ipaddress.ip_network("10.162.0.0/24")
 # The extensions incus-up.sh reports on (docs/clusters-and-incus.md, "What differs for the
 # provider"), and which of them the provider must do without on Incus 6.0: it has no force
@@ -49,20 +54,7 @@ class IncusEnv:
 @pytest.fixture(scope="session")
 def incus_env() -> IncusEnv:
     """The private Incus daemon, brought up (idempotently) by tests/env/incus-up.sh."""
-    try:
-        done = subprocess.run(
-            ["bash", str(INCUS_UP)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=INCUS_UP_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{INCUS_UP} did not finish in {INCUS_UP_TIMEOUT:.0f} s", pytrace=False)
-    if done.returncode != 0:
-        stderr = done.stderr.decode(errors="replace")[-4000:]
-        pytest.fail(f"{INCUS_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
-    values = dict(line.split("=", 1) for line in done.stdout.decode().splitlines() if "=" in line)
+    values = run_env_script(INCUS_UP)
     return IncusEnv(
         socket=values["INCUS_SOCKET"],
         bridge=values["INCUS_BRIDGE"],
