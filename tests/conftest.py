@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -19,14 +17,21 @@ import pytest
 
 from garm_provider_lxd._native import LxdTransport
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
+# Re-exported: the tests import GARM's calling convention from here. test_lxd_env.py checks that
+# TEST_IMAGE is the image lxd-up.sh imports.
+from garm_harness import TEST_IMAGE as TEST_IMAGE
+from garm_harness import bootstrap_payload as bootstrap_payload
+from garm_harness import encode_extra_specs as encode_extra_specs
+from garm_harness import garm_env as garm_env
+from garm_harness import run_provider as run_once
+from garm_harness import socket_config as socket_config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LXD_UP = REPO_ROOT / "tests" / "env" / "lxd-up.sh"
 CONFORMANCE_CASES = REPO_ROOT / "testdata" / "conformance" / "cases"
 PROVIDER_SCRIPT = "garm-provider-lxd"
 CONTROLLER_ID_KEY = "user.runner-controller-id"
-# The image alias lxd-up.sh imports (GARM_TEST_IMAGE in tests/env/lxd-env.sh); a constant so
-# that building a bootstrap payload does not need the daemon. test_lxd_env.py checks they agree.
-TEST_IMAGE = "busybox"
 # The first run on a fresh machine installs packages and builds the image; later runs are fast.
 ENV_UP_TIMEOUT = 900.0
 
@@ -138,15 +143,7 @@ def provider_bin() -> str:
 @pytest.fixture
 def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
     """A provider TOML config pointing at the test daemon's socket."""
-    path = tmp_path / "garm-provider-lxd.toml"
-    # JSON string escapes are valid TOML basic-string escapes.
-    path.write_text(
-        f"unix_socket_path = {json.dumps(lxd_env.socket)}\n"
-        "include_default_profile = false\n"
-        'instance_type = "container"\n'
-        'project_name = "default"\n'
-    )
-    return path
+    return socket_config(tmp_path / "garm-provider-lxd.toml", lxd_env.socket)
 
 
 def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:
@@ -177,35 +174,6 @@ def controller_id(request: pytest.FixtureRequest) -> Iterator[str]:
         delete_controller_instances(client, value)
 
 
-def encode_extra_specs(extra_specs: object) -> str:
-    """Encode extra specs as GARM does for GARM_POOL_EXTRASPECS: base64 of the JSON."""
-    return base64.b64encode(json.dumps(extra_specs, separators=(",", ":")).encode()).decode()
-
-
-def garm_env(
-    command: str,
-    config: Path | str,
-    controller_id: str,
-    *,
-    pool_id: str = "",
-    instance_id: str = "",
-    extra_specs: object = None,
-    interface_version: str = "v0.1.1",
-) -> dict[str, str]:
-    """Return the environment GARM gives the provider for one command (and nothing else)."""
-    env = {
-        "GARM_COMMAND": command,
-        "GARM_CONTROLLER_ID": controller_id,
-        "GARM_POOL_ID": pool_id,
-        "GARM_INSTANCE_ID": instance_id,
-        "GARM_PROVIDER_CONFIG_FILE": str(config),
-        "GARM_INTERFACE_VERSION": interface_version,
-    }
-    if interface_version == "v0.1.1":
-        env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
-    return env
-
-
 def make_runner(provider_bin: str) -> RunProvider:
     """Return a callable that runs provider_bin with only GARM's environment and stdin."""
 
@@ -232,31 +200,9 @@ def make_runner(provider_bin: str) -> RunProvider:
             interface_version=interface_version,
         )
         env.update(extra_env or {})
-        return subprocess.run(
-            [provider_bin],
-            input=stdin,
-            capture_output=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
+        return run_once(provider_bin, env, stdin, timeout=timeout)
 
     return run
-
-
-def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
-    """A realistic BootstrapInstance for the test image, overrides applied last."""
-    payload: dict[str, Any] = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
-    payload.update(
-        name=name,
-        image=TEST_IMAGE,
-        flavor="default",
-        os_type="linux",
-        arch="amd64",
-        pool_id=str(uuid.uuid4()),
-    )
-    payload.update(overrides)
-    return payload
 
 
 @pytest.fixture

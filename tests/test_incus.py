@@ -19,8 +19,16 @@ from conftest import (
     RunProvider,
     delete_controller_instances,
     run_env_script,
+    socket_config,
 )
-from test_v010_projects import drop_project, make_project, names_in, plant, status_in, write_config
+from test_v010_projects import (
+    allowing_config,
+    drop_project,
+    make_project,
+    names_in,
+    plant,
+    status_in,
+)
 
 pytestmark = pytest.mark.incus
 
@@ -72,14 +80,7 @@ def incus_client(incus_env: IncusEnv) -> pylxd.Client:
 @pytest.fixture
 def incus_config(tmp_path: Path, incus_env: IncusEnv) -> Path:
     """A provider config whose unix_socket_path is the Incus socket."""
-    path = tmp_path / "garm-provider-lxd-incus.toml"
-    path.write_text(
-        f"unix_socket_path = {json.dumps(incus_env.socket)}\n"
-        "include_default_profile = false\n"
-        'instance_type = "container"\n'
-        'project_name = "default"\n'
-    )
-    return path
+    return socket_config(tmp_path / "garm-provider-lxd-incus.toml", incus_env.socket)
 
 
 @pytest.fixture
@@ -257,7 +258,7 @@ def test_runner_in_an_allowed_project_without_specs_on_incus(
     allowed = make_project(incus_client, "garm-v010-ok")
     other = make_project(incus_client, "garm-v010-no")
     try:
-        config = write_config(tmp_path / "c.toml", incus_env.socket, [allowed])
+        config = allowing_config(tmp_path / "c.toml", incus_env.socket, [allowed])
 
         def garm(command: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
             kwargs.setdefault("controller_id", incus_controller)
