@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -203,6 +204,30 @@ def make_runner(provider_bin: str) -> RunProvider:
         return run_once(provider_bin, env, stdin, timeout=timeout)
 
     return run
+
+
+def create_runner(
+    run: RunProvider,
+    config: Path,
+    controller_id: str,
+    *,
+    name: str = "",
+    interface_version: str = "v0.1.1",
+    **overrides: Any,
+) -> tuple[subprocess.CompletedProcess[bytes], str, dict[str, Any]]:
+    """Run CreateInstance as GARM does (for a fresh name by default); (process, name, bootstrap)."""
+    name = name or f"garm-{uuid.uuid4().hex[:12]}"
+    boot = bootstrap_payload(name, **overrides)
+    proc = run(
+        "CreateInstance",
+        config=config,
+        controller_id=controller_id,
+        pool_id=boot["pool_id"],
+        interface_version=interface_version,
+        extra_specs=boot.get("extra_specs"),
+        stdin=json.dumps(boot).encode(),
+    )
+    return proc, name, boot
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import pylxd.exceptions
 import pytest
-from conftest import delete_controller_instances
+from conftest import create_runner, delete_controller_instances
 
 VERSIONS = ["v0.1.0", "v0.1.1"]
 
@@ -39,18 +39,13 @@ def create(
     """Run CreateInstance for a fresh runner name; returns (process, name, bootstrap)."""
 
     def make(version: str = "v0.1.1", controller: str | None = None, **overrides: Any) -> Any:
-        name = overrides.pop("name", f"garm-{uuid.uuid4().hex[:12]}")
-        boot = bootstrap(name, **overrides)
-        proc = run_provider(
-            "CreateInstance",
-            config=provider_config,
-            controller_id=controller or controller_id,
-            pool_id=boot["pool_id"],
+        return create_runner(
+            run_provider,
+            provider_config,
+            controller or controller_id,
             interface_version=version,
-            extra_specs=boot.get("extra_specs"),
-            stdin=json.dumps(boot).encode(),
+            **overrides,
         )
-        return proc, name, boot
 
     return make
 
