@@ -17,6 +17,7 @@ from conftest import (
     CONTROLLER_ID_KEY,
     REPO_ROOT,
     RunProvider,
+    create_runner,
     delete_controller_instances,
     run_env_script,
     socket_config,
@@ -104,23 +105,26 @@ def garm(
     return run
 
 
+@pytest.fixture
 def create(
-    garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
-    pool_id: str,
-    **kwargs: Any,
-) -> tuple[subprocess.CompletedProcess[bytes], str]:
-    """Run CreateInstance for a fresh runner name in the given pool."""
-    name = f"garm-incus-{uuid.uuid4().hex[:10]}"
-    boot = bootstrap(name, pool_id=pool_id)
-    proc = garm(
-        "CreateInstance",
-        pool_id=pool_id,
-        extra_specs=boot.get("extra_specs"),
-        stdin=json.dumps(boot).encode(),
-        **kwargs,
-    )
-    return proc, name
+    run_provider: RunProvider, incus_config: Path, incus_controller: str
+) -> Callable[..., tuple[subprocess.CompletedProcess[bytes], str]]:
+    """Run CreateInstance on Incus for a fresh runner name in the given pool."""
+
+    def make(
+        pool_id: str, controller_id: str = "", interface_version: str = "v0.1.1"
+    ) -> tuple[subprocess.CompletedProcess[bytes], str]:
+        proc, name, _ = create_runner(
+            run_provider,
+            incus_config,
+            controller_id or incus_controller,
+            name=f"garm-incus-{uuid.uuid4().hex[:10]}",
+            interface_version=interface_version,
+            pool_id=pool_id,
+        )
+        return proc, name
+
+    return make
 
 
 def test_server_is_incus_and_pylxd_speaks_to_it(
@@ -155,14 +159,14 @@ def test_incus_refuses_force_delete_without_the_extension(
 
 @pytest.mark.parametrize("version", ["v0.1.0", "v0.1.1"])
 def test_full_lifecycle_on_incus(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
     incus_controller: str,
     version: str,
 ) -> None:
     pool_id = str(uuid.uuid4())
-    created, name = create(garm, bootstrap, pool_id, interface_version=version)
+    created, name = create(pool_id, interface_version=version)
     assert created.returncode == 0, created.stderr
     result = json.loads(created.stdout)
     assert (result["provider_id"], result["name"], result["status"]) == (name, name, "running")
@@ -205,12 +209,13 @@ def test_full_lifecycle_on_incus(
 
 
 def test_duplicate_create_exits_31(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
     bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
 ) -> None:
     pool_id = str(uuid.uuid4())
-    created, name = create(garm, bootstrap, pool_id)
+    created, name = create(pool_id)
     assert created.returncode == 0, created.stderr
     boot = bootstrap(name, pool_id=pool_id)
     again = garm("CreateInstance", pool_id=pool_id, stdin=json.dumps(boot).encode())
@@ -219,15 +224,15 @@ def test_duplicate_create_exits_31(
 
 
 def test_remove_all_instances_removes_only_this_controllers(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
     incus_controller: str,
 ) -> None:
     other_controller = str(uuid.uuid4())
     try:
-        ours = [create(garm, bootstrap, str(uuid.uuid4())) for _ in range(2)]
-        theirs = create(garm, bootstrap, str(uuid.uuid4()), controller_id=other_controller)
+        ours = [create(str(uuid.uuid4())) for _ in range(2)]
+        theirs = create(str(uuid.uuid4()), controller_id=other_controller)
         for proc, _ in [*ours, theirs]:
             assert proc.returncode == 0, proc.stderr
         stopped = garm("StopInstance", instance_id=ours[0][1])
