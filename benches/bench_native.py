@@ -3,8 +3,9 @@
     python benches/bench_native.py            # 10k and 50k instances; writes results/native.md
     python benches/bench_native.py --quick    # few repetitions, results to a temp dir
 
-The Python baselines implement the same conversion (field rules of rust/src/instances.rs) with
-`json` and with `orjson`; every run asserts that all three produce the same instances.
+The Python baselines are the reference conversion of testdata/instances_reference.py (the field
+rules of rust/src/instances.rs) with `json` and with `orjson`; every run asserts that all three
+produce the same instances.
 """
 
 from __future__ import annotations
@@ -30,111 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 import gen_instances
 import importtime
 import startup
+from instances_reference import provider_instances as convert
 from proc import median, percentile
 
 HERE = Path(__file__).resolve().parent
 
-# image.os values of Linux images (LINUX_DISTROS in rust/src/instances.rs).
-LINUX_DISTROS = frozenset(
-    [
-        "alma",
-        "almalinux",
-        "alpine",
-        "alt",
-        "amazonlinux",
-        "arch",
-        "archlinux",
-        "busybox",
-        "centos",
-        "debian",
-        "devuan",
-        "fedora",
-        "flatcar",
-        "funtoo",
-        "gentoo",
-        "kali",
-        "linux",
-        "linuxmint",
-        "mint",
-        "nixos",
-        "openeuler",
-        "opensuse",
-        "openwrt",
-        "oracle",
-        "plamo",
-        "rhel",
-        "rocky",
-        "rockylinux",
-        "slackware",
-        "springdalelinux",
-        "suse",
-        "ubuntu",
-        "voidlinux",
-    ]
-)
-ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
-STATUSES = {"Running": "running", "Stopped": "stopped", "Error": "error"}
 Convert = Callable[[bytes, str, "str | None"], bytes]
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def convert(items: list[Any], controller_id: str, pool_id: str | None) -> list[dict[str, Any]]:
-    """The ProviderInstance objects of controller_id (and pool_id) among decoded instances."""
-    out = []
-    for item in items:
-        if not isinstance(item, dict) or not _text(item.get("name")):
-            continue
-        own, expanded = item.get("config"), item.get("expanded_config")
-        own = own if isinstance(own, dict) else {}
-        expanded = expanded if isinstance(expanded, dict) else {}
-
-        def get(key: str, own: dict[str, Any] = own, expanded: dict[str, Any] = expanded) -> Any:
-            return _text(own.get(key)) or _text(expanded.get(key))
-
-        if get("user.runner-controller-id") != controller_id:
-            continue
-        if pool_id is not None and get("user.runner-pool-id") != pool_id:
-            continue
-        image_os = get("image.os") or ""
-        lower = image_os.lower()
-        if lower == "windows":
-            os_type = "windows"
-        else:
-            os_type = "linux" if lower in LINUX_DISTROS else get("user.os-type") or "unknown"
-        raw_arch = item.get("architecture")
-        arch = raw_arch if isinstance(raw_arch, str) else ""
-        state = item.get("state") if isinstance(item.get("state"), dict) else None
-        status = (_text(state.get("status")) if state else None) or _text(item.get("status"))
-        v4: list[str] = []
-        v6: list[str] = []
-        network = state.get("network") if state else None
-        for nic, info in network.items() if isinstance(network, dict) else ():
-            if nic == "lo" or not isinstance(info, dict):
-                continue
-            for address in info.get("addresses") or ():
-                value = _text(address.get("address")) if isinstance(address, dict) else None
-                if value is None or address.get("scope") != "global":
-                    continue
-                family = address.get("family")
-                is_v6 = family == "inet6" or (family != "inet" and ":" in value)
-                (v6 if is_v6 else v4).append(value)
-        name = item["name"]
-        out.append(
-            {
-                "provider_id": name,
-                "name": name,
-                "os_type": os_type,
-                "os_name": image_os,
-                "os_version": get("image.release") or "",
-                "os_arch": get("user.os-arch") or ARCHITECTURES.get(arch, arch),
-                "addresses": [{"address": a, "type": "public"} for a in v4 + v6],
-                "status": STATUSES.get(status or "", "unknown"),
-            }
-        )
-    return out
 
 
 def python_json(body: bytes, controller_id: str, pool_id: str | None) -> bytes:

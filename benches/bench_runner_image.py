@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benches"))
 
 import pylxd  # noqa: E402
-from conftest import bootstrap_payload, make_runner, run_lxd_up  # noqa: E402
+from conftest import LXD_UP, bootstrap_payload, make_runner, run_env_script  # noqa: E402
 from e2e.driver import Runner, Scenario  # noqa: E402
 from e2e.harness import FakeGarm, build_image  # noqa: E402
 from e2e.results import write_section  # noqa: E402
@@ -176,7 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     padding = args.padding_mb * 2**20
 
-    env = run_lxd_up()
+    env = run_env_script(LXD_UP)
     base = build_image(env["LXD_DIR"])
     client = pylxd.Client(endpoint=env["LXD_SOCKET"])
     bridge = client.networks.get(env["LXD_BRIDGE"]).config["ipv4.address"].split("/")[0]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+# testdata/garm_harness.py: GARM's environment and the config files, shared with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
+from garm_harness import garm_env, write_config
 from lxdapi import Lxd, force_delete, instance_path, with_project
 from proc import Sample, interpreter_of, run
 
@@ -60,16 +63,15 @@ class Bench:
         self.project = project
         self.list_project = list_project
         self.configs: dict[str, Path] = {}
+        nowait: dict[str, object] = {"address_wait_seconds": 0}
         for name, where, extra in (
-            ("default", project, ""),
-            ("nowait", project, "address_wait_seconds = 0\n"),
-            ("list", list_project, "address_wait_seconds = 0\n"),
+            ("default", project, {}),
+            ("nowait", project, nowait),
+            ("list", list_project, nowait),
         ):
-            path = workdir / f"{name}.toml"
-            path.write_text(
-                f'unix_socket_path = "{socket_path}"\nproject_name = "{where}"\n{extra}'
+            self.configs[name] = write_config(
+                workdir / f"{name}.toml", unix_socket_path=socket_path, project_name=where, **extra
             )
-            self.configs[name] = path
         self.lxd = Lxd(socket_path)
         server = self.lxd.call("GET", "/1.0")["metadata"]
         self.extensions = set(server["api_extensions"])
@@ -85,15 +87,9 @@ class Bench:
         self, command: str, *, controller: str, pool: str, instance: str, config: str
     ) -> dict[str, str]:
         """Return the complete environment GARM gives the provider (no PATH, no HOME)."""
-        return {
-            "GARM_COMMAND": command,
-            "GARM_CONTROLLER_ID": controller,
-            "GARM_POOL_ID": pool,
-            "GARM_INSTANCE_ID": instance,
-            "GARM_PROVIDER_CONFIG_FILE": str(self.configs[config]),
-            "GARM_INTERFACE_VERSION": "v0.1.1",
-            "GARM_POOL_EXTRASPECS": base64.b64encode(b"null").decode(),
-        }
+        return garm_env(
+            command, self.configs[config], controller, pool_id=pool, instance_id=instance
+        )
 
     def provider(
         self,

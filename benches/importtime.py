@@ -20,7 +20,6 @@ MODULES = (
     "garm_provider_lxd.lxd",
     "garm_provider_lxd.images",
     "garm_provider_lxd.specs",
-    "garm_provider_lxd.schemas",
     "garm_provider_lxd.userdata",
     "garm_provider_lxd.gotemplate",
     "garm_provider_lxd.provider",

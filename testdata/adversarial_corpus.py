@@ -7,7 +7,6 @@ testdata/adversarial/README.md.
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import json
@@ -17,8 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from garm_harness import bootstrap_payload, garm_env
+
 CORPUS = Path(__file__).resolve().parent / "adversarial"
-BASE_BOOTSTRAP = CORPUS.parent / "conformance" / "cases" / "c01_minimal_jit.json"
 VIAS = ("userdata", "create", "validate", "config")
 # What a case may hold; anything else is a typo in the corpus, refused when it loads.
 CASE_KEYS = frozenset(
@@ -27,8 +27,6 @@ CASE_KEYS = frozenset(
 )
 SPECIAL_CONFIG_PATHS = ("/dev/zero", "fifo", "directory", "big")
 BIG_CONFIG_BYTES = 64 << 20
-# The image the test daemon imports (tests/env/lxd-env.sh GARM_TEST_IMAGE).
-TEST_IMAGE = "busybox"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,16 +101,7 @@ def _set_path(target: dict[str, Any], dotted: str, value: object) -> None:
 
 def build_bootstrap(case: Case, name: str) -> dict[str, Any]:
     """Return the case's BootstrapInstance: the base one, its overrides and generated values."""
-    bootstrap: dict[str, Any] = json.loads(BASE_BOOTSTRAP.read_text())
-    bootstrap.update(
-        name=name,
-        image=TEST_IMAGE,
-        flavor="default",
-        os_type="linux",
-        arch="amd64",
-        pool_id=str(uuid.uuid4()),
-    )
-    bootstrap.update(copy.deepcopy(case.spec.get("bootstrap", {})))
+    bootstrap = bootstrap_payload(name, **copy.deepcopy(case.spec.get("bootstrap", {})))
     specs = dict(bootstrap.get("extra_specs") or {})
     specs.update(copy.deepcopy(case.spec.get("extra_specs", {})))
     bootstrap["extra_specs"] = specs
@@ -158,29 +147,20 @@ def invocation(case: Case, workdir: Path, socket: str, controller_id: str) -> In
     name = f"adv-{uuid.uuid4().hex[:12]}"
     config = write_config(case, workdir, socket)
     bootstrap = build_bootstrap(case, name)
-    env = {
-        "GARM_CONTROLLER_ID": controller_id,
-        "GARM_PROVIDER_CONFIG_FILE": str(config),
-        "GARM_INTERFACE_VERSION": "v0.1.1",
-        "GARM_POOL_ID": bootstrap["pool_id"],
-        "GARM_INSTANCE_ID": "",
-    }
     payload = json.dumps(bootstrap, separators=(",", ":")).encode()
     if case.via == "userdata":
         return Invocation(["userdata", "--config", str(config)], {}, payload)
+    command = {"create": "CreateInstance", "validate": "ValidatePoolInfo"}.get(
+        case.via, "ListInstances"
+    )
+    env = garm_env(
+        command,
+        config,
+        controller_id,
+        pool_id=bootstrap["pool_id"],
+        extra_specs=None if command == "ListInstances" else bootstrap["extra_specs"],
+    )
     if case.via == "create":
-        env["GARM_COMMAND"] = "CreateInstance"
-        env["GARM_POOL_EXTRASPECS"] = _b64_json(bootstrap["extra_specs"])
         project = bootstrap["extra_specs"].get("project") or "default"
         return Invocation([], env, payload, instance_name=name, project=str(project))
-    if case.via == "validate":
-        env["GARM_COMMAND"] = "ValidatePoolInfo"
-        env["GARM_POOL_EXTRASPECS"] = _b64_json(bootstrap["extra_specs"])
-        return Invocation([], env, b"")
-    env["GARM_COMMAND"] = "ListInstances"
-    env["GARM_POOL_EXTRASPECS"] = _b64_json(None)
     return Invocation([], env, b"")
-
-
-def _b64_json(value: object) -> str:
-    return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()

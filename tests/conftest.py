@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
@@ -19,16 +18,23 @@ import pytest
 
 from garm_provider_lxd._native import LxdTransport
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
+# Re-exported: the tests import GARM's calling convention from here. test_lxd_env.py checks that
+# TEST_IMAGE is the image lxd-up.sh imports.
+from garm_harness import TEST_IMAGE as TEST_IMAGE
+from garm_harness import bootstrap_payload as bootstrap_payload
+from garm_harness import encode_extra_specs as encode_extra_specs
+from garm_harness import garm_env as garm_env
+from garm_harness import run_provider as run_once
+from garm_harness import socket_config as socket_config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LXD_UP = REPO_ROOT / "tests" / "env" / "lxd-up.sh"
 CONFORMANCE_CASES = REPO_ROOT / "testdata" / "conformance" / "cases"
 PROVIDER_SCRIPT = "garm-provider-lxd"
 CONTROLLER_ID_KEY = "user.runner-controller-id"
-# The image alias lxd-up.sh imports (GARM_TEST_IMAGE in tests/env/lxd-env.sh); a constant so
-# that building a bootstrap payload does not need the daemon. test_lxd_env.py checks they agree.
-TEST_IMAGE = "busybox"
 # The first run on a fresh machine installs packages and builds the image; later runs are fast.
-LXD_UP_TIMEOUT = 900.0
+ENV_UP_TIMEOUT = 900.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,21 +69,21 @@ class RunProvider(Protocol):
     ) -> subprocess.CompletedProcess[bytes]: ...
 
 
-def run_lxd_up() -> dict[str, str]:
-    """Run tests/env/lxd-up.sh and return the KEY=VALUE lines it printed."""
+def run_env_script(script: Path, timeout: float = ENV_UP_TIMEOUT) -> dict[str, str]:
+    """Run a daemon set-up script of tests/env (idempotent) and return the KEY=VALUE it printed."""
     try:
         done = subprocess.run(
-            ["bash", str(LXD_UP)],
+            ["bash", str(script)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=LXD_UP_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{LXD_UP} did not finish in {LXD_UP_TIMEOUT:.0f} s", pytrace=False)
+        pytest.fail(f"{script} did not finish in {timeout:.0f} s", pytrace=False)
     if done.returncode != 0:
         stderr = done.stderr.decode(errors="replace")[-4000:]
-        pytest.fail(f"{LXD_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
+        pytest.fail(f"{script} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
     values: dict[str, str] = {}
     for line in done.stdout.decode().splitlines():
         key, sep, value = line.partition("=")
@@ -96,7 +102,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def lxd_env() -> LxdEnv:
     """The private test LXD daemon, brought up (idempotently) by tests/env/lxd-up.sh."""
-    values = run_lxd_up()
+    values = run_env_script(LXD_UP)
     return LxdEnv(
         socket=values["LXD_SOCKET"],
         lxd_dir=values["LXD_DIR"],
@@ -138,15 +144,7 @@ def provider_bin() -> str:
 @pytest.fixture
 def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
     """A provider TOML config pointing at the test daemon's socket."""
-    path = tmp_path / "garm-provider-lxd.toml"
-    # JSON string escapes are valid TOML basic-string escapes.
-    path.write_text(
-        f"unix_socket_path = {json.dumps(lxd_env.socket)}\n"
-        "include_default_profile = false\n"
-        'instance_type = "container"\n'
-        'project_name = "default"\n'
-    )
-    return path
+    return socket_config(tmp_path / "garm-provider-lxd.toml", lxd_env.socket)
 
 
 def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:
@@ -177,35 +175,6 @@ def controller_id(request: pytest.FixtureRequest) -> Iterator[str]:
         delete_controller_instances(client, value)
 
 
-def encode_extra_specs(extra_specs: object) -> str:
-    """Encode extra specs as GARM does for GARM_POOL_EXTRASPECS: base64 of the JSON."""
-    return base64.b64encode(json.dumps(extra_specs, separators=(",", ":")).encode()).decode()
-
-
-def garm_env(
-    command: str,
-    config: Path | str,
-    controller_id: str,
-    *,
-    pool_id: str = "",
-    instance_id: str = "",
-    extra_specs: object = None,
-    interface_version: str = "v0.1.1",
-) -> dict[str, str]:
-    """Return the environment GARM gives the provider for one command (and nothing else)."""
-    env = {
-        "GARM_COMMAND": command,
-        "GARM_CONTROLLER_ID": controller_id,
-        "GARM_POOL_ID": pool_id,
-        "GARM_INSTANCE_ID": instance_id,
-        "GARM_PROVIDER_CONFIG_FILE": str(config),
-        "GARM_INTERFACE_VERSION": interface_version,
-    }
-    if interface_version == "v0.1.1":
-        env["GARM_POOL_EXTRASPECS"] = encode_extra_specs(extra_specs)
-    return env
-
-
 def make_runner(provider_bin: str) -> RunProvider:
     """Return a callable that runs provider_bin with only GARM's environment and stdin."""
 
@@ -232,31 +201,33 @@ def make_runner(provider_bin: str) -> RunProvider:
             interface_version=interface_version,
         )
         env.update(extra_env or {})
-        return subprocess.run(
-            [provider_bin],
-            input=stdin,
-            capture_output=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
+        return run_once(provider_bin, env, stdin, timeout=timeout)
 
     return run
 
 
-def bootstrap_payload(name: str, **overrides: Any) -> dict[str, Any]:
-    """A realistic BootstrapInstance for the test image, overrides applied last."""
-    payload: dict[str, Any] = json.loads((CONFORMANCE_CASES / "c01_minimal_jit.json").read_text())
-    payload.update(
-        name=name,
-        image=TEST_IMAGE,
-        flavor="default",
-        os_type="linux",
-        arch="amd64",
-        pool_id=str(uuid.uuid4()),
+def create_runner(
+    run: RunProvider,
+    config: Path,
+    controller_id: str,
+    *,
+    name: str = "",
+    interface_version: str = "v0.1.1",
+    **overrides: Any,
+) -> tuple[subprocess.CompletedProcess[bytes], str, dict[str, Any]]:
+    """Run CreateInstance as GARM does (for a fresh name by default); (process, name, bootstrap)."""
+    name = name or f"garm-{uuid.uuid4().hex[:12]}"
+    boot = bootstrap_payload(name, **overrides)
+    proc = run(
+        "CreateInstance",
+        config=config,
+        controller_id=controller_id,
+        pool_id=boot["pool_id"],
+        interface_version=interface_version,
+        extra_specs=boot.get("extra_specs"),
+        stdin=json.dumps(boot).encode(),
     )
-    payload.update(overrides)
-    return payload
+    return proc, name, boot
 
 
 @pytest.fixture

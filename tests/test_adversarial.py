@@ -14,6 +14,7 @@ from garm_provider_lxd._native import LxdTransport, json_loads
 
 sys.path.insert(0, str(REPO_ROOT / "testdata"))
 from adversarial_corpus import Case, Invocation, invocation, load_cases
+from garm_harness import run_provider
 
 # Generous: the provider's own bound is 2 s of CPU; a loaded CI machine stretches wall time.
 CASE_TIMEOUT = 60.0
@@ -32,13 +33,8 @@ def test_the_corpus_covers_every_kind_of_input() -> None:
 
 def _run(case: Case, call: Invocation, provider_bin: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(
-            [provider_bin, *call.argv_tail],
-            input=call.stdin,
-            env=call.env,
-            capture_output=True,
-            timeout=CASE_TIMEOUT,
-            check=False,
+        return run_provider(
+            provider_bin, call.env, call.stdin, timeout=CASE_TIMEOUT, args=call.argv_tail
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{case.name}: still running after {CASE_TIMEOUT:.0f} s")

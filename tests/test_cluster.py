@@ -13,12 +13,17 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
+from conftest import (
+    CONTROLLER_ID_KEY,
+    REPO_ROOT,
+    RunProvider,
+    delete_controller_instances,
+    run_env_script,
+)
 
 pytestmark = pytest.mark.cluster
 
 CLUSTER_UP = REPO_ROOT / "tests" / "env" / "cluster-up.sh"
-CLUSTER_UP_TIMEOUT = 900.0
 # Every member has its own copy of the managed bridge, with this subnet.
 CLUSTER_SUBNET = ipaddress.ip_network("10.164.0.0/24")
 GROUPS = {"g1": {"member1"}, "g2": {"member2", "member3"}}
@@ -35,20 +40,7 @@ class ClusterEnv:
 @pytest.fixture(scope="session")
 def cluster_env() -> ClusterEnv:
     """The test LXD cluster, brought up (idempotently) by tests/env/cluster-up.sh."""
-    try:
-        done = subprocess.run(
-            ["bash", str(CLUSTER_UP)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=CLUSTER_UP_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{CLUSTER_UP} did not finish in {CLUSTER_UP_TIMEOUT:.0f} s", pytrace=False)
-    if done.returncode != 0:
-        stderr = done.stderr.decode(errors="replace")[-4000:]
-        pytest.fail(f"{CLUSTER_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
-    values = dict(line.split("=", 1) for line in done.stdout.decode().splitlines() if "=" in line)
+    values = run_env_script(CLUSTER_UP)
     members = values["CLUSTER_MEMBERS"].split(",")
     return ClusterEnv(
         sockets=dict(zip(members, values["CLUSTER_SOCKETS"].split(","), strict=True)),

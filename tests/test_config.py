@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from garm_provider_lxd.config import load_config, parse_config
-from garm_provider_lxd.errors import ConfigError
+from garm_provider_lxd.config import Config, PoolPolicy, config_schema, load_config, parse_config
+from garm_provider_lxd.errors import ConfigError, InputError
+from garm_provider_lxd.specs import parse_extra_specs
 
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata" / "config"
 
@@ -73,6 +74,27 @@ def test_invalid_config_names_the_problem(toml: bytes, message: str) -> None:
     assert "\n" not in str(info.value).strip()
 
 
+@pytest.mark.parametrize(
+    "addr", ["https", "https://", "https:///streams", "https://h p", "https://h/a\tb", "ftp://h"]
+)
+def test_image_remote_addr_is_an_http_url_with_a_host(addr: str) -> None:
+    # The same rule as a pool's image_remote (config.parse_image_remote); the first five were
+    # accepted by both before.
+    toml = f'unix_socket_path = "/s"\n[image_remotes.x]\naddr = "{addr}"\n'.encode()
+    with pytest.raises(ConfigError, match=r"image_remotes\.x\.addr: expected an http\(s\) URL"):
+        parse_config(toml)
+    with pytest.raises(InputError, match=r"image_remote\.addr: expected an http\(s\) URL"):
+        parse_extra_specs({"image_remote": {"addr": addr}})
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(str(tmp_path / "absent.toml"))
+
+
+def test_published_schema_has_every_config_field() -> None:
+    schema = config_schema()
+    assert set(schema["properties"]) == set(Config._fields)
+    assert schema["properties"]["instance_type"]["enum"] == ["container", "virtual-machine"]
+    policy = schema["properties"]["pool_policy"]["properties"]
+    assert set(policy) == set(PoolPolicy._fields)

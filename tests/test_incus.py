@@ -13,13 +13,27 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, REPO_ROOT, RunProvider, delete_controller_instances
-from test_v010_projects import drop_project, make_project, names_in, plant, status_in, write_config
+from conftest import (
+    CONTROLLER_ID_KEY,
+    REPO_ROOT,
+    RunProvider,
+    create_runner,
+    delete_controller_instances,
+    run_env_script,
+    socket_config,
+)
+from test_v010_projects import (
+    allowing_config,
+    drop_project,
+    make_project,
+    names_in,
+    plant,
+    status_in,
+)
 
 pytestmark = pytest.mark.incus
 
 INCUS_UP = REPO_ROOT / "tests" / "env" / "incus-up.sh"
-INCUS_UP_TIMEOUT = 900.0
 INCUS_SUBNET = ipaddress.ip_network("10.162.0.0/24")
 # The extensions incus-up.sh reports on (docs/clusters-and-incus.md, "What differs for the
 # provider"), and which of them the provider must do without on Incus 6.0: it has no force
@@ -49,20 +63,7 @@ class IncusEnv:
 @pytest.fixture(scope="session")
 def incus_env() -> IncusEnv:
     """The private Incus daemon, brought up (idempotently) by tests/env/incus-up.sh."""
-    try:
-        done = subprocess.run(
-            ["bash", str(INCUS_UP)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=INCUS_UP_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{INCUS_UP} did not finish in {INCUS_UP_TIMEOUT:.0f} s", pytrace=False)
-    if done.returncode != 0:
-        stderr = done.stderr.decode(errors="replace")[-4000:]
-        pytest.fail(f"{INCUS_UP} failed (exit {done.returncode}):\n{stderr}", pytrace=False)
-    values = dict(line.split("=", 1) for line in done.stdout.decode().splitlines() if "=" in line)
+    values = run_env_script(INCUS_UP)
     return IncusEnv(
         socket=values["INCUS_SOCKET"],
         bridge=values["INCUS_BRIDGE"],
@@ -80,14 +81,7 @@ def incus_client(incus_env: IncusEnv) -> pylxd.Client:
 @pytest.fixture
 def incus_config(tmp_path: Path, incus_env: IncusEnv) -> Path:
     """A provider config whose unix_socket_path is the Incus socket."""
-    path = tmp_path / "garm-provider-lxd-incus.toml"
-    path.write_text(
-        f"unix_socket_path = {json.dumps(incus_env.socket)}\n"
-        "include_default_profile = false\n"
-        'instance_type = "container"\n'
-        'project_name = "default"\n'
-    )
-    return path
+    return socket_config(tmp_path / "garm-provider-lxd-incus.toml", incus_env.socket)
 
 
 @pytest.fixture
@@ -111,23 +105,26 @@ def garm(
     return run
 
 
+@pytest.fixture
 def create(
-    garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
-    pool_id: str,
-    **kwargs: Any,
-) -> tuple[subprocess.CompletedProcess[bytes], str]:
-    """Run CreateInstance for a fresh runner name in the given pool."""
-    name = f"garm-incus-{uuid.uuid4().hex[:10]}"
-    boot = bootstrap(name, pool_id=pool_id)
-    proc = garm(
-        "CreateInstance",
-        pool_id=pool_id,
-        extra_specs=boot.get("extra_specs"),
-        stdin=json.dumps(boot).encode(),
-        **kwargs,
-    )
-    return proc, name
+    run_provider: RunProvider, incus_config: Path, incus_controller: str
+) -> Callable[..., tuple[subprocess.CompletedProcess[bytes], str]]:
+    """Run CreateInstance on Incus for a fresh runner name in the given pool."""
+
+    def make(
+        pool_id: str, controller_id: str = "", interface_version: str = "v0.1.1"
+    ) -> tuple[subprocess.CompletedProcess[bytes], str]:
+        proc, name, _ = create_runner(
+            run_provider,
+            incus_config,
+            controller_id or incus_controller,
+            name=f"garm-incus-{uuid.uuid4().hex[:10]}",
+            interface_version=interface_version,
+            pool_id=pool_id,
+        )
+        return proc, name
+
+    return make
 
 
 def test_server_is_incus_and_pylxd_speaks_to_it(
@@ -162,14 +159,14 @@ def test_incus_refuses_force_delete_without_the_extension(
 
 @pytest.mark.parametrize("version", ["v0.1.0", "v0.1.1"])
 def test_full_lifecycle_on_incus(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
     incus_controller: str,
     version: str,
 ) -> None:
     pool_id = str(uuid.uuid4())
-    created, name = create(garm, bootstrap, pool_id, interface_version=version)
+    created, name = create(pool_id, interface_version=version)
     assert created.returncode == 0, created.stderr
     result = json.loads(created.stdout)
     assert (result["provider_id"], result["name"], result["status"]) == (name, name, "running")
@@ -212,12 +209,13 @@ def test_full_lifecycle_on_incus(
 
 
 def test_duplicate_create_exits_31(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
     bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
 ) -> None:
     pool_id = str(uuid.uuid4())
-    created, name = create(garm, bootstrap, pool_id)
+    created, name = create(pool_id)
     assert created.returncode == 0, created.stderr
     boot = bootstrap(name, pool_id=pool_id)
     again = garm("CreateInstance", pool_id=pool_id, stdin=json.dumps(boot).encode())
@@ -226,15 +224,15 @@ def test_duplicate_create_exits_31(
 
 
 def test_remove_all_instances_removes_only_this_controllers(
+    create: Callable[..., tuple[subprocess.CompletedProcess[bytes], str]],
     garm: Callable[..., subprocess.CompletedProcess[bytes]],
-    bootstrap: Callable[..., dict[str, Any]],
     incus_client: pylxd.Client,
     incus_controller: str,
 ) -> None:
     other_controller = str(uuid.uuid4())
     try:
-        ours = [create(garm, bootstrap, str(uuid.uuid4())) for _ in range(2)]
-        theirs = create(garm, bootstrap, str(uuid.uuid4()), controller_id=other_controller)
+        ours = [create(str(uuid.uuid4())) for _ in range(2)]
+        theirs = create(str(uuid.uuid4()), controller_id=other_controller)
         for proc, _ in [*ours, theirs]:
             assert proc.returncode == 0, proc.stderr
         stopped = garm("StopInstance", instance_id=ours[0][1])
@@ -265,7 +263,7 @@ def test_runner_in_an_allowed_project_without_specs_on_incus(
     allowed = make_project(incus_client, "garm-v010-ok")
     other = make_project(incus_client, "garm-v010-no")
     try:
-        config = write_config(tmp_path / "c.toml", incus_env.socket, [allowed])
+        config = allowing_config(tmp_path / "c.toml", incus_env.socket, [allowed])
 
         def garm(command: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
             kwargs.setdefault("controller_id", incus_controller)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,111 +14,20 @@ from hypothesis import strategies as st
 
 from garm_provider_lxd._native import LxdTransport, provider_instance, provider_instances
 
-# --- instance conversion, checked against a plain-Python reference ----------------------------
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
+import gen_instances
+from instances_reference import provider_instance as reference_instance
+from instances_reference import provider_instances as reference_items
 
-# The same names as LINUX_DISTROS in rust/src/instances.rs.
-LINUX_DISTROS = frozenset(
-    {
-        *("alma", "almalinux", "alpine", "alt", "amazonlinux", "arch", "archlinux", "busybox"),
-        *("centos", "debian", "devuan", "fedora", "flatcar", "funtoo", "gentoo", "kali"),
-        *("linux", "linuxmint", "mint", "nixos", "openeuler", "opensuse", "openwrt", "oracle"),
-        *("plamo", "rhel", "rocky", "rockylinux", "slackware", "springdalelinux", "suse"),
-        *("ubuntu", "voidlinux"),
-    }
-)
-GARM_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
-GARM_STATUS = {"Running": "running", "Stopped": "stopped", "Error": "error"}
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
 LXD_FIXTURES = TESTDATA / "lxd"
 
-
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_instances", TESTDATA / "gen_instances.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen_instances = _load_generator()
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _nonempty(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _global_addresses(network: dict[str, Any]) -> list[str]:
-    v4: list[str] = []
-    v6: list[str] = []
-    for nic_name, nic in network.items():
-        addresses = _dict(nic).get("addresses")
-        if nic_name == "lo" or not isinstance(addresses, list):
-            continue
-        for entry in map(_dict, addresses):
-            address, family = _text(entry.get("address")), entry.get("family")
-            if not address or entry.get("scope") != "global":
-                continue
-            is_v6 = family == "inet6" if family in ("inet", "inet6") else ":" in address
-            (v6 if is_v6 else v4).append(address)
-    return v4 + v6
-
-
-def reference_instance(instance: dict[str, Any], state: Any) -> dict[str, Any]:
-    """The documented conversion rules, written plainly."""
-    config, expanded = _dict(instance.get("config")), _dict(instance.get("expanded_config"))
-
-    def tag(key: str) -> str | None:
-        return _nonempty(config.get(key)) or _nonempty(expanded.get(key))
-
-    name = _text(instance.get("name")) or ""
-    image_os = tag("image.os") or ""
-    if image_os.lower() == "windows":
-        os_type = "windows"
-    elif image_os.lower() in LINUX_DISTROS:
-        os_type = "linux"
-    else:
-        os_type = tag("user.os-type") or "unknown"
-    arch = _text(instance.get("architecture")) or ""
-    state = state if isinstance(state, dict) else None
-    status = (state and _nonempty(state.get("status"))) or _nonempty(instance.get("status"))
-    addresses = _global_addresses(_dict(state.get("network"))) if state else []
-    return {
-        "provider_id": name,
-        "name": name,
-        "os_type": os_type,
-        "os_name": image_os,
-        "os_version": tag("image.release") or "",
-        "os_arch": tag("user.os-arch") or GARM_ARCH.get(arch, arch),
-        "addresses": [{"address": a, "type": "public"} for a in addresses],
-        "status": GARM_STATUS.get(status or "", "unknown"),
-    }
+# --- instance conversion, checked against a plain-Python reference ----------------------------
 
 
 def reference_instances(body: bytes, controller_id: str, pool_id: str | None) -> list[Any]:
-    """The documented listing rules over json.loads."""
-    selected = []
-    for instance in json.loads(body)["metadata"]:
-        if not isinstance(instance, dict) or not _nonempty(instance.get("name")):
-            continue
-        config, expanded = _dict(instance.get("config")), _dict(instance.get("expanded_config"))
-
-        def tag(key: str, c: dict[str, Any] = config, e: dict[str, Any] = expanded) -> Any:
-            return _nonempty(c.get(key)) or _nonempty(e.get(key))
-
-        if tag("user.runner-controller-id") != controller_id:
-            continue
-        if pool_id is not None and tag("user.runner-pool-id") != pool_id:
-            continue
-        selected.append(reference_instance(instance, instance.get("state")))
-    return selected
+    """The reference listing over json.loads."""
+    return reference_items(json.loads(body)["metadata"], controller_id, pool_id)
 
 
 def assert_listing_matches(body: bytes, controller_id: str, pool_id: str | None) -> list[Any]:
@@ -180,7 +89,8 @@ def test_real_lxd_listing_matches_reference(transport: LxdTransport, query: str)
     status, body = transport.request("GET", f"/1.0/instances?{query}")
     assert status == 200
     instances = json.loads(body)["metadata"]
-    tags = {_dict(i.get("config")).get("user.runner-controller-id") for i in instances}
+    configs = [i.get("config") for i in instances]
+    tags = {c.get("user.runner-controller-id") for c in configs if isinstance(c, dict)}
     for controller in {t for t in tags if isinstance(t, str)} | {"no-such-controller"}:
         assert_listing_matches(body, controller, None)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import LxdEnv, RunProvider, bootstrap_payload
+from conftest import LxdEnv, RunProvider, create_runner
 
 # (extra specs, the path the refusal names, the [pool_policy] entry that would allow it)
 DANGEROUS: list[tuple[dict[str, Any], str, str]] = [
@@ -176,16 +176,7 @@ def _config_with(provider_config: Path, policy: str) -> Path:
 def _create(
     run_provider: RunProvider, config: Path, controller_id: str, specs: dict[str, Any]
 ) -> tuple[subprocess.CompletedProcess[bytes], str]:
-    name = f"garm-{uuid.uuid4().hex[:12]}"
-    boot = bootstrap_payload(name, extra_specs=specs)
-    proc = run_provider(
-        "CreateInstance",
-        config=config,
-        controller_id=controller_id,
-        pool_id=boot["pool_id"],
-        extra_specs=specs,
-        stdin=json.dumps(boot).encode(),
-    )
+    proc, name, _ = create_runner(run_provider, config, controller_id, extra_specs=specs)
     return proc, name
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import create_runner
 
 
 @pytest.fixture
@@ -29,19 +30,11 @@ def _create(
     run_provider: Callable[..., Any],
     provider_config: Path,
     controller_id: str,
-    bootstrap: Callable[..., dict[str, Any]],
     extra_specs: dict[str, Any],
     **overrides: Any,
 ) -> tuple[Any, str]:
-    name = f"garm-{uuid.uuid4().hex[:12]}"
-    boot = bootstrap(name, extra_specs=extra_specs, **overrides)
-    proc = run_provider(
-        "CreateInstance",
-        config=provider_config,
-        controller_id=controller_id,
-        pool_id=boot["pool_id"],
-        extra_specs=extra_specs,
-        stdin=json.dumps(boot).encode(),
+    proc, name, _ = create_runner(
+        run_provider, provider_config, controller_id, extra_specs=extra_specs, **overrides
     )
     return proc, name
 
@@ -50,7 +43,6 @@ def test_pool_profiles_config_devices_and_ephemeral(
     run_provider: Callable[..., Any],
     provider_config: Path,
     controller_id: str,
-    bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
     profile: str,
 ) -> None:
@@ -63,7 +55,7 @@ def test_pool_profiles_config_devices_and_ephemeral(
     # A host path is refused unless the operator's pool policy allows disks from the host.
     with provider_config.open("a") as config:
         config.write('\n[pool_policy]\nallow_device_types = ["disk"]\n')
-    proc, name = _create(run_provider, provider_config, controller_id, bootstrap, specs)
+    proc, name = _create(run_provider, provider_config, controller_id, specs)
     assert proc.returncode == 0, proc.stderr
     inst = lxd_client.instances.get(name)
     assert inst.profiles == ["default", profile]
@@ -79,11 +71,10 @@ def test_pool_config_cannot_override_provider_keys(
     run_provider: Callable[..., Any],
     provider_config: Path,
     controller_id: str,
-    bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
 ) -> None:
     specs = {"config": {"user.runner-controller-id": "someone-else"}}
-    proc, name = _create(run_provider, provider_config, controller_id, bootstrap, specs)
+    proc, name = _create(run_provider, provider_config, controller_id, specs)
     assert proc.returncode == 1
     assert "config.user.runner-controller-id" in proc.stderr.decode()
     # Not a before/after listing: other tests share the daemon and create instances meanwhile.
@@ -94,13 +85,12 @@ def test_virtual_machine_that_cannot_run_here_fails_cleanly(
     run_provider: Callable[..., Any],
     provider_config: Path,
     controller_id: str,
-    bootstrap: Callable[..., dict[str, Any]],
     lxd_client: Any,
 ) -> None:
     # VMs cannot run on this machine (no vhost_vsock) and busybox is a container image: the
     # server refuses at some step, and the provider must report it and leave nothing behind.
     specs = {"instance_type": "virtual-machine", "secure_boot": False}
-    proc, name = _create(run_provider, provider_config, controller_id, bootstrap, specs)
+    proc, name = _create(run_provider, provider_config, controller_id, specs)
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1
     assert not lxd_client.instances.exists(name)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pylxd.exceptions
 import pytest
-from conftest import delete_controller_instances
+from conftest import create_runner, delete_controller_instances
 
 VERSIONS = ["v0.1.0", "v0.1.1"]
 
@@ -39,18 +39,13 @@ def create(
     """Run CreateInstance for a fresh runner name; returns (process, name, bootstrap)."""
 
     def make(version: str = "v0.1.1", controller: str | None = None, **overrides: Any) -> Any:
-        name = overrides.pop("name", f"garm-{uuid.uuid4().hex[:12]}")
-        boot = bootstrap(name, **overrides)
-        proc = run_provider(
-            "CreateInstance",
-            config=provider_config,
-            controller_id=controller or controller_id,
-            pool_id=boot["pool_id"],
+        return create_runner(
+            run_provider,
+            provider_config,
+            controller or controller_id,
             interface_version=version,
-            extra_specs=boot.get("extra_specs"),
-            stdin=json.dumps(boot).encode(),
+            **overrides,
         )
-        return proc, name, boot
 
     return make
 
@@ -61,6 +56,17 @@ def other_controller(lxd_client: Any) -> Iterator[str]:
     other = str(uuid.uuid4())
     yield other
     delete_controller_instances(lxd_client, other)
+
+
+def test_create_without_an_arch_makes_an_amd64_runner(
+    create: Callable[..., Any], lxd_client: Any
+) -> None:
+    # A missing arch means amd64, as in the Go provider: the user data took it so already and
+    # the create refused it ("bootstrap: arch: must be a non-empty string").
+    proc, name, _ = create(arch=None)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["os_arch"] == "amd64"
+    assert lxd_client.instances.get(name).architecture == "x86_64"
 
 
 @pytest.mark.parametrize("version", VERSIONS)

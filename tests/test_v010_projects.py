@@ -18,7 +18,7 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider
+from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider, socket_config
 
 from garm_provider_lxd.config import parse_config
 from garm_provider_lxd.provider import Provider
@@ -73,15 +73,9 @@ def plant(
         instance.start(wait=True)
 
 
-def write_config(path: Path, socket: str, allow: list[str]) -> Path:
+def allowing_config(path: Path, socket: str, allow: list[str]) -> Path:
     """A provider config in the default project that allows the given extra projects."""
-    path.write_text(
-        f"unix_socket_path = {json.dumps(socket)}\n"
-        'project_name = "default"\n'
-        "[pool_policy]\n"
-        f"allow_projects = {json.dumps(allow)}\n"
-    )
-    return path
+    return socket_config(path, socket, pool_policy={"allow_projects": allow})
 
 
 @pytest.fixture
@@ -97,7 +91,7 @@ def projects(lxd_env: LxdEnv, lxd_client: pylxd.Client) -> Iterator[tuple[str, s
 @pytest.fixture
 def config(tmp_path: Path, lxd_env: LxdEnv, projects: tuple[str, str]) -> Path:
     """project_name = default, allow_projects = [the allowed project]."""
-    return write_config(tmp_path / "c.toml", lxd_env.socket, [projects[0]])
+    return allowing_config(tmp_path / "c.toml", lxd_env.socket, [projects[0]])
 
 
 @pytest.fixture
@@ -263,7 +257,9 @@ def test_list_and_remove_all_cover_every_allowed_project(
 def test_an_allowed_project_that_does_not_exist_holds_no_runners(
     run_provider: RunProvider, tmp_path: Path, lxd_env: LxdEnv, controller_id: str
 ) -> None:
-    config = write_config(tmp_path / "c.toml", lxd_env.socket, [f"garm-absent-{uuid.uuid4().hex}"])
+    config = allowing_config(
+        tmp_path / "c.toml", lxd_env.socket, [f"garm-absent-{uuid.uuid4().hex}"]
+    )
     for command, code in (("ListInstances", 0), ("GetInstance", 30), ("DeleteInstance", 0)):
         proc = run_provider(
             command,

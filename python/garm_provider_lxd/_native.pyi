@@ -5,6 +5,7 @@ from typing import Any, final
 from typing_extensions import Self
 
 __all__ = [
+    "LINUX_DISTROS",
     "LxdTransport",
     "b64encode",
     "cloud_config",
@@ -53,6 +54,9 @@ class LxdTransport:
         The deadline covers connecting, sending and reading the whole body. The GIL is released
         while waiting; one idle keep-alive connection is reused between calls.
         """
+
+LINUX_DISTROS: tuple[str, ...]
+"""`image.os` values (lowercased) that make an instance's os_type linux."""
 
 def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> bytes:
     """Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array.

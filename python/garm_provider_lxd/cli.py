@@ -131,9 +131,9 @@ def _interface_versions() -> bytes:
 def _config_schema() -> bytes:
     import json
 
-    from .schemas import CONFIG_SCHEMA
+    from .config import config_schema
 
-    return json.dumps(CONFIG_SCHEMA).encode()
+    return json.dumps(config_schema()).encode()
 
 
 def _extra_specs_schema() -> bytes:

@@ -7,7 +7,7 @@ from .record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 INSTANCE_TYPES = ("container", "virtual-machine")
@@ -78,51 +78,77 @@ def parse_config(raw: bytes, *, source: str = "config") -> Config:
     return _validate(data, source)
 
 
-def _get(data: Mapping[str, Any], key: str, kind: type, default: Any, source: str) -> Any:
-    value = data.get(key, default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+class ConfigKey(Record):
+    """One plain top-level key of the config file: its JSON type, default and meaning."""
+
+    name: str
+    kind: str  # "string", "boolean" or "seconds" (a number from 0 to 86400)
+    default: object
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+# The one table of the file's plain keys: _validate reads the file with it, config_schema()
+# publishes it. Strings are stripped; an empty instance_type means the default.
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("unix_socket_path", "string", "", "Path of the LXD unix socket."),
+    ConfigKey("url", "string", "", "https:// URL of a remote LXD server."),
+    ConfigKey("client_certificate", "string", "", "PEM client certificate file."),
+    ConfigKey("client_key", "string", "", "PEM client key file."),
+    ConfigKey("tls_server_certificate", "string", "", "Pinned PEM server certificate."),
+    ConfigKey("tls_ca", "string", "", "PEM CA that signed the server certificate."),
+    ConfigKey("project_name", "string", "", "LXD project for runner instances."),
+    ConfigKey("include_default_profile", "boolean", False, "Prepend the default profile."),
+    ConfigKey(
+        "instance_type", "string", "container", "Container or virtual machine.", INSTANCE_TYPES
+    ),
+    ConfigKey("secure_boot", "boolean", False, "UEFI secure boot for virtual machines."),
+    ConfigKey(
+        "address_wait_seconds",
+        "seconds",
+        10.0,
+        "How long CreateInstance waits for an IPv4 address (default 10).",
+    ),
+    ConfigKey(
+        "request_timeout_seconds", "seconds", 30.0, "Deadline of one LXD request (default 30)."
+    ),
+    ConfigKey(
+        "operation_timeout_seconds",
+        "seconds",
+        600.0,
+        "Deadline of one LXD operation such as an image pull (default 600).",
+    ),
+)
+MAX_SECONDS = 86400
+_EXPECTED = {"string": "a string", "boolean": "a boolean", "seconds": "a number"}
+
+
+def _read_key(data: Mapping[str, Any], key: ConfigKey, source: str) -> Any:
+    value = data.get(key.name, key.default)
+    if key.kind == "seconds" and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    kind = {"string": str, "boolean": bool, "seconds": float}[key.kind]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        expected = {str: "a string", bool: "a boolean", float: "a number"}[kind]
-        raise ConfigError(f"config {source}: {key}: must be {expected}")
+        raise ConfigError(f"config {source}: {key.name}: must be {_EXPECTED[key.kind]}")
+    if isinstance(value, str):
+        value = value.strip() or key.default
+        if key.choices and value not in key.choices:
+            raise ConfigError(
+                f"config {source}: {key.name}: must be one of {', '.join(key.choices)}, "
+                f"not {value!r}"
+            )
+    if isinstance(value, float) and not 0 <= value <= MAX_SECONDS:
+        raise ConfigError(f"config {source}: {key.name}: must be between 0 and {MAX_SECONDS}")
     return value
 
 
 def _validate(data: Mapping[str, Any], source: str) -> Config:
-    def text(key: str) -> str:
-        return str(_get(data, key, str, "", source)).strip()
-
-    def flag(key: str) -> bool:
-        return bool(_get(data, key, bool, False, source))
-
-    def seconds(key: str, default: float) -> float:
-        value = float(_get(data, key, float, default, source))
-        if not 0 <= value <= 86400:
-            raise ConfigError(f"config {source}: {key}: must be between 0 and 86400")
-        return value
-
+    values: dict[str, Any] = {key.name: _read_key(data, key, source) for key in CONFIG_KEYS}
     config = Config(
-        unix_socket_path=text("unix_socket_path"),
-        url=text("url"),
-        client_certificate=text("client_certificate"),
-        client_key=text("client_key"),
-        tls_server_certificate=text("tls_server_certificate"),
-        tls_ca=text("tls_ca"),
-        project_name=text("project_name"),
-        include_default_profile=flag("include_default_profile"),
-        instance_type=text("instance_type") or "container",
-        secure_boot=flag("secure_boot"),
+        **values,
         image_remotes=_image_remotes(data.get("image_remotes", {}), source),
         pool_policy=_pool_policy(data.get("pool_policy", {}), source),
-        address_wait_seconds=seconds("address_wait_seconds", 10.0),
-        request_timeout_seconds=seconds("request_timeout_seconds", 30.0),
-        operation_timeout_seconds=seconds("operation_timeout_seconds", 600.0),
     )
-    if config.instance_type not in INSTANCE_TYPES:
-        raise ConfigError(
-            f"config {source}: instance_type: must be one of {', '.join(INSTANCE_TYPES)}, "
-            f"not {config.instance_type!r}"
-        )
     _validate_endpoint(config, source)
     return config
 
@@ -145,27 +171,86 @@ def _validate_endpoint(config: Config, source: str) -> None:
         )
 
 
+# -- image servers: the config's [image_remotes.<name>] and a pool's image_remote spec -------
+
+IMAGE_REMOTE_KEYS = ("addr", "protocol", "public", "skip_verify")
+_URL_HOST_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@[]"
+)
+# The same rule as http_url_problem, for the JSON schemas: a host of URL authority characters,
+# then nothing or a path of printable ASCII.
+HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:@\[\]-]+(/[!-~]*)?$"
+
+
+def http_url_problem(addr: str) -> str:
+    """Why addr is not an http(s) URL with a host ("" when it is one)."""
+    scheme, sep, rest = addr.partition("://")
+    host, _, path = rest.partition("/")
+    if (
+        scheme not in ("http", "https")
+        or not sep
+        or not host
+        or not _URL_HOST_CHARS.issuperset(host)
+        or not all("!" <= char <= "~" for char in path)
+    ):
+        return "expected an http(s) URL with a host and no spaces or control characters"
+    return ""
+
+
+def parse_image_remote(
+    entry: Mapping[str, Any], fail: Callable[[str, str], Exception]
+) -> ImageRemote:
+    """Validate one image server table; fail(key, problem) makes the error to raise."""
+
+    def typed(key: str, kind: type, expected: str, default: object) -> Any:
+        value = entry.get(key, default)
+        if not isinstance(value, kind):
+            raise fail(key, f"expected {expected}")
+        return value
+
+    addr = typed("addr", str, "a string", None)
+    problem = http_url_problem(addr)
+    if problem:
+        raise fail("addr", problem)
+    protocol = typed("protocol", str, "a string", "simplestreams")
+    if protocol not in REMOTE_PROTOCOLS:
+        raise fail("protocol", f"only {', '.join(REMOTE_PROTOCOLS)} is supported")
+    return ImageRemote(
+        addr=addr,
+        protocol=protocol,
+        public=typed("public", bool, "a boolean", True),
+        skip_verify=typed("skip_verify", bool, "a boolean", False),
+    )
+
+
+def image_remote_schema() -> dict[str, Any]:
+    """The JSON schema of one image server table (parse_image_remote's rules)."""
+    return {
+        "type": "object",
+        "properties": {
+            "addr": {"type": "string", "pattern": HTTP_URL_PATTERN},
+            "protocol": {"type": "string", "enum": list(REMOTE_PROTOCOLS)},
+            "public": {"type": "boolean"},
+            "skip_verify": {"type": "boolean"},
+        },
+        "required": ["addr"],
+    }
+
+
 def _image_remotes(value: object, source: str) -> dict[str, ImageRemote]:
     if not isinstance(value, dict):
         raise ConfigError(f"config {source}: image_remotes: must be a table")
     remotes: dict[str, ImageRemote] = {}
     for name, entry in value.items():
-        key = f"image_remotes.{name}"
+        at = f"config {source}: image_remotes.{name}"
         if not isinstance(entry, dict):
-            raise ConfigError(f"config {source}: {key}: must be a table")
-        addr = _get(entry, "addr", str, "", f"{source}: {key}")
-        scheme = addr.partition("://")[0]
-        if scheme not in ("http", "https"):
-            raise ConfigError(f"config {source}: {key}.addr: must be an http(s) URL")
-        protocol = _get(entry, "protocol", str, "simplestreams", f"{source}: {key}")
-        if protocol not in REMOTE_PROTOCOLS:
-            raise ConfigError(f"config {source}: {key}.protocol: {protocol!r} is not supported")
-        remotes[name] = ImageRemote(
-            addr=addr,
-            public=_get(entry, "public", bool, True, f"{source}: {key}"),
-            protocol=protocol,
-            skip_verify=_get(entry, "skip_verify", bool, False, f"{source}: {key}"),
-        )
+            raise ConfigError(f"{at}: must be a table")
+
+        def fail(key: str, problem: str, at: str = at) -> ConfigError:
+            return ConfigError(f"{at}.{key}: {problem}")
+
+        # Unknown keys are ignored, as everywhere in the file (the Go provider's rule).
+        remotes[name] = parse_image_remote(entry, fail)
     return remotes
 
 
@@ -205,3 +290,49 @@ def instance_projects(config: Config) -> tuple[str, ...]:
             seen.add(project)
             projects.append(project)
     return tuple(projects)
+
+
+_POLICY_DESCRIPTIONS = {
+    "allow_config": "Glob patterns of instance config keys pools may set.",
+    "allow_device_types": "Device types pools may add (e.g. gpu, unix-char).",
+    "allow_projects": "LXD projects pools may use besides project_name.",
+}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of the config file (GetConfigJSONSchema), built from the rules above."""
+    kinds: dict[str, dict[str, Any]] = {
+        "string": {"type": "string"},
+        "boolean": {"type": "boolean"},
+        "seconds": {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+    }
+    properties: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        properties[key.name] = {**kinds[key.kind], "description": key.description}
+        if key.choices:
+            properties[key.name]["enum"] = list(key.choices)
+    properties["image_remotes"] = {
+        "type": "object",
+        "description": "Simplestreams image servers, by the name used in a pool's image.",
+        "additionalProperties": image_remote_schema(),
+    }
+    properties["pool_policy"] = {
+        "type": "object",
+        "description": "What pool extra specs may do beyond the safe defaults.",
+        "properties": {
+            key: {
+                "type": "array",
+                "items": {"type": "string", "pattern": "\\S"},
+                "description": _POLICY_DESCRIPTIONS[key],
+            }
+            for key in _POOL_POLICY_KEYS
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "garm-provider-lxd config",
+        "type": "object",
+        "properties": properties,
+        "anyOf": [{"required": ["unix_socket_path"]}, {"required": ["url"]}],
+    }

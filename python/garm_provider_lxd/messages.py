@@ -38,6 +38,11 @@ def _first(text: str, chars: str, start: int, stop: int = -1) -> int:
     return min((i for i in (text.find(c, start, stop) for c in chars) if i >= 0), default=stop)
 
 
+def printable(value: str) -> str:
+    """A value from outside, fit for a one-line message (escaped when not printable)."""
+    return value if value.isprintable() else ascii(value)
+
+
 def one_line(message: str, limit: int) -> str:
     """message on one line of at most limit characters, its URLs redacted."""
     text = " ".join(message.split())

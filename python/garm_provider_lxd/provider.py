@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
+from .bootstrap import ARCHITECTURES, read_arch, read_os_type, string_field
 from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .lxd import Lxd
@@ -17,9 +18,6 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-# GARM architecture names → LXD architecture names.
-LXD_ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
-OS_TYPES = ("linux", "windows")
 TAG_CONTROLLER = "user.runner-controller-id"
 TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
@@ -77,7 +75,7 @@ class Provider:
         from .policy import enforce_pool_policy
 
         enforce_pool_policy(self.operator_config, self.specs)
-        name = _field(bootstrap, "name")
+        name = string_field(bootstrap, "name", required=True)
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
         try:
@@ -352,15 +350,11 @@ def create_request(
     """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
     from .images import image_source
 
-    name = _field(bootstrap, "name")
-    arch = _field(bootstrap, "arch")
-    if arch not in LXD_ARCHITECTURES:
-        raise InputError(f"architecture {arch} is not supported")
-    os_type = _field(bootstrap, "os_type")
-    if os_type not in OS_TYPES:
-        raise InputError(f"unsupported OS type: {os_type}")
-    pool_id = _field(bootstrap, "pool_id", required=False)
-    flavor = _field(bootstrap, "flavor", required=False)
+    name = string_field(bootstrap, "name", required=True)
+    arch = read_arch(bootstrap)
+    os_type = read_os_type(bootstrap)
+    pool_id = string_field(bootstrap, "pool_id")
+    flavor = string_field(bootstrap, "flavor")
     profiles = instance_profiles(config, specs, flavor)
     user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
     instance_config: dict[str, str] = {
@@ -380,12 +374,14 @@ def create_request(
     body: dict[str, Any] = {
         "name": name,
         "type": config.instance_type,
-        "architecture": LXD_ARCHITECTURES[arch],
+        "architecture": ARCHITECTURES[arch][0],
         "profiles": profiles,
         "config": instance_config,
         "devices": {key: dict(value) for key, value in specs.devices.items()},
         "source": image_source(
-            _field(bootstrap, "image"), config.image_remotes, specs.image_remote
+            string_field(bootstrap, "image", required=True),
+            config.image_remotes,
+            specs.image_remote,
         ),
         "start": has_extension("instance_create_start"),
     }
@@ -404,15 +400,6 @@ def _force_delete_once(lxd: Lxd, name: str) -> None:
         if not _already(exc, "stop"):
             raise
     lxd.delete_instance(name, force=False)
-
-
-def _field(bootstrap: Mapping[str, Any], key: str, *, required: bool = True) -> str:
-    value = bootstrap.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise InputError(f"bootstrap: {key}: must be a non-empty string")
-    return value
 
 
 def _pick(override: Any, default: Any) -> Any:

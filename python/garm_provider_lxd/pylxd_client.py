@@ -164,4 +164,3 @@ def project_api(client: pylxd.Client, project: str) -> Any:
     # The API node adds its project to every request's query: a node per project is the way
     # pylxd has to reach several projects over one connection pool.
     return type(api)(api._api_endpoint, api.session, timeout=api._timeout, project=project or None)
-

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import binascii
 
-from .config import ImageRemote
+from .config import IMAGE_REMOTE_KEYS, ImageRemote, image_remote_schema, parse_image_remote
 from .errors import InputError
+from .messages import printable
 from .record import Record
 
 TYPE_CHECKING = False
@@ -61,11 +62,6 @@ def json_type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _show(name: str) -> str:
-    # Keys come from outside: keep the error message on one printable line.
-    return name if name.isprintable() else ascii(name)
-
-
 def _fail(path: str, problem: str) -> InputError:
     return InputError(f"extra specs: {path}: {problem}")
 
@@ -119,7 +115,7 @@ def _parse_string_list(path: str, value: object) -> tuple[str, ...]:
 
 def _parse_string_map(path: str, value: object) -> dict[str, str]:
     items = _as_dict(path, value)
-    return {key: _as_str(f"{path}.{_show(key)}", item) for key, item in items.items()}
+    return {key: _as_str(f"{path}.{printable(key)}", item) for key, item in items.items()}
 
 
 def _parse_scripts(path: str, value: object) -> dict[str, bytes]:
@@ -127,10 +123,10 @@ def _parse_scripts(path: str, value: object) -> dict[str, bytes]:
     for name, text in _parse_string_map(path, value).items():
         # The name becomes a path under /garm-pre-install and a runcmd command line.
         if not name or name.startswith(".") or not _SCRIPT_NAME_CHARS.issuperset(name):
-            raise _fail(f"{path}.{_show(name)}", "use only letters, digits, '.', '_', '-'")
+            raise _fail(f"{path}.{printable(name)}", "use only letters, digits, '.', '_', '-'")
         data = strict_b64decode(text)
         if data is None:
-            raise _fail(f"{path}.{_show(name)}", "not valid base64")
+            raise _fail(f"{path}.{printable(name)}", "not valid base64")
         decoded[name] = data
     return decoded
 
@@ -181,13 +177,14 @@ def _parse_profiles(path: str, value: object) -> tuple[str, ...]:
 def _parse_instance_type(path: str, value: object) -> str:
     text = _as_str(path, value)
     if text not in ("container", "virtual-machine"):
-        raise _fail(path, f"expected container or virtual-machine, got {_show(text)!r}")
+        raise _fail(path, f"expected container or virtual-machine, got {printable(text)!r}")
     return text
 
 
 def _parse_target(path: str, value: object) -> str:
     text = _as_str(path, value)
-    if not text or not _NAME_CHARS.issuperset(text.removeprefix("@")):
+    group = text.removeprefix("@")
+    if not group or not _NAME_CHARS.issuperset(group):
         raise _fail(path, "expected a cluster member name or @group")
     return text
 
@@ -196,7 +193,7 @@ def _parse_instance_config(path: str, value: object) -> dict[str, str]:
     config = _parse_string_map(path, value)
     for key in config:
         if key in _RESERVED_CONFIG_KEYS or key.startswith(_RESERVED_CONFIG_PREFIXES):
-            raise _fail(f"{path}.{_show(key)}", "this key is set by the provider or LXD")
+            raise _fail(f"{path}.{printable(key)}", "this key is set by the provider or LXD")
     return config
 
 
@@ -204,7 +201,7 @@ def _parse_devices(path: str, value: object) -> dict[str, dict[str, str]]:
     devices = _as_dict(path, value)
     parsed: dict[str, dict[str, str]] = {}
     for name, device in devices.items():
-        device_path = f"{path}.{_show(name)}"
+        device_path = f"{path}.{printable(name)}"
         _parse_name(device_path, name)
         parsed[name] = _parse_string_map(device_path, device)
         if "type" not in parsed[name]:
@@ -214,21 +211,10 @@ def _parse_devices(path: str, value: object) -> dict[str, dict[str, str]]:
 
 def _parse_image_remote(path: str, value: object) -> ImageRemote:
     entry = _as_dict(path, value)
-    unknown = sorted(set(entry) - {"addr", "protocol", "public", "skip_verify"})
+    unknown = sorted(set(entry) - set(IMAGE_REMOTE_KEYS))
     if unknown:
-        raise _fail(path, f'unknown key "{_show(unknown[0])}"')
-    addr = _as_str(f"{path}.addr", entry.get("addr"))
-    if addr.partition("://")[0] not in ("http", "https"):
-        raise _fail(f"{path}.addr", "expected an http(s) URL")
-    protocol = _as_str(f"{path}.protocol", entry.get("protocol", "simplestreams"))
-    if protocol != "simplestreams":
-        raise _fail(f"{path}.protocol", "only simplestreams is supported")
-    return ImageRemote(
-        addr=addr,
-        protocol=protocol,
-        public=_parse_bool(f"{path}.public", entry.get("public", True)),
-        skip_verify=_parse_bool(f"{path}.skip_verify", entry.get("skip_verify", False)),
-    )
+        raise _fail(path, f'unknown key "{printable(unknown[0])}"')
+    return parse_image_remote(entry, lambda key, problem: _fail(f"{path}.{key}", problem))
 
 
 class SpecKey(Record):
@@ -239,7 +225,21 @@ class SpecKey(Record):
     parse: Callable[[str, object], object]
 
 
-_B64_STRING = {"type": "string", "contentEncoding": "base64"}
+# The schemas below say in JSON schema what the parsers above check by hand (no `re` on the
+# command path); tests/test_specs.py holds them to agreeing on generated specs. A pattern's `$`
+# means the end of the text, as in ECMA-262 and Go.
+_NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"}
+_B64_STRING = {
+    "type": "string",
+    "contentEncoding": "base64",
+    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+}
+_RESERVED_CONFIG_SCHEMA = {
+    "anyOf": [
+        {"enum": sorted(_RESERVED_CONFIG_KEYS)},
+        *({"pattern": "^" + prefix.replace(".", "\\.")} for prefix in _RESERVED_CONFIG_PREFIXES),
+    ]
+}
 
 SPEC_KEYS: tuple[SpecKey, ...] = (
     SpecKey(
@@ -282,6 +282,7 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
         "pre_install_scripts",
         {
             "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$"},
             "additionalProperties": _B64_STRING,
             "description": "Base64 scripts run in name order before the runner is installed.",
         },
@@ -291,7 +292,8 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
         "profiles",
         {
             "type": "array",
-            "items": {"type": "string"},
+            "items": _NAME_SCHEMA,
+            "uniqueItems": True,
             "description": "Profiles for the instance, in order; replaces the pool's flavor.",
         },
         _parse_profiles,
@@ -308,18 +310,23 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
     ),
     SpecKey(
         "project",
-        {"type": "string", "description": "LXD project of this pool's instances."},
+        {**_NAME_SCHEMA, "description": "LXD project of this pool's instances."},
         _parse_name,
     ),
     SpecKey(
         "target",
-        {"type": "string", "description": "Cluster member, or @group, to place instances on."},
+        {
+            "type": "string",
+            "pattern": "^@?[A-Za-z0-9._-]+$",
+            "description": "Cluster member, or @group, to place instances on.",
+        },
         _parse_target,
     ),
     SpecKey(
         "config",
         {
             "type": "object",
+            "propertyNames": {"not": _RESERVED_CONFIG_SCHEMA},
             "additionalProperties": {"type": "string"},
             "description": "Instance config keys, e.g. limits.cpu, limits.memory.",
         },
@@ -329,6 +336,7 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
         "devices",
         {
             "type": "object",
+            "propertyNames": _NAME_SCHEMA,
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -346,14 +354,7 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
     SpecKey(
         "image_remote",
         {
-            "type": "object",
-            "properties": {
-                "addr": {"type": "string"},
-                "protocol": {"type": "string", "enum": ["simplestreams"]},
-                "public": {"type": "boolean"},
-                "skip_verify": {"type": "boolean"},
-            },
-            "required": ["addr"],
+            **image_remote_schema(),
             "additionalProperties": False,
             "description": "Simplestreams server this pool's image alias is pulled from.",
         },
@@ -388,6 +389,6 @@ def parse_extra_specs(raw: object) -> ExtraSpecs:
     for name, value in raw.items():
         key = _KEYS_BY_NAME.get(name)
         if key is None:
-            raise InputError(f'extra specs: unknown key "{_show(name)}"')
+            raise InputError(f'extra specs: unknown key "{printable(name)}"')
         values[name] = key.parse(name, value)
     return ExtraSpecs(**values)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from .bootstrap import ARCHITECTURES, OS_TYPES, read_arch, read_os_type, string_field, wrong_type
 from .errors import InputError
-from .specs import ExtraSpecs, json_type_name, parse_extra_specs, strict_b64decode
+from .specs import ExtraSpecs, parse_extra_specs, strict_b64decode
 
 # Type-only imports: `typing` and `pathlib` (which pulls in `re`, `fnmatch`, `urllib.parse` and
 # `ipaddress`) cost ~15 ms of start-up on every CreateInstance.
@@ -21,8 +22,6 @@ RUNNER_GROUPS = (
 )  # fmt: skip
 PS1_HEADER = "#ps1_sysnative"
 PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
-_GITHUB_OS = {"linux": "linux", "windows": "win"}
-_GITHUB_ARCH = {"": "x64", "amd64": "x64", "arm64": "arm64", "arm": "arm"}
 _TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-")
@@ -30,18 +29,13 @@ _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
     """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for."""
-    os_type = _string(bootstrap, "os_type", required=True)
-    if os_type not in _GITHUB_OS:
-        raise InputError(f"unsupported OS type: {_show(os_type)}")
-    arch = _string(bootstrap, "arch")
-    if arch not in _GITHUB_ARCH:
-        raise InputError(f"architecture {_show(arch)} is not supported")
-    tool = select_tools(bootstrap, _GITHUB_OS[os_type], _GITHUB_ARCH[arch])
+    system = read_os_type(bootstrap)
+    tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[read_arch(bootstrap)][1])
     ca_bundle = ca_cert_bundle(bootstrap)
     proxy = proxy_settings(bootstrap)
     params = install_params(bootstrap, specs, tool, ca_bundle)
-    script = render_install_script(os_type, params, specs, tool, proxy)
-    if os_type == "windows":
+    script = render_install_script(system, params, specs, tool, proxy)
+    if system == "windows":
         if script.split(b"\n", 1)[0].rstrip(b"\r") == PS1_HEADER.encode():
             return script
         return PS1_HEADER.encode() + b"\n" + script
@@ -53,37 +47,15 @@ def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
     return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
 
 
-def _show(value: str) -> str:
-    # Values from outside end up in a one-line error message.
-    return value if value.isprintable() else ascii(value)
-
-
-def _wrong(field: str, expected: str, value: object) -> InputError:
-    return InputError(f"bootstrap: {field}: expected {expected}, got {json_type_name(value)}")
-
-
-def _string(data: Mapping[str, Any], key: str, *, required: bool = False, at: str = "") -> str:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise InputError(f"bootstrap: {at}{key}: missing")
-        return ""
-    if not isinstance(value, str):
-        raise _wrong(at + key, "string", value)
-    if required and not value:
-        raise InputError(f"bootstrap: {at}{key}: empty")
-    return value
-
-
 def _strings(data: Mapping[str, Any], key: str) -> list[str]:
     value = data.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _wrong(key, "array", value)
+        raise wrong_type(key, "array", value)
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            raise _wrong(f"{key}[{index}]", "string", item)
+            raise wrong_type(f"{key}[{index}]", "string", item)
     return value
 
 
@@ -97,16 +69,16 @@ def select_tools(bootstrap: Mapping[str, Any], os_name: str, arch: str) -> Mappi
     if tools is None:
         raise InputError("bootstrap: tools: missing")
     if not isinstance(tools, list):
-        raise _wrong("tools", "array", tools)
+        raise wrong_type("tools", "array", tools)
     for index, tool in enumerate(tools):
         if not isinstance(tool, dict):
-            raise _wrong(f"tools[{index}]", "object", tool)
+            raise wrong_type(f"tools[{index}]", "object", tool)
         if tool.get("os") == os_name and tool.get("architecture") == arch:
             at = f"tools[{index}]."
             for key in ("download_url", "filename"):
-                _string(tool, key, required=True, at=at)
-            _string(tool, "temp_download_token", at=at)
-            checksum = _string(tool, "sha256_checksum", at=at)
+                string_field(tool, key, required=True, at=at)
+            string_field(tool, "temp_download_token", at=at)
+            checksum = string_field(tool, "sha256_checksum", at=at)
             # Empty means no checksum (the install scripts then skip the check); anything else
             # reaches `sha256sum --check` and must be a digest, not more lines or words.
             if checksum and (len(checksum) != 64 or not _HEX_DIGITS.issuperset(checksum)):
@@ -119,7 +91,7 @@ def ca_cert_bundle(bootstrap: Mapping[str, Any]) -> str:
     """Decode and check the CA bundle (see pem.py for what it must hold)."""
     from .pem import certificate_bundle_problem
 
-    raw = _string(bootstrap, "ca-cert-bundle")
+    raw = string_field(bootstrap, "ca-cert-bundle")
     if not raw:
         return ""
     data = strict_b64decode(raw)
@@ -139,10 +111,10 @@ def proxy_settings(bootstrap: Mapping[str, Any]) -> dict[str, str]:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise _wrong("proxy_config", "object", config)
+        raise wrong_type("proxy_config", "object", config)
     proxy: dict[str, str] = {}
     for key in PROXY_KEYS:
-        value = _string(config, key, at="proxy_config.")
+        value = string_field(config, key, at="proxy_config.")
         if any(c.isspace() or not c.isprintable() or c in '"\\' for c in value):
             raise InputError(
                 f"bootstrap: proxy_config.{key}: white space, control characters, "
@@ -159,21 +131,21 @@ def install_params(
     """The install template's data: cloudconfig.InstallRunnerParams, fields in Go order."""
     jit = bootstrap.get("jit_config_enabled", False)
     if not isinstance(jit, bool):
-        raise _wrong("jit_config_enabled", "boolean", jit)
+        raise wrong_type("jit_config_enabled", "boolean", jit)
     return {
         "FileName": tool["filename"],
         "DownloadURL": tool["download_url"],
         "RunnerUsername": RUNNER_USER,
         "RunnerGroup": RUNNER_USER,
-        "RepoURL": _string(bootstrap, "repo_url"),
-        "MetadataURL": _string(bootstrap, "metadata-url", required=True),
-        "RunnerName": _string(bootstrap, "name", required=True),
+        "RepoURL": string_field(bootstrap, "repo_url"),
+        "MetadataURL": string_field(bootstrap, "metadata-url", required=True),
+        "RunnerName": string_field(bootstrap, "name", required=True),
         "RunnerLabels": ",".join(_strings(bootstrap, "labels")),
-        "CallbackURL": _string(bootstrap, "callback-url", required=True),
-        "CallbackToken": _string(bootstrap, "instance-token", required=True),
+        "CallbackURL": string_field(bootstrap, "callback-url", required=True),
+        "CallbackToken": string_field(bootstrap, "instance-token", required=True),
         "TempDownloadToken": tool.get("temp_download_token") or "",
         "CABundle": ca_bundle,
-        "GitHubRunnerGroup": _string(bootstrap, "github-runner-group"),
+        "GitHubRunnerGroup": string_field(bootstrap, "github-runner-group"),
         "EnableBootDebug": specs.enable_boot_debug,
         "ExtraContext": dict(specs.extra_context),
         "UseJITConfig": jit,

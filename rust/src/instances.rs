@@ -15,8 +15,9 @@ use crate::error::Error;
 use crate::lenient::{List, Obj, Object, Text};
 
 /// `image.os` values (lowercased) of Linux images: garm-provider-common's OSToOSTypeMap plus
-/// the other distributions on the LXD and Incus image servers.
-const LINUX_DISTROS: &[&str] = &[
+/// the other distributions on the LXD and Incus image servers. Python sees it as
+/// `_native.LINUX_DISTROS` (the tests' reference conversion uses it).
+pub const LINUX_DISTROS: &[&str] = &[
     "alma",
     "almalinux",
     "alpine",

@@ -9,13 +9,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pylxd
 from conftest import CONTROLLER_ID_KEY
 from conftest import bootstrap_payload as bootstrap_payload  # re-exported for the tests
 from conftest import garm_env as garm_env  # re-exported for the reliability tests
+from garm_harness import run_provider
+from garm_harness import socket_config as socket_config  # re-exported for the reliability tests
+from garm_harness import write_config as write_config  # re-exported for the reliability tests
 
 # Bounds a hang of a provider the suite expects to finish; never a performance assertion.
 PROCESS_DEADLINE = 240.0
@@ -25,32 +27,6 @@ CLEANUP_DEADLINE = 120.0
 # Every instance the suite creates has one of these name prefixes.
 NAME_KINDS = ("bad", "busy", "by", "cc", "flt", "keep", "kill", "old", "proc", "race", "sec", "tls")
 NAME_PREFIXES = (*(f"garm-{kind}-" for kind in NAME_KINDS), "bystander-")
-
-
-def write_config(path: Path, **values: object) -> Path:
-    """Write a provider TOML config with the given top-level keys; return its path."""
-    lines = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float):
-            lines.append(f"{key} = {value}")
-        else:
-            lines.append(f"{key} = {json.dumps(str(value))}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def socket_config(path: Path, socket: str, **values: object) -> Path:
-    """Write a config for the test daemon (or a proxy) at socket."""
-    base: dict[str, object] = {
-        "unix_socket_path": socket,
-        "include_default_profile": False,
-        "instance_type": "container",
-        "project_name": "default",
-    }
-    base.update(values)
-    return write_config(path, **base)
 
 
 @dataclass
@@ -84,14 +60,7 @@ def run(
     args: Iterable[str] = (),
 ) -> Outcome:
     """Run the provider once with exactly env and stdin (args only for operator commands)."""
-    done = subprocess.run(
-        [*wrapper, provider_bin, *args],
-        input=stdin,
-        capture_output=True,
-        env=dict(env),
-        timeout=timeout,
-        check=False,
-    )
+    done = run_provider(provider_bin, env, stdin, timeout=timeout, wrapper=wrapper, args=args)
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
