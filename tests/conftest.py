@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -145,6 +146,40 @@ def provider_bin() -> str:
 def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
     """A provider TOML config pointing at the test daemon's socket."""
     return socket_config(tmp_path / "garm-provider-lxd.toml", lxd_env.socket)
+
+
+def run_operator(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run an operator subcommand as a person would, with an empty environment; text output."""
+    return subprocess.run(
+        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def setup_names(lxd_client: pylxd.Client) -> Iterator[dict[str, str]]:
+    """Unique names for `setup`'s objects; everything it created is removed afterwards."""
+    suffix = uuid.uuid4().hex[:6]
+    octets = int(suffix, 16)
+    names = {
+        "project": f"garmp-{suffix}",
+        "network": f"garms{suffix}",
+        "acl": f"garm-acl-{suffix}",
+        "profile": f"garm-runner-{suffix}",
+        "pool": f"garm-cow-{suffix}",
+        "subnet": f"10.{180 + octets % 40}.{octets // 40 % 250}.1/24",
+    }
+    yield names
+    api = lxd_client.api
+    with contextlib.suppress(pylxd.exceptions.NotFound):
+        api.profiles[names["profile"]].delete(params={"project": names["project"]})
+    for path in (
+        api.networks[names["network"]],
+        api["network-acls"][names["acl"]],
+        api.projects[names["project"]],
+        api["storage-pools"][names["pool"]],
+    ):
+        with contextlib.suppress(pylxd.exceptions.NotFound):  # not every test creates it
+            path.delete()
 
 
 def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pylxd
-import pytest
-from conftest import LxdEnv
-
-
-def _run(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
-    )
+from conftest import LxdEnv, run_operator
 
 
 def test_check_passes_on_a_working_config(provider_bin: str, provider_config: Path) -> None:
-    proc = _run(provider_bin, "check", "--config", str(provider_config), "--image", "busybox")
+    proc = run_operator(
+        provider_bin, "check", "--config", str(provider_config), "--image", "busybox"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "connected to lxd" in proc.stdout
     assert "auth: trusted" in proc.stdout
@@ -33,7 +24,7 @@ def test_check_warns_when_root_disks_are_on_a_dir_pool(
     provider_bin: str, provider_config: Path, lxd_env: LxdEnv, lxd_client: pylxd.Client
 ) -> None:
     driver = lxd_client.storage_pools.get(lxd_env.pool).driver
-    proc = _run(provider_bin, "check", "--config", str(provider_config))
+    proc = run_operator(provider_bin, "check", "--config", str(provider_config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     where = f"runners' root disks are on storage pool {lxd_env.pool} (driver {driver})"
     if driver == "dir":
@@ -47,7 +38,7 @@ def test_check_recommends_the_interface_version_and_names_the_searched_projects(
 ) -> None:
     with provider_config.open("a") as config:
         config.write('[pool_policy]\nallow_projects = ["ci-a", "default", "ci-b"]\n')
-    proc = _run(provider_bin, "check", "--config", str(provider_config))
+    proc = run_operator(provider_bin, "check", "--config", str(provider_config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'use interface_version = "v0.1.0" in GARM' in proc.stdout
     assert "docs/interface-versions.md" in proc.stdout
@@ -57,7 +48,7 @@ def test_check_recommends_the_interface_version_and_names_the_searched_projects(
 def test_check_fails_on_a_missing_profile_and_image(
     provider_bin: str, provider_config: Path
 ) -> None:
-    proc = _run(
+    proc = run_operator(
         provider_bin,
         "check",
         "--config",
@@ -75,31 +66,9 @@ def test_check_fails_on_a_missing_profile_and_image(
 def test_check_reports_an_unreachable_server(provider_bin: str, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f'unix_socket_path = "{tmp_path}/absent.socket"\n')
-    proc = _run(provider_bin, "check", "--config", str(config))
+    proc = run_operator(provider_bin, "check", "--config", str(config))
     assert proc.returncode == 1
     assert "FAIL  connect" in proc.stdout
-
-
-@pytest.fixture
-def setup_names(lxd_client: Any) -> Iterator[dict[str, str]]:
-    """Unique names for setup's objects; everything it created is removed afterwards."""
-    suffix = uuid.uuid4().hex[:6]
-    names = {
-        "project": f"garmp-{suffix}",
-        "network": f"garmt{suffix}",
-        "acl": f"garm-acl-{suffix}",
-        "profile": f"garm-runner-{suffix}",
-    }
-    yield names
-    api = lxd_client.api
-    api.profiles[names["profile"]].delete(params={"project": names["project"]})
-    for path in (
-        api.networks[names["network"]],
-        api["network-acls"][names["acl"]],
-        api.projects[names["project"]],
-    ):
-        with contextlib.suppress(Exception):  # the object may not have been created
-            path.delete()
 
 
 def test_setup_plans_then_applies_then_has_nothing_to_do(
@@ -116,24 +85,24 @@ def test_setup_plans_then_applies_then_has_nothing_to_do(
         "--network",
         setup_names["network"],
         "--subnet",
-        "10.171.0.1/24",
+        setup_names["subnet"],
         "--acl",
         setup_names["acl"],
         "--profile",
         setup_names["profile"],
     ]
-    plan = _run(provider_bin, *args)
+    plan = run_operator(provider_bin, *args)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"create project {setup_names['project']}" in plan.stdout
     assert "run again with --apply" in plan.stdout
     assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
 
-    applied = _run(provider_bin, *args, "--apply")
+    applied = run_operator(provider_bin, *args, "--apply")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "4 change(s) made" in applied.stdout
     network = lxd_client.networks.get(setup_names["network"])
     assert network.config["security.acls"] == setup_names["acl"]
-    assert network.config["ipv4.address"] == "10.171.0.1/24"
+    assert network.config["ipv4.address"] == setup_names["subnet"]
     acl = lxd_client.api["network-acls"][setup_names["acl"]].get().json()["metadata"]
     assert "10.0.0.0/8" in acl["egress"][0]["destination"]
     assert acl["egress"][0]["action"] == "reject"
@@ -143,13 +112,13 @@ def test_setup_plans_then_applies_then_has_nothing_to_do(
     devices = profile.json()["metadata"]["devices"]
     assert devices["eth0"]["network"] == setup_names["network"]
 
-    again = _run(provider_bin, *args, "--apply")
+    again = run_operator(provider_bin, *args, "--apply")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to do" in again.stdout
 
 
 def test_help_lists_the_subcommands(provider_bin: str) -> None:
-    proc = _run(provider_bin, "--help")
+    proc = run_operator(provider_bin, "--help")
     assert proc.returncode == 0
     for command in ("userdata", "check", "setup"):
         assert command in proc.stdout

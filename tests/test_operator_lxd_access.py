@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import LxdEnv
+from conftest import LxdEnv, run_operator
 
 from garm_provider_lxd.config import load_config
 from garm_provider_lxd.specs import parse_extra_specs
@@ -29,12 +29,6 @@ from garm_provider_lxd.cli import main
 
 sys.exit(main(sys.argv[1:], environ={}))
 """
-
-
-def _run(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
-    )
 
 
 def _body(stdout: str) -> dict[str, object]:
@@ -63,7 +57,9 @@ def test_check_and_setup_do_not_use_the_rust_transport(
 
 def test_check_percent_encodes_the_flavor(provider_bin: str, provider_config: Path) -> None:
     # Unencoded, "default?x" asks LXD for the profile "default" and the check passes.
-    done = _run(provider_bin, "check", "--config", str(provider_config), "--flavor", "default?x")
+    done = run_operator(
+        provider_bin, "check", "--config", str(provider_config), "--flavor", "default?x"
+    )
     assert done.returncode == 1, done.stdout
     assert "FAIL  profile: profile default?x:" in done.stdout
     assert "ok    profile default?x exists" not in done.stdout
@@ -79,7 +75,7 @@ def test_check_uses_the_extra_specs_profiles(
         "include_default_profile = false", "include_default_profile = true"
     )
     provider_config.write_text(config)
-    done = _run(
+    done = run_operator(
         provider_bin, "check", "--config", str(provider_config), "--extra-specs", str(specs),
         "--flavor", "flavor-not-used", "--image", "busybox",
     )  # fmt: skip

@@ -6,56 +6,19 @@ afterwards; the daemon's own default pool and profile are only read.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import LxdEnv
+from conftest import LxdEnv, run_operator
 
 COW_DRIVERS = ("btrfs", "zfs", "lvm")
-
-
-def _run(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
-    )
 
 
 def _supported(lxd_client: pylxd.Client) -> set[str]:
     drivers = lxd_client.host_info["environment"].get("storage_supported_drivers") or []
     return {str(item["Name"]) for item in drivers}
-
-
-@pytest.fixture
-def names(lxd_client: pylxd.Client) -> Iterator[dict[str, str]]:
-    """Unique names for setup's objects; everything it created is removed afterwards."""
-    suffix = uuid.uuid4().hex[:6]
-    octets = int(suffix, 16)
-    names = {
-        "project": f"garmp-{suffix}",
-        "network": f"garms{suffix}",
-        "acl": f"garm-acl-{suffix}",
-        "profile": f"garm-runner-{suffix}",
-        "pool": f"garm-cow-{suffix}",
-        "subnet": f"10.{180 + octets % 40}.{octets // 40 % 250}.1/24",
-    }
-    yield names
-    api = lxd_client.api
-    with contextlib.suppress(pylxd.exceptions.NotFound):
-        api.profiles[names["profile"]].delete(params={"project": names["project"]})
-    for path in (
-        api.networks[names["network"]],
-        api["network-acls"][names["acl"]],
-        api.projects[names["project"]],
-        api["storage-pools"][names["pool"]],
-    ):
-        with contextlib.suppress(pylxd.exceptions.NotFound):  # not every test creates it
-            path.delete()
 
 
 def _config(tmp_path: Path, lxd_env: LxdEnv, project: str) -> Path:
@@ -75,8 +38,10 @@ def _pools(lxd_client: pylxd.Client) -> set[str]:
     return {pool.name for pool in lxd_client.storage_pools.all()}
 
 
-def _root_disk(lxd_client: pylxd.Client, names: dict[str, str]) -> Any:
-    profile = lxd_client.api.profiles[names["profile"]].get(params={"project": names["project"]})
+def _root_disk(lxd_client: pylxd.Client, setup_names: dict[str, str]) -> Any:
+    profile = lxd_client.api.profiles[setup_names["profile"]].get(
+        params={"project": setup_names["project"]}
+    )
     return profile.json()["metadata"]["devices"]["root"]
 
 
@@ -85,41 +50,50 @@ def test_apply_creates_the_pool_and_puts_the_root_disk_on_it_once(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
-    names: dict[str, str],
+    setup_names: dict[str, str],
 ) -> None:
     if "btrfs" not in _supported(lxd_client):
         pytest.skip("the test LXD has no btrfs (install btrfs-progs before it starts)")
-    config = _config(tmp_path, lxd_env, names["project"])
+    config = _config(tmp_path, lxd_env, setup_names["project"])
     args = _setup_args(
-        config, names, "--storage-pool", names["pool"], "--storage-driver", "btrfs",
+        config, setup_names, "--storage-pool", setup_names["pool"], "--storage-driver", "btrfs",
         "--storage-size", "2GiB",
     )  # fmt: skip
 
-    plan = _run(provider_bin, *args)
+    plan = run_operator(provider_bin, *args)
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert f"create storage pool {names['pool']} (btrfs on a loop file of 2GiB)\n" in plan.stdout
+    assert (
+        f"create storage pool {setup_names['pool']} (btrfs on a loop file of 2GiB)\n" in plan.stdout
+    )
     assert "run again with --apply" in plan.stdout
-    assert names["pool"] not in _pools(lxd_client)  # the plan changed nothing
-    assert names["project"] not in {p.name for p in lxd_client.projects.all()}
+    assert setup_names["pool"] not in _pools(lxd_client)  # the plan changed nothing
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
 
-    applied = _run(provider_bin, *args, "--apply")
+    applied = run_operator(provider_bin, *args, "--apply")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "5 change(s) made" in applied.stdout
-    pool = lxd_client.storage_pools.get(names["pool"])
+    pool = lxd_client.storage_pools.get(setup_names["pool"])
     assert pool.driver == "btrfs"
     assert pool.config["size"] == "2GiB"
-    assert pool.config["source"].endswith(f"/disks/{names['pool']}.img")  # loop-backed
-    assert _root_disk(lxd_client, names) == {"type": "disk", "path": "/", "pool": names["pool"]}
+    assert pool.config["source"].endswith(f"/disks/{setup_names['pool']}.img")  # loop-backed
+    assert _root_disk(lxd_client, setup_names) == {
+        "type": "disk",
+        "path": "/",
+        "pool": setup_names["pool"],
+    }
     assert "note " not in applied.stdout  # no dir pool involved
 
-    again = _run(provider_bin, *args, "--apply")
+    again = run_operator(provider_bin, *args, "--apply")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"ok     storage pool {names['pool']} is as wanted" in again.stdout
+    assert f"ok     storage pool {setup_names['pool']} is as wanted" in again.stdout
     assert "nothing to do" in again.stdout
 
-    check = _run(provider_bin, "check", "--config", str(config), "--flavor", names["profile"])
-    assert f"ok    runners' root disks are on storage pool {names['pool']} (driver btrfs)" in (
-        check.stdout
+    check = run_operator(
+        provider_bin, "check", "--config", str(config), "--flavor", setup_names["profile"]
+    )
+    assert (
+        f"ok    runners' root disks are on storage pool {setup_names['pool']} (driver btrfs)"
+        in (check.stdout)
     )
 
 
@@ -128,22 +102,27 @@ def test_an_unsupported_driver_is_one_line_and_changes_nothing(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
-    names: dict[str, str],
+    setup_names: dict[str, str],
 ) -> None:
     unsupported = [driver for driver in COW_DRIVERS if driver not in _supported(lxd_client)]
     if not unsupported:
         pytest.skip("the test LXD supports every copy-on-write driver")
-    config = _config(tmp_path, lxd_env, names["project"])
+    config = _config(tmp_path, lxd_env, setup_names["project"])
     args = _setup_args(
-        config, names, "--storage-pool", names["pool"], "--storage-driver", unsupported[0]
+        config,
+        setup_names,
+        "--storage-pool",
+        setup_names["pool"],
+        "--storage-driver",
+        unsupported[0],
     )
-    done = _run(provider_bin, *args, "--apply")
+    done = run_operator(provider_bin, *args, "--apply")
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"--storage-driver {unsupported[0]}: this server does not support it" in done.stderr
-    assert names["pool"] not in _pools(lxd_client)
-    assert names["project"] not in {p.name for p in lxd_client.projects.all()}
+    assert setup_names["pool"] not in _pools(lxd_client)
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
 
 
 def test_an_existing_pool_with_another_driver_is_refused_before_any_change(
@@ -151,20 +130,22 @@ def test_an_existing_pool_with_another_driver_is_refused_before_any_change(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
-    names: dict[str, str],
+    setup_names: dict[str, str],
 ) -> None:
     # The daemon's own pool is only read: setup refuses to touch it.
     have = lxd_client.storage_pools.get(lxd_env.pool).driver
     other = [d for d in COW_DRIVERS if d != have and d in _supported(lxd_client)]
     if not other:
         pytest.skip("no supported copy-on-write driver differs from the default pool's")
-    config = _config(tmp_path, lxd_env, names["project"])
-    args = _setup_args(config, names, "--storage-pool", lxd_env.pool, "--storage-driver", other[0])
-    done = _run(provider_bin, *args, "--apply")
+    config = _config(tmp_path, lxd_env, setup_names["project"])
+    args = _setup_args(
+        config, setup_names, "--storage-pool", lxd_env.pool, "--storage-driver", other[0]
+    )
+    done = run_operator(provider_bin, *args, "--apply")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"storage pool {lxd_env.pool} exists with driver {have}, not {other[0]}" in done.stderr
-    assert names["project"] not in {p.name for p in lxd_client.projects.all()}
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
     assert lxd_client.storage_pools.get(lxd_env.pool).driver == have
 
 
@@ -186,20 +167,20 @@ def test_bad_storage_options_are_one_line_and_change_nothing(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
-    names: dict[str, str],
+    setup_names: dict[str, str],
     extra: list[str],
     message: str,
 ) -> None:
-    config = _config(tmp_path, lxd_env, names["project"])
+    config = _config(tmp_path, lxd_env, setup_names["project"])
     if "--storage-pool" not in extra:
-        extra = [*extra, "--storage-pool", names["pool"]]
-    done = _run(provider_bin, *_setup_args(config, names, *extra), "--apply")
+        extra = [*extra, "--storage-pool", setup_names["pool"]]
+    done = run_operator(provider_bin, *_setup_args(config, setup_names, *extra), "--apply")
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
-    assert names["project"] not in {p.name for p in lxd_client.projects.all()}
-    assert names["pool"] not in _pools(lxd_client)
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
+    assert setup_names["pool"] not in _pools(lxd_client)
 
 
 def test_the_plan_proposes_a_copy_on_write_pool_when_root_disks_are_on_dir(
@@ -207,17 +188,19 @@ def test_the_plan_proposes_a_copy_on_write_pool_when_root_disks_are_on_dir(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
-    names: dict[str, str],
+    setup_names: dict[str, str],
 ) -> None:
     if lxd_client.storage_pools.get(lxd_env.pool).driver != "dir":
         pytest.skip("the test LXD's default pool is not a dir pool")
     cow = [driver for driver in COW_DRIVERS if driver in _supported(lxd_client)]
-    config = _config(tmp_path, lxd_env, names["project"])
-    plan = _run(provider_bin, *_setup_args(config, names, "--storage-pool", lxd_env.pool))
+    config = _config(tmp_path, lxd_env, setup_names["project"])
+    plan = run_operator(
+        provider_bin, *_setup_args(config, setup_names, "--storage-pool", lxd_env.pool)
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"note   storage pool {lxd_env.pool} (driver dir) holds the runners' root disks" in (
         plan.stdout
     )
     if cow:
         assert f"--storage-driver {cow[0]} to make one" in plan.stdout
-    assert names["project"] not in {p.name for p in lxd_client.projects.all()}
+    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
