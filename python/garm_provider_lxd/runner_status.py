@@ -94,19 +94,19 @@ def list_runners(
             if any(value and tags.get(key) != value for key, value in wanted.items()):
                 continue  # the server may not filter (no api_filtering)
             found.append((api, project, item))
-    states: dict[int, dict[str, Any]] = {}
+    # The listing's own state (LXD >= 6.7) or nothing; replaced below on older servers.
+    ipv4s = [_ipv4(item.get("state")) for _, _, item in found]
     if addresses and not selective:
         running = [i for i, (_, _, item) in enumerate(found) if item.get("status") == RUNNING]
         leased = _leased_addresses(client, {project for _, project, _ in found}) if running else {}
         for i in running:
-            ipv4 = leased.get((found[i][1], found[i][2].get("name")))
-            if ipv4:
-                states[i] = _state_of(ipv4)
-        unleased = [i for i in running if i not in states]
-        states |= dict(zip(unleased, _states([found[i] for i in unleased]), strict=True))
+            ipv4s[i] = tuple(sorted(leased.get((found[i][1], found[i][2].get("name")), ())))
+        unleased = [i for i in running if not ipv4s[i]]
+        for i, state in zip(unleased, _states([found[i] for i in unleased]), strict=True):
+            ipv4s[i] = _ipv4(state)
     now = time.time()
     return [
-        _runner(item, project=project, state=states.get(i), now=now)
+        _runner(item, project=project, ipv4=ipv4s[i], now=now)
         for i, (_, project, item) in enumerate(found)
     ]
 
@@ -136,12 +136,6 @@ def _leased_addresses(client: pylxd.Client, projects: set[str]) -> dict[tuple[st
     return leased
 
 
-def _state_of(ipv4: list[str]) -> dict[str, Any]:
-    """A state's network section holding these IPv4 addresses (what _runner reads)."""
-    addresses = [{"family": "inet", "scope": "global", "address": a} for a in sorted(ipv4)]
-    return {"network": {"eth0": {"addresses": addresses}}}
-
-
 def _states(targets: list[tuple[Any, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """GET .../state of each target instance, a bounded number at a time."""
     from pylxd.exceptions import LXDAPIException
@@ -160,20 +154,22 @@ def _states(targets: list[tuple[Any, str, dict[str, Any]]]) -> list[dict[str, An
         return list(pool.map(state, targets))
 
 
-def _runner(
-    item: dict[str, Any], *, project: str, state: dict[str, Any] | None, now: float
-) -> Runner:
-    tags = item.get("config") or {}
-    created_at = str(item.get("created_at") or "")
-    age = max(0, int(now - _timestamp(created_at))) if created_at else 0
-    network = (state if state is not None else item.get("state") or {}).get("network") or {}
-    ipv4 = tuple(
+def _ipv4(state: dict[str, Any] | None) -> tuple[str, ...]:
+    """The global IPv4 addresses of an instance state's NICs."""
+    network = (state or {}).get("network") or {}
+    return tuple(
         str(address.get("address"))
         for nic, details in sorted(network.items())
         if nic != "lo"
         for address in (details or {}).get("addresses") or ()
         if address.get("family") == "inet" and address.get("scope") == "global"
     )
+
+
+def _runner(item: dict[str, Any], *, project: str, ipv4: tuple[str, ...], now: float) -> Runner:
+    tags = item.get("config") or {}
+    created_at = str(item.get("created_at") or "")
+    age = max(0, int(now - _timestamp(created_at))) if created_at else 0
     image = tags.get("image.description") or str(tags.get("volatile.base_image") or "")[:12]
     location = str(item.get("location") or "")
     return Runner(
