@@ -75,6 +75,7 @@ def get_instance(b: Bench, reps: int) -> Row:
 def _raw_state(b: Bench, name: str, action: str) -> float:
     begin = time.perf_counter()
     lxd = b.raw()
+    lxd.call("GET", b.ipath(name))  # the provider's ownership check
     lxd.run("PUT", b.ipath(name, "/state"), {"action": action, "force": action == "stop"})
     lxd.close()
     return time.perf_counter() - begin
@@ -84,8 +85,8 @@ def start_stop(b: Bench, reps: int) -> tuple[Row, Row]:
     """StartInstance and StopInstance (force) of one busybox instance, alternating."""
     start = Row("StartInstance", "StartInstance", budget=FAST, go=GO["StartInstance"])
     stop = Row("StopInstance", "StopInstance (force)", budget=FAST, go=GO["StopInstance"])
-    start.floor_what = "PUT state start + operation wait"
-    stop.floor_what = "PUT state stop (force) + operation wait"
+    start.floor_what = "GET instance + PUT state start + operation wait"
+    stop.floor_what = "GET instance + PUT state stop (force) + operation wait"
     name = f"bc-ss-{short_id()}"
     b.make(b.lxd, name, running=False)
     try:
@@ -111,6 +112,7 @@ def start_stop(b: Bench, reps: int) -> tuple[Row, Row]:
 def _raw_delete(b: Bench, name: str) -> None:
     lxd = b.raw()
     lxd.call("GET", "/1.0")
+    lxd.call("GET", b.ipath(name))  # the provider's ownership check
     if "instance_force_delete" in b.extensions:
         lxd.run("DELETE", b.ipath(name, force="true"))
     else:
@@ -123,7 +125,7 @@ def delete_running(b: Bench, reps: int) -> Row:
     """DeleteInstance of a running instance (fresh for every sample)."""
     row = Row("DeleteInstance", "DeleteInstance (running)", budget=FAST, go=GO["DeleteInstance"])
     row.floor_what = (
-        "GET /1.0 + force delete ("
+        "GET /1.0 + GET instance + force delete ("
         + ("DELETE ?force=true" if "instance_force_delete" in b.extensions else "PUT stop + DELETE")
         + ", each with operation wait)"
     )
