@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from . import nodes as nd
 from .evaluate import Evaluator
 from .format import OutputLimitError
@@ -13,6 +11,8 @@ from .values import NO_VALUE, Byte, byte_len, go_type, is_true, sorted_items
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .parser import Template
 
 _BREAK = "break"

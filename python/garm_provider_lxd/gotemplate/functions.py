@@ -6,8 +6,6 @@ functions, and the evaluator calls them through it with what each costs in steps
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from .printf import sprint, sprintf, sprintln
 from .quote import is_print
 from .values import (
@@ -23,6 +21,10 @@ from .values import (
     weight,
     zero_element,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 # Parameter types of builtins: a reflect.Value (anything, absent values stay absent),
 # an interface{} (absent values become nil) or a string.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .format import Fmt
 from .values import (
     NO_VALUE,
@@ -15,6 +13,10 @@ from .values import (
     go_type,
     sorted_items,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _MASK64 = (1 << 64) - 1
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .printer import ValuePrinter
 from .values import NO_VALUE, go_type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _MASK64 = (1 << 64) - 1
 _TOO_LARGE = 1_000_000

@@ -5,24 +5,6 @@ from __future__ import annotations
 from .quote import quote
 from .values import byte_len
 
-# Not `typing.NamedTuple`: `typing` (with the `re` and `enum` it imports) is a start-up cost paid
-# on every CreateInstance. The type checker sees the NamedTuple; at run time the same fields come
-# from collections.namedtuple.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import NamedTuple
-
-    class _ItemFields(NamedTuple):
-        typ: str
-        pos: int
-        val: str
-        line: int
-
-else:
-    from collections import namedtuple
-
-    _ItemFields = namedtuple("_ItemFields", "typ pos val line")
-
 # Item types, as in lex.go.
 ERROR = "error"
 BOOL = "bool"
@@ -62,10 +44,23 @@ KEYWORDS = frozenset({BLOCK, BREAK, CONTINUE, DOT, DEFINE, ELSE, END, IF, NIL, R
 KEYWORDS = KEYWORDS | {TEMPLATE, WITH}
 
 
-class Item(_ItemFields):
-    """One token: its type (typ), start offset (pos), text (val) and the line it starts on."""
+class Item:
+    """One token: its type (typ), start offset (pos), text (val) and the line it starts on.
 
-    __slots__ = ()
+    A plain class, not a named tuple: `collections` (for namedtuple) or `typing` (for
+    NamedTuple) would be a start-up cost paid on every CreateInstance.
+    """
+
+    __slots__ = ("line", "pos", "typ", "val")
+
+    def __init__(self, typ: str, pos: int, val: str, line: int) -> None:
+        self.typ = typ
+        self.pos = pos
+        self.val = val
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Item({self.typ!r}, {self.pos}, {self.val!r}, {self.line})"
 
     def describe(self) -> str:
         """Render the token as Go's parser names it in error messages."""

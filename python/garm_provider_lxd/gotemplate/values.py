@@ -8,7 +8,9 @@ the lone surrogates Python's "surrogateescape" error handler uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 class GoStruct:
