@@ -148,10 +148,12 @@ def provider_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
     return socket_config(tmp_path / "garm-provider-lxd.toml", lxd_env.socket)
 
 
-def run_operator(provider_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_operator(
+    provider_bin: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run an operator subcommand as a person would, with an empty environment; text output."""
     return subprocess.run(
-        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=120, check=False
+        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=timeout, check=False
     )
 
 

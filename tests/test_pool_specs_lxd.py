@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import create_runner
+from conftest import create_runner, run_operator
 
 
 @pytest.fixture
@@ -100,22 +100,16 @@ def test_virtual_machine_that_cannot_run_here_fails_cleanly(
 def test_check_shows_the_secure_boot_key_this_server_understands(
     provider_bin: str, lxd_env: Any, lxd_client: Any, tmp_path: Path, secure_boot: bool
 ) -> None:
-    import subprocess
-
     config = tmp_path / "vm.toml"
     config.write_text(
         f'unix_socket_path = "{lxd_env.socket}"\ninstance_type = "virtual-machine"\n'
         f"secure_boot = {str(secure_boot).lower()}\n"
     )
-    proc = subprocess.run(
-        [provider_bin, "check", "--config", str(config), "--image", "busybox"],
-        capture_output=True,
-        env={},
-        timeout=60,
-        check=False,
+    proc = run_operator(
+        provider_bin, "check", "--config", str(config), "--image", "busybox", timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout.decode()
+    out = proc.stdout
     body = json.loads(out[out.index("{") : out.rindex("}") + 1])
     assert body["type"] == "virtual-machine"
     if "instance_boot_mode" in lxd_client.host_info["api_extensions"]:

@@ -20,12 +20,13 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances
+from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances, run_operator
 from e2e.driver import Scenario
 from test_e2e import bridge_address, e2e_ca, e2e_image, fake_garm, scenario, timings
 from test_incus import IncusEnv, incus_client, incus_env
@@ -38,13 +39,8 @@ __all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client",
            "scenario", "timings"]  # fmt: skip
 
 
-def run_command(
-    provider_bin: str, *args: str, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script with an empty environment, as a cron job would."""
-    return subprocess.run(
-        [provider_bin, *args], capture_output=True, text=True, env={}, timeout=timeout, check=False
-    )
+# status and prune read a project holding thousands of instances: more time than `check`.
+run_command = partial(run_operator, timeout=300)
 
 
 def assert_one_line_failure(proc: subprocess.CompletedProcess[str], expected: str) -> None:
