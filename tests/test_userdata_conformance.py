@@ -1,12 +1,12 @@
 """User data against the Go reference (testdata/conformance), plus the project's own additions.
 
 Conformance follows testdata/conformance/README.md: cloud-config documents are compared as YAML
-data; the default install script is a placeholder in the reference, and a case that sets
-runner_install_template must give a byte-identical /install_runner.sh.
+data, key order included; the default install script is a placeholder in the reference, and a
+case that sets runner_install_template must give a byte-identical /install_runner.sh.
 
-One documented deviation: the reference never writes proxy settings, while this provider adds a
-`bootcmd` section when the bootstrap carries a proxy. It is removed before the comparison and
-checked on its own below (test_proxy_bootcmd_*).
+One documented deviation: on Linux a proxy_config value that would change the reference's boot
+script (it writes each value unescaped between double quotes) is refused; the p* cases that
+expect a refusal say so, and test_proxy_* below check the rule and what the script does.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from userdata_cases import CONFORMANCE, INSTALL_SCRIPT, build, install_script, load_case
 
 from garm_provider_lxd.errors import InputError, ProviderError, TemplateError
-from garm_provider_lxd.userdata import PS1_HEADER
+from garm_provider_lxd.userdata import PROXY_KEYS, PS1_HEADER
 
 CASES = sorted(path.stem for path in (CONFORMANCE / "cases").glob("*.json"))
 PLACEHOLDER = "<default install script>"
@@ -37,13 +40,26 @@ ERROR_GIST = {
     "e06_specs_packages_not_strings": "extra_packages",
     "e07_unsupported_arch": "architecture i386 is not supported",
     "e13_pre_install_not_base64": "pre_install_scripts.x",
+    # The reference writes these; this provider refuses them (the README's deliberate difference).
+    **{
+        name: "bootstrap: proxy_config.http_proxy: holds "
+        for name in (
+            "p07_spaces",
+            "p08_double_quotes",
+            "p11_backticks",
+            "p12_newlines",
+            "p20_backslash_percent_braces",
+            "p22_whitespace_only_http",
+            "p25_tabs_semicolons",
+        )
+    },
 }
 
 
 def test_every_case_is_driven() -> None:
     families = {name[0] for name in CASES}
-    assert families == {"c", "e", "t", "s"}
-    assert len(CASES) >= 50
+    assert families == {"c", "e", "t", "s", "p"}
+    assert len(CASES) >= 70
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -78,14 +94,17 @@ def test_case_conforms(name: str) -> None:
                 entry["content"] = PLACEHOLDER
     else:
         assert script == base64.b64decode(expected_script["content"])
-    bootcmd = actual.pop("bootcmd", None)
-    assert (bootcmd is not None) == bool(proxy_of(case))
     assert actual == expected
+    assert key_order(actual) == key_order(expected)
 
 
-def proxy_of(case: dict[str, Any]) -> dict[str, str]:
-    config = case.get("proxy_config") or {}
-    return {k: v for k, v in config.items() if v and k in ("http_proxy", "https_proxy")}
+def key_order(value: object, at: str = "") -> list[str]:
+    """Every mapping key under value, in document order, as a dotted path."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in [f"{at}.{k}", *key_order(v, f"{at}.{k}")]]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in key_order(item, f"{at}[{i}]")]
+    return []
 
 
 def test_plain_text_template_gives_the_same_output_as_base64() -> None:
@@ -97,98 +116,133 @@ def test_plain_text_template_gives_the_same_output_as_base64() -> None:
     assert build(plain) == build(case)
 
 
-# -- the proxy bootcmd (this project's addition) --------------------------------------------
+# -- the proxy bootcmd -----------------------------------------------------------------------
+
+SCRIPT_START = "\nif [ -d "
+# What each package manager's branch of the script needs to find under /etc.
+DISTROS = {
+    "apt": {"etc/apt/apt.conf.d/": ""},
+    "dnf": {"etc/dnf/dnf.conf": "[main]\ngpgcheck=1\n"},
+    "yum": {"etc/yum.conf": "[main]\ngpgcheck=1\n"},
+    "zypper": {"etc/zypp/": "", "etc/sysconfig/": ""},
+}
+# The characters the script cannot hold (README: the deliberate difference), C1 and Unicode
+# spaces included.
+REFUSED = [
+    "$", "`", '"', "\\", " ", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\x9b", "\xa0",
+    "\u2028", "\u3000",
+]  # fmt: skip
 
 
-def run_bootcmd(commands: list[str], root: Path, path_dirs: list[Path]) -> None:
-    """Run bootcmd entries the way cloud-init does (sh), with /etc moved under root."""
-    env = {"PATH": ":".join([*map(str, path_dirs), "/usr/bin", "/bin"])}
-    for command in commands:
-        local = command.replace("/etc/", f"{root}/etc/")
-        subprocess.run(["sh", "-c", local], check=True, env=env)
+def run_bootcmd(document: dict[str, Any], distro: str, root: Path) -> dict[str, str]:
+    """Run the bootcmd with sh, as cloud-init does, against a scratch /etc laid out for distro."""
+    for path, text in DISTROS[distro].items():
+        target = root / path
+        if path.endswith("/"):
+            target.mkdir(parents=True)
+        else:
+            target.parent.mkdir(parents=True)
+            target.write_text(text)
+    [command] = document["bootcmd"]
+    assignments, script = command.split(SCRIPT_START, 1)
+    local = assignments + SCRIPT_START + script.replace("/etc/", f"{root}/etc/")
+    # Not check=True: the reference's script ends with `[ -n "$X" ] && printf ...`, so it
+    # exits 1 when the last variable it tests is empty (cloud-init then logs bootcmd as failed).
+    subprocess.run(["sh", "-c", local], check=False, env={"PATH": "/usr/bin:/bin"})
+    return {
+        str(path.relative_to(root)): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
-@pytest.mark.parametrize("name", ["c08_proxy", "c15_everything", "c16_https_proxy_only"])
-def test_proxy_bootcmd_configures_apt_dnf_yum_zypper_and_shells(name: str, tmp_path: Path) -> None:
+def expected_files(distro: str, proxy: dict[str, str]) -> dict[str, str]:
+    """Every file under the scratch /etc after the reference's script ran with these settings."""
+    http, https, no_proxy = (proxy.get(key, "") for key in PROXY_KEYS)
+    if distro == "apt":
+        apt = "".join(
+            f'Acquire::{scheme}::Proxy "{value}";\n'
+            for scheme, value in (("http", http), ("https", https))
+            if value
+        )
+        return {"etc/apt/apt.conf.d/95garm-proxy": apt}
+    if distro in ("dnf", "yum"):
+        [(path, text)] = DISTROS[distro].items()
+        return {path: f"{text}proxy={http or https}\n"}
+    lines = [("PROXY_ENABLED", "yes"), ("HTTP_PROXY", http), ("HTTPS_PROXY", https)]
+    lines.append(("NO_PROXY", no_proxy))
+    return {"etc/sysconfig/proxy": "".join(f'{k}="{v}"\n' for k, v in lines if v)}
+
+
+def proxy_case(proxy: dict[str, str], os_type: str = "linux") -> dict[str, Any]:
+    case = load_case("c01_minimal_jit")
+    case["os_type"] = os_type
+    case["proxy_config"] = {key: proxy.get(key, "") for key in PROXY_KEYS}
+    return case
+
+
+@pytest.mark.parametrize("distro", list(DISTROS))
+@pytest.mark.parametrize(
+    "name", ["p01_http_only", "p02_https_only", "p03_http_https_no_proxy", "p09_single_quotes"]
+)
+def test_proxy_bootcmd_configures_apt_dnf_yum_or_zypper(
+    name: str, distro: str, tmp_path: Path
+) -> None:
     case = load_case(name)
     proxy = {k: v for k, v in case["proxy_config"].items() if v}
-    bootcmd = yaml.safe_load(build(case))["bootcmd"]
-    (tmp_path / "etc/apt/apt.conf.d").mkdir(parents=True)
-    (tmp_path / "etc/dnf").mkdir(parents=True)
-    (tmp_path / "etc/sysconfig").mkdir(parents=True)
-    (tmp_path / "etc/profile.d").mkdir(parents=True)
-    (tmp_path / "etc/dnf/dnf.conf").write_text("[main]\ngpgcheck=1\nproxy=http://old:1\n")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    (fake_bin / "zypper").write_text("#!/bin/sh\nexit 0\n")
-    (fake_bin / "zypper").chmod(0o755)
-
-    run_bootcmd(bootcmd, tmp_path, [fake_bin])
-
-    apt = (tmp_path / "etc/apt/apt.conf.d/95garm-proxy").read_text().splitlines()
-    expected_apt = [
-        f'Acquire::{scheme}::Proxy "{proxy[key]}";'
-        for scheme, key in (("http", "http_proxy"), ("https", "https_proxy"))
-        if key in proxy
-    ]
-    assert apt == expected_apt
-    dnf_proxy = proxy.get("https_proxy") or proxy["http_proxy"]
-    assert (tmp_path / "etc/dnf/dnf.conf").read_text().splitlines() == [
-        "[main]",
-        f"proxy={dnf_proxy}",
-        "gpgcheck=1",
-    ]
-    assert not (tmp_path / "etc/yum.conf").exists()
-    assert shell_env(tmp_path / "etc/profile.d/garm-proxy.sh", proxy) == {
-        **proxy,
-        **{k.upper(): v for k, v in proxy.items()},
-    }
-    assert shell_env(tmp_path / "etc/sysconfig/proxy", proxy) == {
-        "PROXY_ENABLED": "yes",
-        **{k.upper(): v for k, v in proxy.items()},
-    }
+    written = run_bootcmd(yaml.safe_load(build(case)), distro, tmp_path)
+    assert written == expected_files(distro, proxy)
 
 
-def shell_env(script: Path, proxy: dict[str, str]) -> dict[str, str]:
-    """Source a generated file in sh and read back the variables it set."""
-    names = ["PROXY_ENABLED", *proxy, *(k.upper() for k in proxy)]
-    printer = " ".join(f'"{n}=${{{n}-<unset>}}"' for n in names)
-    result = subprocess.run(
-        ["sh", "-c", f". {script}; printf '%s\\n' {printer}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    pairs = (line.split("=", 1) for line in result.stdout.splitlines())
-    return {k: v for k, v in pairs if v != "<unset>"}
+ACCEPTED = st.text(
+    st.characters(exclude_categories=["Cs"]).filter(
+        lambda c: c.isprintable() and c not in '$`"\\ '
+    ),
+    max_size=12,
+)
 
 
-def test_proxy_values_survive_shell_quoting(tmp_path: Path) -> None:
-    case = load_case("c01_minimal_jit")
-    odd = "http://us'er:p$a`ss;!@proxy:3128/?a=1&b=*"
-    case["proxy_config"] = {"http_proxy": odd, "https_proxy": "", "no_proxy": "a"}
-    bootcmd = yaml.safe_load(build(case))["bootcmd"]
-    (tmp_path / "etc/profile.d").mkdir(parents=True)
-    run_bootcmd(bootcmd[:1], tmp_path, [])
-    env = shell_env(tmp_path / "etc/profile.d/garm-proxy.sh", {"http_proxy": odd, "no_proxy": "a"})
-    assert env["http_proxy"] == odd
-    assert env["HTTP_PROXY"] == odd
+@settings(max_examples=60, deadline=None)
+@given(http=ACCEPTED.filter(bool), https=ACCEPTED, no_proxy=ACCEPTED)
+def test_proxy_values_that_are_accepted_reach_the_config_files_unchanged(
+    http: str, https: str, no_proxy: str
+) -> None:
+    proxy = {"http_proxy": http, "https_proxy": https, "no_proxy": no_proxy}
+    document = yaml.safe_load(build(proxy_case(proxy)))
+    given_ = {k: v for k, v in proxy.items() if v}
+    for distro in ("apt", "zypper"):
+        with tempfile.TemporaryDirectory() as scratch:
+            written = run_bootcmd(document, distro, Path(scratch))
+        assert written == expected_files(distro, given_)
 
 
-@pytest.mark.parametrize("bad", ["http://p:1\n", "http://p:1\r", "http://p 1", 'http://"p', "\\x"])
-def test_proxy_values_that_cannot_be_quoted_are_refused(bad: str) -> None:
-    case = load_case("c08_proxy")
-    case["proxy_config"]["https_proxy"] = bad
-    with pytest.raises(InputError, match=r"^bootstrap: proxy_config\.https_proxy: ") as info:
+@pytest.mark.parametrize("bad", REFUSED)
+@pytest.mark.parametrize("key", PROXY_KEYS)
+def test_proxy_values_that_would_change_the_boot_script_are_refused(key: str, bad: str) -> None:
+    case = load_case("p03_http_https_no_proxy")
+    case["proxy_config"][key] = f"http://garm:s3cret@p{bad}x:1"
+    with pytest.raises(InputError) as info:
         build(case)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"bootstrap: proxy_config.{key}: holds {bad!a}; the boot script")
+    assert message.endswith("(a proxy URL percent-encodes them)")
+    assert "\n" not in message
+    assert "s3cret" not in message
 
 
-def test_no_bootcmd_without_a_proxy() -> None:
-    case = load_case("c01_minimal_jit")
-    case["proxy_config"] = {"http_proxy": "", "https_proxy": "", "no_proxy": "localhost"}
-    assert "bootcmd" not in yaml.safe_load(build(case))
+def test_no_proxy_alone_is_checked_too_as_the_install_script_writes_it() -> None:
+    case = proxy_case({"no_proxy": "localhost\nLD_PRELOAD=/tmp/x.so"})
+    with pytest.raises(InputError, match=r"^bootstrap: proxy_config\.no_proxy: holds '\\n'; "):
+        build(case)
+
+
+def test_windows_ignores_proxy_config_as_the_reference_does() -> None:
+    odd = {"http_proxy": "http://p:1\n`id`", "https_proxy": "$(id)", "no_proxy": '"\\'}
+    custom = load_case("p24_windows_template")
+    plain = build(custom)
+    custom["proxy_config"] = odd
+    assert build(custom) == plain == b"#ps1_sysnative\n" + b'Write-Host "garm-7f3c9a1b2d4e"\n'
+    assert build(proxy_case(odd, "windows")).startswith(b"#ps1_sysnative\n")
 
 
 # -- the CA bundle ---------------------------------------------------------------------------

@@ -25,6 +25,9 @@ PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
 _TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-")
+# What a proxy value must not hold: what acts inside a double-quoted shell string, and white
+# space; the rest of what is not printable (control characters, C1 included) goes with them.
+_REFUSED_IN_PROXY = frozenset('$`"\\ ')
 
 
 def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
@@ -32,7 +35,7 @@ def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
     system = read_os_type(bootstrap)
     tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[read_arch(bootstrap)][1])
     ca_bundle = ca_cert_bundle(bootstrap)
-    proxy = proxy_settings(bootstrap)
+    proxy = proxy_settings(bootstrap, system)
     params = install_params(bootstrap, specs, tool, ca_bundle)
     script = render_install_script(system, params, specs, tool, proxy)
     if system == "windows":
@@ -105,8 +108,8 @@ def ca_cert_bundle(bootstrap: Mapping[str, Any]) -> str:
     return data.decode("utf-8", "replace")
 
 
-def proxy_settings(bootstrap: Mapping[str, Any]) -> dict[str, str]:
-    """Return the non-empty proxy settings, refusing values no config file can quote."""
+def proxy_settings(bootstrap: Mapping[str, Any], os_type: str) -> dict[str, str]:
+    """The non-empty proxy settings; on Linux, refusing values the boot script cannot hold."""
     config = bootstrap.get("proxy_config")
     if config is None:
         return {}
@@ -115,10 +118,13 @@ def proxy_settings(bootstrap: Mapping[str, Any]) -> dict[str, str]:
     proxy: dict[str, str] = {}
     for key in PROXY_KEYS:
         value = string_field(config, key, at="proxy_config.")
-        if any(c.isspace() or not c.isprintable() or c in '"\\' for c in value):
+        bad = next((c for c in value if c in _REFUSED_IN_PROXY or not c.isprintable()), None)
+        # Windows user data is the install script alone: the reference ignores the proxy there.
+        if bad is not None and os_type != "windows":
             raise InputError(
-                f"bootstrap: proxy_config.{key}: white space, control characters, "
-                "quotes and backslashes are not allowed"
+                f"bootstrap: proxy_config.{key}: holds {bad!a}; the boot script sets it "
+                "inside double quotes, where $, backticks, double quotes, backslashes, white "
+                "space and control characters change the script (a proxy URL percent-encodes them)"
             )
         if value:
             proxy[key] = value
@@ -201,30 +207,14 @@ def ps_quote(value: object) -> str:
 
 
 def proxy_bootcmd(proxy: Mapping[str, str]) -> list[str]:
-    """Shell commands that point apt, dnf/yum, zypper and login shells at the proxy."""
+    """garm-provider-common's bootcmd: one script pointing the package manager at the proxy."""
     if not proxy.keys() & {"http_proxy", "https_proxy"}:
         return []
-    exports = [f"export {k}={sh_quote(v)}" for key, v in proxy.items() for k in (key, key.upper())]
-    apt = [
-        f'Acquire::{scheme}::Proxy "{proxy[key]}";'
-        for scheme, key in (("http", "http_proxy"), ("https", "https_proxy"))
-        if key in proxy
-    ]
-    # dnf and yum take one proxy for every scheme; package mirrors are mostly https.
-    dnf = sh_quote("/^\\[main\\]/a proxy=" + (proxy.get("https_proxy") or proxy["http_proxy"]))
-    zypper = ['PROXY_ENABLED="yes"'] + [f"{k.upper()}={sh_quote(v)}" for k, v in proxy.items()]
-    return [
-        _write_lines("/etc/profile.d/garm-proxy.sh", exports),
-        _write_lines("/etc/apt/apt.conf.d/95garm-proxy", apt, "[ -d /etc/apt/apt.conf.d ]"),
-        "for f in /etc/dnf/dnf.conf /etc/yum.conf; do "
-        f'[ ! -f "$f" ] || sed -i -e \'/^proxy=/d\' -e {dnf} "$f"; done',
-        _write_lines("/etc/sysconfig/proxy", zypper, "command -v zypper >/dev/null 2>&1"),
-    ]
-
-
-def _write_lines(path: str, lines: Iterable[str], guard: str = "") -> str:
-    write = f"printf '%s\\n' {' '.join(sh_quote(line) for line in lines)} > {path}"
-    return f"if {guard}; then {write}; fi" if guard else write
+    # The reference's text byte for byte (params.ProxyConfig.GetBootCmd, v0.1.10): a
+    # `NAME="value"` line for each setting given, then templates/proxy_bootcmd.sh.
+    assignments = "".join(f'\n{key.upper()}="{proxy[key]}"' for key in PROXY_KEYS if key in proxy)
+    with open(os.path.join(_TEMPLATES, "proxy_bootcmd.sh"), encoding="utf-8") as handle:
+        return [f"{assignments}\n{handle.read()}"]
 
 
 def runner_user() -> dict[str, Any]:
