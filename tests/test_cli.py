@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO_ROOT
 
 from garm_provider_lxd import __version__
@@ -152,6 +153,23 @@ def test_userdata_subcommand_prints_cloud_config() -> None:
     code, out, err = run({}, stdin, ["userdata"])
     assert code == 0, err
     assert out.startswith(b"#cloud-config\n")
+
+
+def test_userdata_subcommand_prints_the_reference_proxy_bootcmd() -> None:
+    stdin = (CASES / "p03_http_https_no_proxy.json").read_bytes()
+    code, out, err = run({}, stdin, ["userdata"])
+    assert code == 0, err
+    expected = yaml.safe_load((CASES / "p03_http_https_no_proxy.userdata").read_text())
+    assert yaml.safe_load(out)["bootcmd"] == expected["bootcmd"]
+
+
+def test_userdata_subcommand_refuses_a_proxy_that_would_change_the_boot_script() -> None:
+    case = json.loads((CASES / "p03_http_https_no_proxy.json").read_bytes())
+    case["proxy_config"]["https_proxy"] = "http://p:1\nrm -rf /tmp/x"
+    code, out, err = run({}, json.dumps(case).encode(), ["userdata"])
+    assert (code, out) == (1, b"")
+    assert err.startswith("garm-provider-lxd: bootstrap: proxy_config.https_proxy: holds '\\n';")
+    assert err.count("\n") == 1
 
 
 def test_userdata_subcommand_bad_input_is_one_line() -> None:

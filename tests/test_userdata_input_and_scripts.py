@@ -168,7 +168,7 @@ def runner_tarball() -> bytes:
 
 
 class FakeGarm:
-    """GARM's metadata, callback and tools URLs on 127.0.0.1, recording every request."""
+    """GARM's metadata, callback and tools URLs on 127.0.0.1 (and a proxy), recording requests."""
 
     def __init__(self, token: str, tarball: bytes, b64_credentials: bool) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -191,12 +191,19 @@ class FakeGarm:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def local_path(self) -> str:
+                # A request sent through a proxy names the whole URL: this server is also the
+                # proxy, for any host.
+                if self.path.startswith("http://"):
+                    return "/" + self.path.split("/", 3)[3]
+                return self.path
+
             def _answer(self, body: bytes | None) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = self.rfile.read(length)
                 auth = self.headers.get("Authorization", "")
                 fake.requests.append((self.command, self.path, auth, payload))
-                tools = self.path.startswith("/tools/")
+                tools = self.local_path().startswith("/tools/")
                 if body is None or (not tools and auth != f"Bearer {token}"):
                     self.send_response(404 if body is None else 401)
                     body = b""
@@ -207,7 +214,7 @@ class FakeGarm:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                self._answer(files.get(self.path))
+                self._answer(files.get(self.local_path()))
 
             def do_POST(self) -> None:
                 known = self.path in ("/callbacks/status", "/callbacks/system-info/")
@@ -350,3 +357,32 @@ def test_default_script_reports_failure_and_exits_non_zero(tmp_path: Path) -> No
     assert last["status"] == "failed"
     assert "checksum mismatch" in last["message"]
     assert not any(s["status"] == "idle" for s in fake.statuses())
+
+
+@needs_namespaces
+def test_default_script_downloads_through_the_proxy_and_hands_it_to_the_runner(
+    tmp_path: Path,
+) -> None:
+    case = load_case("c01_minimal_jit")
+    tarball = runner_tarball()
+    fake = FakeGarm(case["instance-token"], tarball, False)
+    point_at(case, fake, tarball, debug=False)
+    tool = next(t for t in case["tools"] if t["os"] == "linux" and t["architecture"] == "x64")
+    # Nothing listens on 127.0.0.2: only the proxy (the fake, on 127.0.0.1) can answer this.
+    port = fake.url.rsplit(":", 1)[1]
+    tool["download_url"] = f"http://127.0.0.2:{port}/tools/{tool['filename']}"
+    case["proxy_config"] = {"http_proxy": fake.url, "https_proxy": "", "no_proxy": "127.0.0.1"}
+
+    result = run_default_script(tmp_path, case, fake)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert fake.statuses()[-1]["status"] == "idle"
+    proxied = [path for _, path, _, _ in fake.requests if not path.startswith("/")]
+    assert proxied == [tool["download_url"]]  # GARM's own URLs stay direct (no_proxy)
+    env = (tmp_path / "home/runner/actions-runner/.env").read_text().splitlines()
+    assert env == [
+        f"http_proxy={fake.url}",
+        f"HTTP_PROXY={fake.url}",
+        "no_proxy=127.0.0.1",
+        "NO_PROXY=127.0.0.1",
+    ]
