@@ -209,11 +209,11 @@ def test_proxy_values_that_are_accepted_reach_the_config_files_unchanged(
 ) -> None:
     proxy = {"http_proxy": http, "https_proxy": https, "no_proxy": no_proxy}
     document = yaml.safe_load(build(proxy_case(proxy)))
-    given_ = {k: v for k, v in proxy.items() if v}
-    for distro in ("apt", "zypper"):
+    values_set = {k: v for k, v in proxy.items() if v}
+    for distro in ("apt", "dnf", "zypper"):
         with tempfile.TemporaryDirectory() as scratch:
             written = run_bootcmd(document, distro, Path(scratch))
-        assert written == expected_files(distro, given_)
+        assert written == expected_files(distro, values_set)
 
 
 @pytest.mark.parametrize("bad", REFUSED)
