@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.add_argument("--config", metavar="FILE", required=True, help="provider config file")
     setup.add_argument("--apply", action="store_true", help="make the planned changes")
-    setup.add_argument("--network", default="garmbr0", help="bridge name (default garmbr0)")
+    setup.add_argument(
+        "--network", default="garm-runners", help="bridge name (default garm-runners)"
+    )
     setup.add_argument(
         "--subnet", default="10.210.0.1/24", help="bridge address/prefix (default 10.210.0.1/24)"
     )
