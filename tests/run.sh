@@ -8,6 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+
+# A test run leaves the checkout as it found it: tests and quick benchmarks write their results
+# to temporary directories; committed results change only when a benchmark is run on purpose.
+checkout_state() {
+    git -C "$root" status --porcelain --untracked-files=all 2>/dev/null || true
+    git -C "$root" diff --no-ext-diff HEAD 2>/dev/null | sha256sum
+}
+checkout_before=$(checkout_state)
+
 source tests/setup.sh
 
 echo "== lints"
@@ -36,3 +45,11 @@ echo "== benchmarks (quick mode, so the harness cannot rot; results go to a temp
 "$py" benches/bench_commands.py --quick
 "$py" benches/bench_adversarial.py --quick
 "$py" benches/bench_burst.py --quick
+
+echo "== the checkout is as the run found it (git status)"
+checkout_after=$(checkout_state)
+if [ "$checkout_before" != "$checkout_after" ]; then
+    echo "run.sh: the run changed the checkout:" >&2
+    diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") >&2 || true
+    exit 1
+fi
