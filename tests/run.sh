@@ -32,8 +32,8 @@ cargo test --quiet
 echo "== LXD"
 tests/env/lxd-up.sh
 
-echo "== the wheel users install (pip wheel ., auditwheel, a clean venv without Rust)"
-tests/wheel-check.sh
+echo "== the wheel users install (setup.sh's pip wheel ., auditwheel, a clean venv without Rust)"
+tests/wheel-check.sh "$wheel"
 
 echo "== pytest"
 # From outside the source tree, so the tests exercise the installed wheel.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the provider and its tests need on a Debian/Ubuntu machine: apt packages, a
 # virtualenv (.venv, or $GARM_TEST_VENV) holding the abi3 wheel built from this checkout and the
-# test tools. Idempotent. Sourced by tests/run.sh and tests/demo.sh; sets $venv and $py.
+# test tools. Idempotent. Sourced by tests/run.sh and tests/demo.sh; sets $venv, $py and $wheel.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
