@@ -44,10 +44,12 @@ garm() {
 }
 garm CreateInstance "$work/bootstrap.json"
 garm ListInstances
-if ! curl -sf --unix-socket "$socket" http://lxd/1.0 | grep -q '"instances_state_selective_recursion"'; then
-    cat <<'NOTE'
-  note: "addresses":[] in ListInstances is expected on this server: it lacks the API extension
-  instances_state_selective_recursion (LXD 6.7 and later have it; this is LXD 5.0), so an
+server=$(curl -sf --unix-socket "$socket" http://lxd/1.0)
+if [[ $server != *'"instances_state_selective_recursion"'* ]]; then
+    version=$(sed -n 's/.*"server_version":"\([^"]*\)".*/\1/p' <<<"$server")
+    cat <<NOTE
+  note: "addresses":[] in ListInstances is expected on this server (LXD ${version:-?}): it lacks
+  the API extension instances_state_selective_recursion (LXD 6.7 and later have it), so an
   address would cost a full state rendering of every instance in the project. GARM reads only
   name and status from ListInstances; CreateInstance and GetInstance report the address.
 NOTE
