@@ -43,7 +43,17 @@ def _get(lxd_client: pylxd.Client, *path: str, project: str = "") -> Any:
     for segment in path:
         node = node[segment]
     params = {"project": project} if project else {}
-    metadata = dict(node.get(params=params).json()["metadata"])
+    for _ in range(5):
+        try:
+            metadata = dict(node.get(params=params).json()["metadata"])
+            break
+        except pylxd.exceptions.NotFound as exc:
+            # LXD 5.0.2: a network deleted by another test while it computes an ACL's users.
+            if "usage" not in str(exc):
+                raise
+            time.sleep(0.2)
+    else:
+        pytest.fail(f"{path}: LXD kept failing to compute its usage")
     metadata.pop("used_by", None)  # which instances use it: not the object's settings
     return metadata
 
@@ -59,14 +69,12 @@ def test_default_names_do_not_collide_with_the_test_environment(
     assert "update " not in plan.stdout
 
 
-@pytest.mark.parametrize("apply", [False, True])
 def test_an_existing_bridge_setup_did_not_create_is_refused_and_left_unchanged(
     provider_bin: str,
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     tmp_path: Path,
     setup_names: dict[str, str],
-    apply: bool,
 ) -> None:
     # Someone else's bridge of the name setup is given, on another subnet, no NAT, no ACL.
     lxd_client.api.networks.post(
@@ -83,21 +91,21 @@ def test_an_existing_bridge_setup_did_not_create_is_refused_and_left_unchanged(
     )
     before = _get(lxd_client, "networks", setup_names["network"])
     config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(config, setup_names, *(["--apply"] if apply else []))
 
-    done = run_operator(provider_bin, *args)
+    for apply in ([], ["--apply"]):  # the plan refuses as the change would
+        done = run_operator(provider_bin, *_setup_args(config, setup_names, *apply))
 
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout == ""
-    assert done.stderr.count("\n") == 1, done.stderr
-    assert f"network {setup_names['network']} exists and is not setup's" in done.stderr
-    assert f"config.ipv4.address 10.179.7.1/24 (wanted {setup_names['subnet']})" in done.stderr
-    assert "config.security.acls unset" in done.stderr
-    assert _get(lxd_client, "networks", setup_names["network"]) == before
-    # Nothing half-created: the refusal comes before the first change.
-    assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
-    with pytest.raises(pylxd.exceptions.NotFound):
-        lxd_client.api["network-acls"][setup_names["acl"]].get()
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout == ""
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert f"network {setup_names['network']} exists and is not setup's" in done.stderr
+        assert f"config.ipv4.address 10.179.7.1/24 (wanted {setup_names['subnet']})" in done.stderr
+        assert "config.security.acls unset" in done.stderr
+        assert _get(lxd_client, "networks", setup_names["network"]) == before
+        # Nothing half-created: the refusal comes before the first change.
+        assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
+        with pytest.raises(pylxd.exceptions.NotFound):
+            lxd_client.api["network-acls"][setup_names["acl"]].get()
 
 
 def test_an_existing_object_that_already_fits_is_used_and_not_marked(

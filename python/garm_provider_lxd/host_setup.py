@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -401,12 +402,25 @@ def _current(client: pylxd.Client, obj: Desired, params: dict[str, str]) -> dict
     """The object as the server has it, or None when it does not exist."""
     from pylxd.exceptions import NotFound
 
+    from .lxd import quote
     from .pylxd_client import api_node, metadata
 
-    try:
-        return metadata(api_node(client, obj.collection, obj.name).get(params=dict(params))) or {}
-    except NotFound:
-        return None
+    node = api_node(client, obj.collection, obj.name)
+    for attempt in range(3):
+        try:
+            return metadata(node.get(params=dict(params))) or {}
+        except NotFound:
+            # LXD 5.0.2 answers 404 for an ACL that exists when a network is deleted while it
+            # computes the ACL's users ("Failed getting ACL usage"): the listing says which.
+            try:
+                listed = metadata(api_node(client, obj.collection).get(params=dict(params)))
+            except NotFound:  # e.g. the profile's project does not exist (yet)
+                return None
+            names = {str(url).split("?", 1)[0].rsplit("/", 1)[-1] for url in listed or []}
+            if quote(obj.name) not in names:
+                return None
+            time.sleep(0.2 * (attempt + 1))
+    return metadata(node.get(params=dict(params))) or {}
 
 
 def _check_fixed(obj: Desired, current: dict[str, Any] | None) -> None:
