@@ -256,3 +256,27 @@ def test_the_acl_rejects_the_hosts_own_public_address(
     assert f"update network ACL {setup_names['acl']}: egress" in rerun.stdout, rerun.stdout
     egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
     assert not any(public in rule["destination"] for rule in egress)
+
+
+@pytest.mark.parametrize(
+    ("reported", "kept"),
+    [
+        ("203.0.113.9", ["203.0.113.9"]),
+        ("[2001:db8::7]:8443", ["2001:db8::7"]),
+        ("198.51.100.3:8443", ["198.51.100.3"]),
+        ("fe80::1%eth0", []),  # link-local, scoped
+        ("127.0.0.1", []),
+        ("0.0.0.0", []),
+        ("224.0.0.1", []),
+        ("not-an-address\x1b]0;x\x07", []),
+        ("1" * 100_000, []),
+        ("", []),
+    ],
+)
+def test_addresses_a_server_reports_are_parsed_not_trusted(reported: str, kept: list[str]) -> None:
+    # What a hostile or broken server could say: the real test LXD only reports real addresses.
+    from garm_provider_lxd.host_addresses import _add, _strip_port
+
+    found: set[Any] = set()
+    _add(found, _strip_port(reported))
+    assert sorted(str(address) for address in found) == kept
