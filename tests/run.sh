@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs on a Debian/Ubuntu machine, then run it all:
+# Set up everything the test suite needs on a Debian 12 machine, then run it all:
 # lints, the Rust unit tests, and pytest against a private LXD daemon (tests/env/lxd-up.sh).
 # Idempotent: safe to run again on the same machine. It leaves the private LXD, Incus and cluster
 # daemons running for the next run; tests/env/down.sh [--purge] stops them (see the README).
