@@ -27,26 +27,24 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-")
 
 
-def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
-    """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for."""
-    system, script, ca_bundle, proxy = _install_script(bootstrap, specs)
-    if system == "windows":
-        if script.split(b"\n", 1)[0].rstrip(b"\r") == PS1_HEADER.encode():
-            return script
-        return PS1_HEADER.encode() + b"\n" + script
-    return cloud_config(bootstrap, specs, script, ca_bundle, proxy)
-
-
-def _install_script(
-    bootstrap: Mapping[str, Any], specs: ExtraSpecs
-) -> tuple[str, bytes, str, dict[str, str]]:
-    """The OS type, the rendered install script, the CA bundle and the proxy settings."""
+def build_user_data(
+    bootstrap: Mapping[str, Any], specs: ExtraSpecs, *, script_only: bool = False
+) -> bytes:
+    """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for
+    (script_only: the install script it carries, decoded)."""
     system = read_os_type(bootstrap)
     tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[read_arch(bootstrap)][1])
     ca_bundle = ca_cert_bundle(bootstrap)
     proxy = proxy_settings(bootstrap)
     params = install_params(bootstrap, specs, tool, ca_bundle)
-    return system, render_install_script(system, params, specs, tool, proxy), ca_bundle, proxy
+    script = render_install_script(system, params, specs, tool, proxy)
+    if script_only:
+        return script
+    if system == "windows":
+        if script.split(b"\n", 1)[0].rstrip(b"\r") == PS1_HEADER.encode():
+            return script
+        return PS1_HEADER.encode() + b"\n" + script
+    return cloud_config(bootstrap, specs, script, ca_bundle, proxy)
 
 
 def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
@@ -56,7 +54,8 @@ def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
 
 def install_script_for(bootstrap: Mapping[str, Any]) -> bytes:
     """The install script the user data carries (base64 in write_files), decoded."""
-    return _install_script(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))[1]
+    specs = parse_extra_specs(bootstrap.get("extra_specs"))
+    return build_user_data(bootstrap, specs, script_only=True)
 
 
 def _strings(data: Mapping[str, Any], key: str) -> list[str]:
