@@ -9,7 +9,6 @@ DeleteInstance and checks nothing is left. See docs/e2e.md.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +69,8 @@ def timings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Timing]]:
     """Scenario timings, written after a run of every scenario: to $GARM_E2E_RESULTS when set
     (benches/results/e2e.md, on purpose), else to the session's temporary directory, so a test
     run never changes the checkout."""
+    import os
+
     rows: list[Timing] = []
     yield rows
     defined = [name for name in globals() if name.startswith("test_")]
