@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 
 from adversarial_corpus import Case, invocation, load_cases
 from lxdapi import DEFAULT_SOCKET, Lxd, force_delete
-from proc import Sample, checkout_commit, find_script, run, write_results
+from proc import Sample, checkout_commit, find_script, run, write_results, wrote
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU_BOUND_S = 2.0
@@ -128,7 +128,7 @@ def bench(args: argparse.Namespace, out: Path) -> int:
     misses = [r for r in rows if not r["ok"]]
     for r in misses:
         log(f"MISS {r['case']}: cpu {r['cpu_s']} s, rss {r['rss_mb']} MB, exit {r['exit']}")
-    log(f"wrote {out}/adversarial.md: {len(rows) - len(misses)} of {len(rows)} within bounds")
+    log(f"{wrote(out / 'adversarial.md')}: {len(rows) - len(misses)} of {len(rows)} within bounds")
     return len(misses)
 
 

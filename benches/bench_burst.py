@@ -55,7 +55,7 @@ from lxdapi import (
     storage_profile,
     wait_for_ipv4,
 )
-from proc import checkout_commit, find_script, median, percentile, run, write_results
+from proc import checkout_commit, find_script, median, percentile, run, write_results, wrote
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROJECT = "burst"
@@ -474,7 +474,7 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
         log(f"matplotlib is not installed: no {args.name}.png")
     failures = sum(int(b["failures"]) + int(b["left"]) for b in bursts)
     failures += sum(int(p["failures"]) for p in pools)
-    log(f"wrote {out}/{args.name}.md ({failures} failures)")
+    log(f"{wrote(out / f'{args.name}.md')} ({failures} failures)")
     return failures
 
 

@@ -27,7 +27,7 @@ import report
 import scenarios
 from harness import Bench, Row
 from lxdapi import DEFAULT_SOCKET, Lxd, daemon_fds, ensure_project, force_delete, instance_names
-from proc import find_script
+from proc import QUICK_PREFIX, find_script, wrote
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL = {"floor": 20, "fast": 15, "state": 10, "create": 8, "big_list": 11, "rm_reps": 2}
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
     report.write_json(out / "commands.json", meta, rows + tail)
     if not report.plot_list_scaling(out / "list_scaling.png", rows):
         log("matplotlib is not installed: no list_scaling.png (pip install matplotlib)")
-    log(f"wrote {out}/commands.md in {meta['seconds']} s")
+    log(f"{wrote(out / 'commands.md')} in {meta['seconds']} s")
 
 
 def main() -> int:
@@ -180,7 +180,7 @@ def main() -> int:
     if args.out is not None:
         run(args, args.out)
     elif args.quick:
-        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=QUICK_PREFIX) as tmp:
             run(args, Path(tmp))
     else:
         run(args, RESULTS)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Bench, short_id
 from lxdapi import DEFAULT_SOCKET, Lxd, ensure_project, force_delete, instance_names, wait_for_ipv4
-from proc import find_script, median, write_results
+from proc import find_script, median, write_results, wrote
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
         }
     write(out, meta, rounds, args.booting)
     print((out / "concurrent_deletes.md").read_text())
-    log(f"wrote {out}/concurrent_deletes.md in {meta['seconds']} s")
+    log(f"{wrote(out / 'concurrent_deletes.md')} in {meta['seconds']} s")
 
 
 def main() -> int:

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ import gen_instances
 import importtime
 import startup
 from instances_reference import provider_instances as convert
-from proc import median, percentile
+from proc import median, percentile, write_results, wrote
 
 HERE = Path(__file__).resolve().parent
 
@@ -151,14 +150,14 @@ def main() -> int:
         "imports": {m.module: m.cumulative_us for m in measured},
         "processes": process_walls,
     }
-    if args.out is None and args.quick:
-        out = Path(tempfile.mkdtemp(prefix="garm-bench-native-"))
-    else:
-        out = args.out or HERE / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "native.md").write_text("\n".join(text))
-    (out / "native.json").write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"bench: wrote {out}/native.md", file=sys.stderr)
+
+    def save(out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "native.md").write_text("\n".join(text))
+        (out / "native.json").write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"bench: {wrote(out / 'native.md')}", file=sys.stderr)
+
+    write_results(save, args.out, args.quick, HERE / "results")
     return 0
 
 

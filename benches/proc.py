@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
-import hashlib
 import os
 import shutil
 import statistics
@@ -35,19 +35,24 @@ class Sample:
         return {"wall": self.wall, "cpu": self.cpu, "rss_mb": self.rss_mb}
 
 
+_launcher: list[str] = []  # the compiled spawn.c of this process, once built
+
+
 def launcher() -> str | None:
-    """Return the compiled spawn.c (built once per source version), None without a C compiler."""
+    """Return spawn.c compiled (once per process, removed at exit), None without a C compiler."""
+    if _launcher:
+        return _launcher[0]
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
     source = Path(__file__).resolve().parent / "spawn.c"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    binary = Path(tempfile.gettempdir()) / f"garm-bench-spawn-{digest}"
-    if not binary.exists():
-        compiler = shutil.which("cc") or shutil.which("gcc")
-        if compiler is None:
-            return None
-        partial = binary.with_suffix(f".{os.getpid()}")
-        subprocess.run([compiler, "-O2", "-o", str(partial), str(source)], check=True)
-        partial.replace(binary)
-    return str(binary)
+    # A directory of this process, so nothing is left in /tmp (cc takes a fraction of a second).
+    where = tempfile.mkdtemp(prefix="garm-bench-spawn-")
+    atexit.register(shutil.rmtree, where, True)
+    binary = os.path.join(where, "spawn")
+    subprocess.run([compiler, "-O2", "-o", binary, str(source)], check=True)
+    _launcher.append(binary)
+    return binary
 
 
 def run(argv: Sequence[str], env: dict[str, str], stdin: bytes = b"") -> Sample:
@@ -140,11 +145,21 @@ def checkout_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+QUICK_PREFIX = "garm-bench-results-"  # a quick run's results folder, deleted when it ends
+
+
 def write_results(bench: Callable[[Path], T], out: Path | None, quick: bool, default: Path) -> T:
     """Run bench in its results folder: out if given, a temp dir in quick mode, else default."""
     if out is not None:
         return bench(out)
     if quick:
-        with tempfile.TemporaryDirectory(prefix="garm-bench-results-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=QUICK_PREFIX) as tmp:
             return bench(Path(tmp))
     return bench(default)
+
+
+def wrote(path: Path) -> str:
+    """Where a report went: its path, or that a quick run keeps none (its folder is deleted)."""
+    if path.parent.name.startswith(QUICK_PREFIX):
+        return f"quick run: {path.name} not kept (--out DIR keeps it)"
+    return f"wrote {path}"

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs on a Debian/Ubuntu machine, then run it all:
+# Set up everything the test suite needs on a Debian 12 machine, then run it all:
 # lints, the Rust unit tests, and pytest against a private LXD daemon (tests/env/lxd-up.sh).
-# Idempotent: safe to run again on the same machine.
+# Idempotent: safe to run again on the same machine. It leaves the private LXD, Incus and cluster
+# daemons running for the next run; tests/env/down.sh [--purge] stops them (see the README).
 #
 #   tests/run.sh              everything (what CI runs)
 #   tests/run.sh -m "not e2e" extra arguments go to pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+
+# A test run leaves the checkout as it found it: tests and quick benchmarks write their results
+# to temporary directories; committed results change only when a benchmark is run on purpose.
+checkout_state() {
+    git -C "$root" status --porcelain --untracked-files=all 2>/dev/null || true
+    git -C "$root" diff --no-ext-diff HEAD 2>/dev/null | sha256sum
+}
+checkout_before=$(checkout_state)
+
 source tests/setup.sh
 
 echo "== lints"
@@ -23,8 +33,8 @@ cargo test --quiet
 echo "== LXD"
 tests/env/lxd-up.sh
 
-echo "== the wheel users install (pip wheel ., auditwheel, a clean venv without Rust)"
-tests/wheel-check.sh
+echo "== the wheel users install (setup.sh's pip wheel ., auditwheel, a clean venv without Rust)"
+tests/wheel-check.sh "$wheel"
 
 echo "== pytest"
 # From outside the source tree, so the tests exercise the installed wheel.
@@ -36,3 +46,11 @@ echo "== benchmarks (quick mode, so the harness cannot rot; results go to a temp
 "$py" benches/bench_commands.py --quick
 "$py" benches/bench_adversarial.py --quick
 "$py" benches/bench_burst.py --quick
+
+echo "== the checkout is as the run found it (git status)"
+checkout_after=$(checkout_state)
+if [ "$checkout_before" != "$checkout_after" ]; then
+    echo "run.sh: the run changed the checkout:" >&2
+    diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") >&2 || true
+    exit 1
+fi

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Install what the provider and its tests need on a Debian/Ubuntu machine: apt packages, a
+# Install what the provider and its tests need on a Debian 12 machine: apt packages, a
 # virtualenv (.venv, or $GARM_TEST_VENV) holding the abi3 wheel built from this checkout and the
-# test tools. Idempotent. Sourced by tests/run.sh and tests/demo.sh; sets $venv and $py.
+# test tools. Idempotent. Sourced by tests/run.sh and tests/demo.sh; sets $venv, $py and $wheel.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# The scripts use Debian 12's package names (LXD and, from bookworm-backports, Incus as debs);
+# elsewhere (Ubuntu's LXD is a snap) they are not expected to work: say so before anything else.
+if ! grep -qx 'VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+    echo "setup: warning: only Debian 12 (bookworm) is supported by these scripts; see the README" >&2
+fi
 need_apt=()
 # btrfs-progs: LXD's btrfs driver (setup's copy-on-write pool tests); LXD detects it at start-up.
 for pkg in python3-venv git curl btrfs-progs; do

@@ -111,7 +111,9 @@ def _config(tmp_path: Path) -> str:
     ("stdin", "message"),
     [
         (b"", "no bootstrap JSON"),
-        (b"{", "invalid"),
+        (b"{", "bootstrap: not valid JSON (line 1, column 1)\n"),
+        (b'{"a": tru}', "bootstrap: not valid JSON (line 1, column 10)\n"),
+        (b'{\n  "name": "r",\n  x}', "bootstrap: not valid JSON (line 3, column 3)\n"),
         (b"[1, 2]", "must be an object"),
         (b"x" * ((4 << 20) + 1), "larger than 4 MiB"),
     ],
@@ -178,6 +180,73 @@ def test_userdata_subcommand_bad_input_is_one_line() -> None:
     assert (code, out) == (1, b"")
     assert "freebsd" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["userdata"], ["check"], ["setup"], ["image"], ["image", "build"], ["status"], ["logs"],
+     ["prune"]],
+)  # fmt: skip
+def test_each_subcommands_help_shows_real_invocations(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+    import shlex
+
+    from garm_provider_lxd.operator_commands import build_parser
+
+    code, _, _ = run({}, b"", [*command, "--help"])
+    shown = capsys.readouterr().out
+    assert code == 0
+    examples = shown.split("\nexample", 1)[1].replace("\\\n", " ")
+    invocations = [line for line in examples.splitlines() if line.startswith("  garm-provider-lxd")]
+    assert invocations
+    for line in invocations:
+        line = line.split("  #", 1)[0]
+        line = re.sub(r"<[^<>\s][^<>]*>", "X", line)  # placeholders
+        line = re.sub(r"\s<\s+\S+", "", line)  # a redirect of stdin
+        words = shlex.split(line)[1:]
+        assert words[: len(command)] == command, line
+        build_parser().parse_args(words)  # a usage error raises InputError
+
+
+def test_userdata_help_says_where_the_bootstrap_comes_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run({}, b"", ["userdata", "--help"])[0] == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "GARM writes one to the provider's stdin on every CreateInstance" in shown
+    assert "testdata/conformance/cases/*.json" in shown
+    assert "the user data does not depend on it" in shown  # what --config changes
+    assert "--install-script" in shown
+
+
+def test_userdata_install_script_is_the_decoded_script_of_the_user_data() -> None:
+    import yaml
+
+    stdin = (CASES / "c01_minimal_jit.json").read_bytes()
+    code, user_data, err = run({}, stdin, ["userdata"])
+    assert code == 0, err
+    code, script, err = run({}, stdin, ["userdata", "--install-script"])
+    assert code == 0, err
+    files = yaml.safe_load(user_data)["write_files"]
+    carried = [f["content"] for f in files if f["path"] == "/install_runner.sh"]
+    assert [base64.b64decode(carried[0])] == [script]
+    assert script.startswith(b"#!/bin/bash\n")
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b'{"name": tru}', "bootstrap: not valid JSON (line 1, column 13)\n"),
+        (b"{\n\n  name: 1}", "bootstrap: not valid JSON (line 3, column 3)\n"),
+    ],
+)
+def test_userdata_malformed_bootstrap_says_where(stdin: bytes, message: str) -> None:
+    code, out, err = run({}, stdin, ["userdata"])
+    assert (code, out) == (1, b"")
+    assert err.endswith(message), err
+    assert "expected" not in err
 
 
 def test_unknown_subcommand_is_a_usage_error() -> None:

@@ -65,14 +65,21 @@ def fake_garm(
 
 
 @pytest.fixture(scope="session")
-def timings() -> Iterator[list[Timing]]:
-    """Scenario timings, written to benches/results/e2e.md after a run of every scenario."""
+def timings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Timing]]:
+    """Scenario timings, written after a run of every scenario: to $GARM_E2E_RESULTS when set
+    (benches/results/e2e.md, on purpose), else to the session's temporary directory, so a test
+    run never changes the checkout."""
+    import os
+
     rows: list[Timing] = []
     yield rows
     defined = [name for name in globals() if name.startswith("test_")]
     # A partial run (-k, or stopped early by -x) must not replace the full table.
     if len({row.scenario for row in rows}) == len(defined):
-        write_results(rows)
+        chosen = os.environ.get("GARM_E2E_RESULTS")
+        path = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "e2e.md"
+        write_results(rows, path)
+        print(f"\ne2e timings: {path}")
 
 
 @pytest.fixture

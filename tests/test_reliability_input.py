@@ -143,19 +143,20 @@ def _valid(bootstrap: Callable[..., dict[str, Any]]) -> bytes:
     return json.dumps(bootstrap(f"garm-bad-{uuid.uuid4().hex[:10]}")).encode()
 
 
+NOT_JSON = "bootstrap: not valid JSON (line 1, column"
 # (case id, stdin builder, words the stderr line must contain)
 STDIN_CASES: list[tuple[str, Callable[[Callable[..., dict[str, Any]]], bytes], tuple[str, ...]]] = [
     ("empty", lambda b: b"", ("no bootstrap JSON",)),
     ("whitespace", lambda b: b" \n\t ", ("no bootstrap JSON",)),
-    ("malformed", lambda b: b"{name: runner}", ("invalid",)),
-    ("truncated", lambda b: _valid(b)[: len(_valid(b)) // 2], ("invalid",)),
-    ("not-utf8", lambda b: b'{"name": "\xff\xfe"}', ("invalid",)),
-    ("trailing-garbage", lambda b: _valid(b) + b"}{", ("invalid",)),
+    ("malformed", lambda b: b"{name: runner}", (NOT_JSON,)),
+    ("truncated", lambda b: _valid(b)[: len(_valid(b)) // 2], (NOT_JSON,)),
+    ("not-utf8", lambda b: b'{"name": "\xff\xfe"}', (NOT_JSON,)),
+    ("trailing-garbage", lambda b: _valid(b) + b"}{", (NOT_JSON,)),
     ("array", lambda b: b"[1, 2]", ("object",)),
     ("string", lambda b: b'"runner"', ("object",)),
     ("null", lambda b: b"null", ("object",)),
     ("number", lambda b: b"42", ("object",)),
-    ("nested-100k", lambda b: b"[" * 100_000 + b"]" * 100_000, ("JSON",)),
+    ("nested-100k", lambda b: b"[" * 100_000 + b"]" * 100_000, ("JSON nested too deeply",)),
     ("oversized-10MB", lambda b: b'{"name": "' + b"a" * (10 << 20) + b'"}', ("larger",)),
     ("oversized-10MB-valid", lambda b: b" " * (10 << 20) + _valid(b), ("larger",)),
 ]

@@ -5,10 +5,14 @@
 # environment: --version, `userdata` for a conformance case, ListInstances against the test LXD.
 #
 # Called by tests/run.sh after tests/setup.sh (the test venv, whose PyYAML compares the user data)
-# and tests/env/lxd-up.sh. Idempotent: what it makes is in a temporary directory, and the build
-# (tests/wheel-build.sh, as setup.sh's) rebuilds nothing setup.sh has just built.
+# and tests/env/lxd-up.sh, with the wheel setup.sh has just built by tests/wheel-build.sh (the
+# same `pip wheel .`): checked, not built again. Without an argument it builds one. Idempotent:
+# what it makes is in a temporary directory.
+#
+#   tests/wheel-check.sh [WHEEL]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+given=${1:-}
 venv=${GARM_TEST_VENV:-$root/.venv}
 py=$venv/bin/python
 socket=/var/lib/garm-provider-lxd-test/lxd/unix.socket
@@ -23,8 +27,15 @@ fail() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "-- pip wheel ."
-"$root/tests/wheel-build.sh" "$work/dist"
+if [ -n "$given" ]; then
+    echo "-- the wheel tests/setup.sh built (pip wheel .)"
+    [ -f "$given" ] || fail "no such wheel: $given"
+    mkdir "$work/dist"
+    cp "$given" "$work/dist/"
+else
+    echo "-- pip wheel ."
+    "$root/tests/wheel-build.sh" "$work/dist"
+fi
 wheels=("$work"/dist/*.whl)
 ((${#wheels[@]} == 1)) || fail "expected one wheel, got: ${wheels[*]}"
 wheel=${wheels[0]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -9,7 +11,11 @@ from .config import Config
 from .errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pylxd
+
+    from .host_addresses import Address
 
 # Where runners must not reach: the host's and the LAN's private and link-local ranges.
 BLOCKED_RANGES = (
@@ -40,6 +46,12 @@ _SIZE_UNITS = {
 }
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 PROPOSED_POOL = "garm-runners"
+# The config key setup puts on the project, ACL, network and profile it creates: it changes an
+# existing object only when the object carries it (one it made, or one an operator handed over).
+MANAGED_KEY = "user.garm-provider-lxd.setup"
+MANAGED_VALUE = "managed"
+# Setup's own rules in its ACL start their description with this; other rules stay as they are.
+RULE_PREFIX = "garm-provider-lxd setup: "
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Desired:
     on_create: dict[str, Any] = field(default_factory=dict)  # set only when creating it
     fixed: tuple[str, ...] = ()  # fields LXD cannot change on an existing object
     detail: str = ""  # said after "create <kind> <name>"
+    marked: bool = True  # carries MANAGED_KEY (else never changed once it exists)
 
 
 def storage_size_bytes(size: str) -> int:
@@ -107,8 +120,38 @@ def validate_options(options: SetupOptions) -> None:
         )
 
 
-def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
-    """Return the objects `setup` manages, in creation order."""
+def egress_rules(host: Sequence[Address] = ()) -> list[dict[str, str]]:
+    """The ACL's egress rules: reject the private ranges and the LXD host's own addresses."""
+    rules = [
+        {
+            "action": "reject",
+            "destination": ",".join(BLOCKED_RANGES),
+            "state": "enabled",
+            "description": f"{RULE_PREFIX}private and link-local ranges",
+        }
+    ]
+    blocked = [ipaddress.ip_network(cidr) for cidr in BLOCKED_RANGES]
+    public = [str(a) for a in host if not any(_inside(a, net) for net in blocked)]
+    if public:
+        rules.append(
+            {
+                "action": "reject",
+                "destination": ",".join(public),
+                "state": "enabled",
+                "description": f"{RULE_PREFIX}the LXD host's own addresses",
+            }
+        )
+    return rules
+
+
+def _inside(address: Address, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return address.version == network.version and address in network
+
+
+def desired_objects(
+    config: Config, options: SetupOptions, host: Sequence[Address] = ()
+) -> list[Desired]:
+    """Return the objects `setup` manages, in creation order (host: the host's addresses)."""
     validate_options(options)
     objects = []
     project = config.project_name
@@ -120,6 +163,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
                 "projects",
                 {
                     "config": {
+                        MANAGED_KEY: MANAGED_VALUE,
                         "features.images": "false",
                         "features.profiles": "true",
                         "features.networks": "false",
@@ -131,15 +175,19 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
         )
     if options.storage_driver:
         objects.append(_storage_pool(options))
-    egress = [
-        {"action": "reject", "destination": ",".join(BLOCKED_RANGES), "state": "enabled"},
-    ]
     objects.append(
         Desired(
             "network ACL",
             options.acl,
             "network-acls",
-            {"egress": egress, "ingress": [], "description": "GARM runners: no private ranges"},
+            {
+                "config": {MANAGED_KEY: MANAGED_VALUE},
+                "egress": egress_rules(host),
+                # None of its own: here so that an update keeps the operator's (LXD's ACL
+                # PATCH replaces what the body leaves out).
+                "ingress": [],
+                "description": "GARM runners: no private ranges, not the host",
+            },
         )
     )
     objects.append(
@@ -150,6 +198,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
             {
                 "type": "bridge",
                 "config": {
+                    MANAGED_KEY: MANAGED_VALUE,
                     "ipv4.address": options.subnet,
                     "ipv4.nat": "true",
                     "ipv6.address": "none",
@@ -168,6 +217,7 @@ def desired_objects(config: Config, options: SetupOptions) -> list[Desired]:
             "profiles",
             {
                 "config": {
+                    MANAGED_KEY: MANAGED_VALUE,
                     "security.nesting": "true" if options.nesting else "false",
                     "security.privileged": "false",
                 },
@@ -197,6 +247,7 @@ def _storage_pool(options: SetupOptions) -> Desired:
         on_create={"config": config, "description": "GARM runners"},
         fixed=("driver",),
         detail=f" ({options.storage_driver} on a loop file of {size})",
+        marked=False,
     )
 
 
@@ -213,33 +264,108 @@ def _matches(have: object, want: object) -> bool:
     return have == want
 
 
+def _own_rules(rules: object) -> list[Any]:
+    """The ACL rules setup wrote (by their description); the operator's own are left alone."""
+    if not isinstance(rules, list):
+        return []
+    return [r for r in rules if isinstance(r, dict) and _is_own_rule(r)]
+
+
+def _is_own_rule(rule: dict[str, Any]) -> bool:
+    return str(rule.get("description", "")).startswith(RULE_PREFIX)
+
+
 def _differences(current: dict[str, Any], fields: dict[str, Any]) -> list[str]:
     changed = []
     for key, value in fields.items():
         if key in ("config", "devices"):
             have = current.get(key) or {}
             changed += [f"{key}.{k}" for k, v in value.items() if not _matches(have.get(k), v)]
+        elif key in ("egress", "ingress"):
+            if not _matches(_own_rules(current.get(key)), value):
+                changed.append(key)
         elif not _matches(current.get(key), value):
             changed.append(key)
     return changed
 
 
+def _patch(current: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH body: fields merged into what the object has (the operator's ACL rules kept)."""
+    patch: dict[str, Any] = {}
+    for key, value in fields.items():
+        have = current.get(key)
+        if key in ("egress", "ingress"):
+            others = [r for r in have or [] if not (isinstance(r, dict) and _is_own_rule(r))]
+            patch[key] = [*value, *others]
+        elif isinstance(value, dict):
+            patch[key] = {**(have or {}), **value}
+        else:
+            patch[key] = value
+    return patch
+
+
+def _is_managed(current: dict[str, Any]) -> bool:
+    """Whether an existing object is setup's to change (it carries MANAGED_KEY)."""
+    return (current.get("config") or {}).get(MANAGED_KEY) == MANAGED_VALUE
+
+
+def _unmanaged_fields(obj: Desired) -> dict[str, Any]:
+    """What an object setup does not manage must already have: its fields but the marker and
+    the description (a label, not a setting)."""
+    fields = {k: v for k, v in obj.fields.items() if k != "description"}
+    if isinstance(fields.get("config"), dict):
+        fields["config"] = {k: v for k, v in fields["config"].items() if k != MANAGED_KEY}
+    return fields
+
+
+def _check_not_foreign(obj: Desired, current: dict[str, Any] | None) -> None:
+    """Refuse to change an existing object setup did not create (nor was handed)."""
+    if current is None or not obj.marked or _is_managed(current):
+        return
+    changed = _differences(current, _unmanaged_fields(obj))
+    if changed:
+        raise InputError(
+            f"{obj.kind} {obj.name} exists and is not setup's (no {MANAGED_KEY}); it differs in "
+            f"{_describe(current, obj.fields, changed)}: setup changes nothing it did not "
+            f"create; choose another name, or see docs/security.md#existing-objects"
+        )
+
+
+def _describe(current: dict[str, Any], fields: dict[str, Any], changed: list[str]) -> str:
+    """`config.ipv4.address 10.161.0.1/24 (wanted 10.210.0.1/24), egress` for a refusal."""
+    parts = []
+    for path in changed:
+        section, _, key = path.partition(".")
+        want = fields.get(section)
+        have = current.get(section)
+        if key and isinstance(want, dict) and isinstance(want.get(key), str):
+            value = (have or {}).get(key) if isinstance(have, dict) else None
+            shown = "unset" if value is None else str(value)[:60]
+            parts.append(f"{path} {shown} (wanted {want[key]})")
+        else:
+            parts.append(path)
+    return ", ".join(parts)
+
+
 def run_setup(config: Config, options: SetupOptions, out: IO[str], *, apply: bool) -> int:
     """Show (or with apply, make) the changes that bring the server to the desired state."""
+    from .host_addresses import host_addresses
     from .pylxd_client import connect, lxd_errors
 
-    objects = desired_objects(config, options)
+    desired_objects(config, options)  # bad options fail before any connection
     # One connection outside any project: projects, pools, ACLs and networks are server-wide
     # (a project without features.networks uses the default one's); profiles name the project.
     client = connect(config._replace(project_name=""))
     project = {"project": config.project_name} if config.project_name else {}
     with lxd_errors("setup"):
+        objects = desired_objects(config, options, host_addresses(client))
         supported = _supported_drivers(client)
         _check_driver(options, supported)
         # Read everything before changing anything: a refusal leaves the server as it was.
         plan = [(obj, _current(client, obj, project if obj.in_project else {})) for obj in objects]
         for obj, current in plan:
             _check_fixed(obj, current)
+            _check_not_foreign(obj, current)
         root_driver = options.storage_driver or _existing_pool_driver(client, options.storage_pool)
         pending = 0
         for obj, current in plan:
@@ -276,12 +402,25 @@ def _current(client: pylxd.Client, obj: Desired, params: dict[str, str]) -> dict
     """The object as the server has it, or None when it does not exist."""
     from pylxd.exceptions import NotFound
 
+    from .lxd import quote
     from .pylxd_client import api_node, metadata
 
-    try:
-        return metadata(api_node(client, obj.collection, obj.name).get(params=dict(params))) or {}
-    except NotFound:
-        return None
+    node = api_node(client, obj.collection, obj.name)
+    for attempt in range(3):
+        try:
+            return metadata(node.get(params=dict(params))) or {}
+        except NotFound:
+            # LXD 5.0.2 answers 404 for an ACL that exists when a network is deleted while it
+            # computes the ACL's users ("Failed getting ACL usage"): the listing says which.
+            try:
+                listed = metadata(api_node(client, obj.collection).get(params=dict(params)))
+            except NotFound:  # e.g. the profile's project does not exist (yet)
+                return None
+            names = {str(url).split("?", 1)[0].rsplit("/", 1)[-1] for url in listed or []}
+            if quote(obj.name) not in names:
+                return None
+            time.sleep(0.2 * (attempt + 1))
+    return metadata(node.get(params=dict(params))) or {}
 
 
 def _check_fixed(obj: Desired, current: dict[str, Any] | None) -> None:
@@ -328,16 +467,16 @@ def _bring(
                 response = api_node(client, obj.collection).post(json=body, params=dict(params))
                 _wait(client, response)
         return 1
+    if obj.marked and not _is_managed(current):
+        out.write(f"ok     {obj.kind} {obj.name} is as wanted (not setup's: left as it is)\n")
+        return 0  # _check_not_foreign found nothing to change
     changed = _differences(current, obj.fields)
     if not changed:
         out.write(f"ok     {obj.kind} {obj.name} is as wanted\n")
         return 0
     out.write(f"update {obj.kind} {obj.name}: {', '.join(changed)}\n")
     if apply:
-        patch = {
-            key: {**(current.get(key) or {}), **value} if isinstance(value, dict) else value
-            for key, value in obj.fields.items()
-        }
+        patch = _patch(current, obj.fields)
         with lxd_errors(f"update {obj.kind} {obj.name}"):
             node = api_node(client, obj.collection, obj.name)
             _wait(client, node.patch(json=patch, params=dict(params)))

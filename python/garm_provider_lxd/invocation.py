@@ -46,10 +46,24 @@ def read_bootstrap(stdin: IO[bytes]) -> dict[str, Any]:
     try:
         value = json_loads(data)
     except ValueError as exc:
-        raise InputError(f"bootstrap JSON on stdin is invalid: {exc}") from None
+        what = "JSON nested too deeply" if "recursion limit" in str(exc) else "not valid JSON"
+        raise InputError(f"bootstrap: {what}{json_error_position(str(exc))}") from None
     if not isinstance(value, dict):
         raise InputError("bootstrap JSON on stdin must be an object")
     return value
+
+
+def json_error_position(message: str) -> str:
+    """` (line 1, column 2)` from serde_json's "<reason> at line 1 column 2" (else empty).
+
+    The reason is the parser's view ("expected ident"), which means nothing to whoever wrote
+    the JSON; where it went wrong does.
+    """
+    _, found, where = message.rpartition(" at line ")
+    line, _, column = where.partition(" column ")
+    if not found or not line.isdigit() or not column.isdigit():
+        return ""
+    return f" (line {line}, column {column})"
 
 
 class signals_as_exceptions:

@@ -41,7 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
             "CreateInstance attaches to the instance. Does not contact LXD."
         ),
     )
-    userdata.add_argument("--config", metavar="FILE", help="provider config file to validate")
+    userdata.add_argument(
+        "--config", metavar="FILE",
+        help="also load and validate this provider config file (the user data does not depend "
+        "on it: it comes from the bootstrap and its extra_specs alone)",
+    )  # fmt: skip
+    userdata.add_argument(
+        "--install-script", action="store_true",
+        help="print the runner install script the user data carries (base64 in write_files), "
+        "decoded, instead of the whole user data",
+    )  # fmt: skip
 
     check = commands.add_parser(
         "check",
@@ -75,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.add_argument("--config", metavar="FILE", required=True, help="provider config file")
     setup.add_argument("--apply", action="store_true", help="make the planned changes")
-    setup.add_argument("--network", default="garmbr0", help="bridge name (default garmbr0)")
+    setup.add_argument(
+        "--network", default="garm-runners", help="bridge name (default garm-runners)"
+    )
     setup.add_argument(
         "--subnet", default="10.210.0.1/24", help="bridge address/prefix (default 10.210.0.1/24)"
     )
@@ -99,7 +110,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_image_parser(commands)
     _add_runner_parsers(commands)
+    _add_examples(commands)
     return parser
+
+
+CONFIG = "/etc/garm/garm-provider-lxd.toml"
+RUNNER_URL = (
+    "https://github.com/actions/runner/releases/download/v2.321.0/"
+    "actions-runner-linux-x64-2.321.0.tar.gz"
+)
+# Shown after each subcommand's options (--help), verbatim.
+EXAMPLES = {
+    "userdata": f"""\
+where the bootstrap JSON comes from:
+  GARM writes one to the provider's stdin on every CreateInstance (BootstrapInstance: name,
+  tools, repo_url, callback-url, metadata-url, instance-token, extra_specs, ...). Samples:
+  testdata/conformance/cases/*.json in the source tree; put a pool's extra specs under its
+  "extra_specs" key to see what that pool's runners get.
+
+examples:
+  garm-provider-lxd userdata < testdata/conformance/cases/c01_minimal_jit.json
+  garm-provider-lxd userdata --install-script < bootstrap.json     # the install script, decoded
+  garm-provider-lxd userdata --config {CONFIG} < bootstrap.json""",
+    "check": f"""\
+examples:
+  garm-provider-lxd check --config {CONFIG}
+  garm-provider-lxd check --config {CONFIG} --image ubuntu:24.04 \\
+      --flavor garm-runner --extra-specs pool-specs.json""",
+    "setup": f"""\
+examples:
+  garm-provider-lxd setup --config {CONFIG}              # the plan, changes nothing
+  garm-provider-lxd setup --config {CONFIG} --apply      # make it so
+  garm-provider-lxd setup --config {CONFIG} --storage-pool garm-runners \\
+      --storage-driver btrfs --storage-size 30GiB --apply
+setup changes only objects it created (see docs/security.md, "Existing objects").""",
+    "image": f"""\
+example:
+  garm-provider-lxd image build --config {CONFIG} \\
+      --from ubuntu:24.04 --alias garm-runner-noble \\
+      --runner-url {RUNNER_URL} \\
+      --runner-sha256 <the SHA-256 the release page lists>
+(ubuntu: an image_remotes entry of the config; see docs/runner-images.md)""",
+    "status": f"""\
+examples:
+  garm-provider-lxd status --config {CONFIG}
+  garm-provider-lxd status --config {CONFIG} --controller-id <controller id> --json
+(GARM's controller id: `garm-cli controller show`)""",
+    "logs": f"""\
+examples:
+  garm-provider-lxd logs --config {CONFIG} garm-abc123def456
+  garm-provider-lxd logs --config {CONFIG} garm-abc123def456 --lines 400""",
+    "prune": f"""\
+examples:
+  garm-provider-lxd prune --config {CONFIG} --controller-id <controller id>   # the plan
+  garm-provider-lxd prune --config {CONFIG} --controller-id <controller id> \\
+      --older-than 2h --apply""",
+}
+
+
+def _add_examples(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Put EXAMPLES under each subcommand's --help (`image build` shares image's)."""
+    for name, parser in commands.choices.items():
+        parsers = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += action.choices.values()
+        for each in parsers:
+            each.epilog = EXAMPLES[name]
+            each.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _add_runner_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -310,7 +388,13 @@ def _userdata(options: argparse.Namespace, streams: Streams) -> int:
 
     if options.config:
         load_config(options.config)
-    write(streams.stdout, user_data_for(read_bootstrap(streams.stdin)))
+    bootstrap = read_bootstrap(streams.stdin)
+    if options.install_script:
+        from .userdata import install_script_for
+
+        write(streams.stdout, install_script_for(bootstrap))
+    else:
+        write(streams.stdout, user_data_for(bootstrap))
     return EXIT_OK
 
 

@@ -30,14 +30,19 @@ _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _REFUSED_IN_PROXY = frozenset('$`"\\ ')
 
 
-def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
-    """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for."""
+def build_user_data(
+    bootstrap: Mapping[str, Any], specs: ExtraSpecs, *, script_only: bool = False
+) -> bytes:
+    """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for
+    (script_only: the install script it carries, decoded)."""
     system = read_os_type(bootstrap)
     tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[read_arch(bootstrap)][1])
     ca_bundle = ca_cert_bundle(bootstrap)
     proxy = proxy_settings(bootstrap, system)
     params = install_params(bootstrap, specs, tool, ca_bundle)
     script = render_install_script(system, params, specs, tool, proxy)
+    if script_only:
+        return script
     if system == "windows":
         if script.split(b"\n", 1)[0].rstrip(b"\r") == PS1_HEADER.encode():
             return script
@@ -48,6 +53,12 @@ def build_user_data(bootstrap: Mapping[str, Any], specs: ExtraSpecs) -> bytes:
 def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
     """Build the user data CreateInstance attaches for a bootstrap (what `userdata` prints)."""
     return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
+
+
+def install_script_for(bootstrap: Mapping[str, Any]) -> bytes:
+    """The install script the user data carries (base64 in write_files), decoded."""
+    specs = parse_extra_specs(bootstrap.get("extra_specs"))
+    return build_user_data(bootstrap, specs, script_only=True)
 
 
 def _strings(data: Mapping[str, Any], key: str) -> list[str]:

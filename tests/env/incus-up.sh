@@ -91,15 +91,6 @@ disable_distro_incus() {
 	fi
 }
 
-incus_daemon_pid() {
-	local pid
-	pid=$(cat "$GARM_INCUS_PIDFILE" 2>/dev/null) || return 1
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */incusd ]] || return 1
-	grep -qzxF "INCUS_DIR=$INCUS_DIR" "/proc/$pid/environ" 2>/dev/null || return 1
-	printf '%s\n' "$pid"
-}
-
 # Run a daemon in its own session holding none of our file descriptors but a log: not the
 # caller's pipes (so callers capturing our output never wait on it) and not our lock.
 spawn_detached() {

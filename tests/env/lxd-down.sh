@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the private test LXD daemon (instances are shut down cleanly first). Keeps all state:
 # lxd-up.sh starts it again with the same instances, images and network. Idempotent.
+# tests/env/down.sh stops this daemon, Incus and the cluster, and their network namespaces.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 

@@ -4,7 +4,9 @@
 
 GARM_CLUSTER_DIR=${GARM_TEST_CLUSTER_DIR:-$GARM_TEST_STATE_DIR/cluster}
 # The namespace holding the plain Linux bridge that joins the members, like a switch.
-GARM_CLUSTER_NET_NETNS=garm-clnet
+# Namespaces: <prefix>net for that bridge, <prefix>N for member N.
+GARM_CLUSTER_NETNS_PREFIX=${GARM_TEST_CLUSTER_NETNS_PREFIX:-garm-cl}
+GARM_CLUSTER_NET_NETNS=${GARM_CLUSTER_NETNS_PREFIX}net
 GARM_CLUSTER_NET_BRIDGE=clbr0
 GARM_CLUSTER_PREFIX=10.163.0
 GARM_CLUSTER_PORT=8443
@@ -17,6 +19,6 @@ declare -A GARM_CLUSTER_GROUPS=([member1]="default,g1" [member2]="default,g2" [m
 
 # Member N (1-based): its name, network namespace, LXD_DIR and cluster address.
 cluster_member_name() { printf 'member%s\n' "$1"; }
-cluster_member_netns() { printf 'garm-cl%s\n' "$1"; }
+cluster_member_netns() { printf '%s%s\n' "$GARM_CLUSTER_NETNS_PREFIX" "$1"; }
 cluster_member_dir() { printf '%s/member%s\n' "$GARM_CLUSTER_DIR" "$1"; }
 cluster_member_address() { printf '%s.%s\n' "$GARM_CLUSTER_PREFIX" "$((10 + $1))"; }
