@@ -30,7 +30,7 @@ from e2e.runner_tarball import FILENAME
 from test_e2e import SEED_TEMPLATE, bridge_address, e2e_ca, e2e_image, fake_garm
 from test_incus import IncusEnv, incus_client, incus_env
 
-from garm_provider_lxd.image_build import (
+from garm_provider_lxd.admin.image_build import (
     BUILDER_PREFIX,
     BuildOptions,
     build_script,

@@ -184,7 +184,7 @@ def status_json(provider_bin: str, config: Path, *args: str) -> list[dict[str, A
 def test_addresses_come_from_the_bridge_leases(runners: Crowd) -> None:
     """On LXD 5.0 (no state in listings) a running runner's address is read from its bridge's
     DHCP leases, one request per network, instead of one state request per runner."""
-    from garm_provider_lxd.runner_status import _leased_addresses
+    from garm_provider_lxd.admin.status import _leased_addresses
 
     running = runners.plant(str(uuid.uuid4()), running=True)
     client = runners.client()
@@ -271,7 +271,7 @@ def test_status_all_controllers_flags_the_other_controllers(
 
 def test_status_flags_runners_that_look_stuck() -> None:
     """The age rules, on records: the real server cannot make a 30-minute-old instance."""
-    from garm_provider_lxd.runner_status import (
+    from garm_provider_lxd.admin.status import (
         FLAG_NO_ADDRESS,
         FLAG_NOT_RUNNING,
         FLAG_OTHER_CONTROLLER,

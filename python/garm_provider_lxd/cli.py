@@ -40,7 +40,7 @@ def main(
     )
     try:
         if args:
-            from .operator_commands import run_operator
+            from .admin.cli import run_operator
 
             return run_operator(args, streams)
         return run_garm_command(env, streams)

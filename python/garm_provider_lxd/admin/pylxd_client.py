@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LxdConnectionError, LxdError
-from .messages import one_line
+from ..errors import ConfigError, LxdConnectionError, LxdError
+from ..messages import one_line
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 
 def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
@@ -62,7 +62,7 @@ def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
 
 def api_node(client: pylxd.Client, *segments: str) -> Any:
     """pylxd's API node for /1.0/<segments...>, each segment percent-encoded (pylxd does not)."""
-    from .lxd import quote
+    from ..lxd import quote
 
     node = client.api
     for segment in segments:
@@ -142,7 +142,7 @@ def ca_session(verify: bool | str, cert: tuple[str, str]) -> Any:
 
 def _read_pem(path: str, key: str) -> bytes:
     # The GARM commands' rule for these files (files.py): regular files only, bounded size.
-    from .files import MAX_PEM_BYTES, read_regular_file
+    from ..files import MAX_PEM_BYTES, read_regular_file
 
     return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
 

@@ -9,16 +9,16 @@ import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
-from .images import image_source
-from .messages import one_line
+from ..errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
+from ..images import image_source
+from ..messages import one_line
+from ..userdata import RUNNER_USER, runner_user, sh_quote
 from .pylxd_client import api_node, metadata
-from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
@@ -106,8 +106,8 @@ def packages(options: BuildOptions) -> list[str]:
 
 def builder_user_data(options: BuildOptions) -> bytes:
     """The builder's #cloud-config: the runner user as runners get it, and the build script."""
-    from ._native import cloud_config as render_cloud_config
-    from ._native import json_dumps
+    from .._native import cloud_config as render_cloud_config
+    from .._native import json_dumps
 
     seal = _SEAL_SH.replace("@@STATE@@", STATE_DIR)
     files = [("build.sh", build_script(options)), ("seal.sh", seal)]
@@ -126,7 +126,7 @@ def builder_user_data(options: BuildOptions) -> bytes:
 
 
 def _root_file(path: str, text: str) -> dict[str, str]:
-    from ._native import b64encode
+    from .._native import b64encode
 
     return {"encoding": "b64", "content": b64encode(text.encode()), "owner": "root:root",
             "path": path, "permissions": "700"}  # fmt: skip

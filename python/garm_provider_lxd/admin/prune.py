@@ -5,16 +5,16 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
-from .provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
+from ..errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
+from ..provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
 from .pylxd_client import connect, lxd_errors, project_api
-from .runner_status import Runner, human_age, list_runners, validate_id
+from .status import Runner, human_age, list_runners, validate_id
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 # What prune deletes: never a running instance, nor one LXD is starting or stopping.
 PRUNABLE_STATUSES = ("Stopped", "Error", "Frozen")

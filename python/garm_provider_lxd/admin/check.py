@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from .config import Config, ImageRemote, PoolPolicy, instance_projects
-from .errors import ProviderError
-from .messages import redact_url
-from .specs import ExtraSpecs
+from ..config import Config, ImageRemote, PoolPolicy, instance_projects
+from ..errors import ProviderError
+from ..messages import redact_url
+from ..specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
 EXTENSIONS = {
@@ -67,8 +67,8 @@ def run_check(
     config: Config, out: IO[str], *, image: str, flavor: str, specs: ExtraSpecs | None = None
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
-    from .policy import enforce_pool_policy
-    from .provider import instance_profiles, pool_config
+    from ..policy import enforce_pool_policy
+    from ..provider import instance_profiles, pool_config
     from .pylxd_client import connect
 
     report = Report(out)
@@ -207,7 +207,7 @@ def _exists(client: Any, what: str, *segments: str) -> str:
 def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | None) -> str:
     from pylxd.exceptions import LXDAPIException
 
-    from .images import image_source
+    from ..images import image_source
     from .pylxd_client import api_node, metadata
 
     source = image_source(image, config.image_remotes, pool_remote)
@@ -227,7 +227,7 @@ def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | N
 def _sample_body(
     client: Any, config: Config, specs: ExtraSpecs, image: str, flavor: str
 ) -> dict[str, Any]:
-    from .provider import create_request
+    from ..provider import create_request
 
     sample = {
         "name": "garm-sample",

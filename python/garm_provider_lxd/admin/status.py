@@ -10,16 +10,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import instance_projects
-from .errors import EXIT_OK, InputError
-from .provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
+from ..config import instance_projects
+from ..errors import EXIT_OK, InputError
+from ..provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 # When a runner looks stuck or leaked (see docs/operating-runners.md).
 NOT_RUNNING_AFTER_SECONDS = 30 * 60
@@ -116,7 +116,7 @@ def _leased_addresses(client: pylxd.Client, projects: set[str]) -> dict[tuple[st
     from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
-    from .lxd import quote
+    from ..lxd import quote
 
     leased: dict[tuple[str, Any], list[str]] = {}
     for project in sorted(projects):

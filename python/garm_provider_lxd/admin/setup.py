@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import Config
-from .errors import InputError
+from ..config import Config
+from ..errors import InputError
 
 if TYPE_CHECKING:
     import pylxd
