@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .errors import InputError, NotFoundError, ProviderError
 from .images import image_source
+from .instances import instance_profiles
 from .lxd import api_path
-from .provider import Provider, instance_profiles
+from .provider import Provider
 
 
 def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None:

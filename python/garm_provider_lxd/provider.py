@@ -5,23 +5,27 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
-from .bootstrap import ARCHITECTURES, read_arch, read_os_type, string_field
+from .bootstrap import string_field
 from .config import instance_projects
-from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
+from .errors import DuplicateError, LxdError, NotFoundError, ProviderError
+from .instances import (
+    REMOVE_ALL_CONCURRENCY,
+    TAG_CONTROLLER,
+    TAG_POOL,
+    create_request,
+    pool_config,
+    validate_instance_name,
+)
 from .lxd import Lxd
 from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
     from .config import Config
 
-TAG_CONTROLLER = "user.runner-controller-id"
-TAG_POOL = "user.runner-pool-id"
-TAG_OS_TYPE = "user.os-type"
-TAG_OS_ARCH = "user.os-arch"
 # The address wait polls LXD: quickly at first (an address usually comes within 2 s of the
 # start), then less often, and never more often than twice the time the last poll took. Under a
 # burst of creates LXD is the bottleneck, and a running instance's state is one of its dearest
@@ -31,24 +35,8 @@ ADDRESS_POLL_FIRST = 0.1
 ADDRESS_POLL_GROWTH = 1.25
 ADDRESS_POLL_MAX = 0.5
 ADDRESS_POLL_LOAD_FACTOR = 2.0
-REMOVE_ALL_CONCURRENCY = 8
 BUSY_RETRIES = 3
 BUSY_BACKOFF_SECONDS = 0.5
-
-
-def validate_instance_name(name: str) -> None:
-    """Reject names LXD would refuse, before anything is created."""
-    problem = ""
-    if not name:
-        problem = "it is empty"
-    elif len(name) > 63:
-        problem = "it is longer than 63 characters"
-    elif not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
-        problem = "only ASCII letters, digits and '-' are allowed"
-    elif name[0].isdigit() or name[0] == "-" or name[-1] == "-":
-        problem = "it must not start with a digit or '-', nor end with '-'"
-    if problem:
-        raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
 
 
 class Provider:
@@ -322,74 +310,6 @@ class Provider:
             )
 
 
-def pool_config(config: Config, specs: ExtraSpecs) -> Config:
-    """The config a pool's instances live by: its extra specs override the provider config."""
-    return config._replace(
-        project_name=_pick(specs.project, config.project_name),
-        instance_type=_pick(specs.instance_type, config.instance_type),
-        secure_boot=_pick(specs.secure_boot, config.secure_boot),
-    )
-
-
-def instance_profiles(config: Config, specs: ExtraSpecs, flavor: str) -> list[str]:
-    """A pool's instance profiles in order: default (if configured), then its specs' or flavor."""
-    profiles = ["default"] if config.include_default_profile else []
-    wanted = specs.profiles if specs.profiles is not None else (flavor,)
-    profiles += [name for name in wanted if name and name not in profiles]
-    return profiles
-
-
-def create_request(
-    config: Config,
-    specs: ExtraSpecs,
-    controller_id: str,
-    bootstrap: Mapping[str, Any],
-    user_data: bytes,
-    has_extension: Callable[[str], bool],
-) -> dict[str, Any]:
-    """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
-    from .images import image_source
-
-    name = string_field(bootstrap, "name", required=True)
-    arch = read_arch(bootstrap)
-    os_type = read_os_type(bootstrap)
-    pool_id = string_field(bootstrap, "pool_id")
-    flavor = string_field(bootstrap, "flavor")
-    profiles = instance_profiles(config, specs, flavor)
-    user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
-    instance_config: dict[str, str] = {
-        **specs.config,
-        TAG_CONTROLLER: controller_id,
-        TAG_POOL: pool_id,
-        TAG_OS_TYPE: os_type,
-        TAG_OS_ARCH: arch,
-        user_data_key: user_data.decode("utf-8"),
-    }
-    if config.instance_type == "virtual-machine":
-        if has_extension("instance_boot_mode"):
-            mode = "uefi-secureboot" if config.secure_boot else "uefi-nosecureboot"
-            instance_config["boot.mode"] = mode
-        else:
-            instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
-    body: dict[str, Any] = {
-        "name": name,
-        "type": config.instance_type,
-        "architecture": ARCHITECTURES[arch][0],
-        "profiles": profiles,
-        "config": instance_config,
-        "devices": {key: dict(value) for key, value in specs.devices.items()},
-        "source": image_source(
-            string_field(bootstrap, "image", required=True),
-            config.image_remotes,
-            specs.image_remote,
-        ),
-        "start": has_extension("instance_create_start"),
-    }
-    if specs.ephemeral is not None:
-        body["ephemeral"] = specs.ephemeral
-    return body
-
-
 def _force_delete_once(lxd: Lxd, name: str) -> None:
     if lxd.has_extension("instance_force_delete"):
         lxd.delete_instance(name, force=True)
@@ -400,10 +320,6 @@ def _force_delete_once(lxd: Lxd, name: str) -> None:
         if not _already(exc, "stop"):
             raise
     lxd.delete_instance(name, force=False)
-
-
-def _pick(override: Any, default: Any) -> Any:
-    return default if override is None else override
 
 
 def _has_ipv4(result: bytes) -> bool:

@@ -67,8 +67,8 @@ def run_check(
     config: Config, out: IO[str], *, image: str, flavor: str, specs: ExtraSpecs | None = None
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
+    from ..instances import instance_profiles, pool_config
     from ..policy import enforce_pool_policy
-    from ..provider import instance_profiles, pool_config
     from .pylxd_client import connect
 
     report = Report(out)
@@ -227,7 +227,7 @@ def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | N
 def _sample_body(
     client: Any, config: Config, specs: ExtraSpecs, image: str, flavor: str
 ) -> dict[str, Any]:
-    from ..provider import create_request
+    from ..instances import create_request
 
     sample = {
         "name": "garm-sample",

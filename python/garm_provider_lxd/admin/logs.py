@@ -7,7 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..config import instance_projects
 from ..errors import EXIT_OK, InputError, LxdError, ProviderError
-from ..provider import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from ..instances import TAG_CONTROLLER, TAG_POOL, validate_instance_name
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import decoded, for_terminal
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
-from ..provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
+from ..instances import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
 from .pylxd_client import connect, lxd_errors, project_api
 from .status import Runner, human_age, list_runners, validate_id
 from .terminal import for_terminal

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..config import instance_projects
 from ..errors import EXIT_OK, InputError
-from ..provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
+from ..instances import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import for_terminal
 

@@ -1,0 +1,111 @@
+"""What a runner instance is on LXD: its tags, its name, its profiles and its create request.
+
+Both programs need this: the GARM commands (provider.py) create and find runners by it, and the
+operator commands (admin/) list, read and prune them by the same tags.
+"""
+
+from __future__ import annotations
+
+from .bootstrap import ARCHITECTURES, read_arch, read_os_type, string_field
+from .errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from .config import Config
+    from .specs import ExtraSpecs
+
+TAG_CONTROLLER = "user.runner-controller-id"
+TAG_POOL = "user.runner-pool-id"
+TAG_OS_TYPE = "user.os-type"
+TAG_OS_ARCH = "user.os-arch"
+REMOVE_ALL_CONCURRENCY = 8
+
+
+def validate_instance_name(name: str) -> None:
+    """Reject names LXD would refuse, before anything is created."""
+    problem = ""
+    if not name:
+        problem = "it is empty"
+    elif len(name) > 63:
+        problem = "it is longer than 63 characters"
+    elif not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+        problem = "only ASCII letters, digits and '-' are allowed"
+    elif name[0].isdigit() or name[0] == "-" or name[-1] == "-":
+        problem = "it must not start with a digit or '-', nor end with '-'"
+    if problem:
+        raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
+
+
+def pool_config(config: Config, specs: ExtraSpecs) -> Config:
+    """The config a pool's instances live by: its extra specs override the provider config."""
+    return config._replace(
+        project_name=_pick(specs.project, config.project_name),
+        instance_type=_pick(specs.instance_type, config.instance_type),
+        secure_boot=_pick(specs.secure_boot, config.secure_boot),
+    )
+
+
+def instance_profiles(config: Config, specs: ExtraSpecs, flavor: str) -> list[str]:
+    """A pool's instance profiles in order: default (if configured), then its specs' or flavor."""
+    profiles = ["default"] if config.include_default_profile else []
+    wanted = specs.profiles if specs.profiles is not None else (flavor,)
+    profiles += [name for name in wanted if name and name not in profiles]
+    return profiles
+
+
+def create_request(
+    config: Config,
+    specs: ExtraSpecs,
+    controller_id: str,
+    bootstrap: Mapping[str, Any],
+    user_data: bytes,
+    has_extension: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
+    from .images import image_source
+
+    name = string_field(bootstrap, "name", required=True)
+    arch = read_arch(bootstrap)
+    os_type = read_os_type(bootstrap)
+    pool_id = string_field(bootstrap, "pool_id")
+    flavor = string_field(bootstrap, "flavor")
+    profiles = instance_profiles(config, specs, flavor)
+    user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
+    instance_config: dict[str, str] = {
+        **specs.config,
+        TAG_CONTROLLER: controller_id,
+        TAG_POOL: pool_id,
+        TAG_OS_TYPE: os_type,
+        TAG_OS_ARCH: arch,
+        user_data_key: user_data.decode("utf-8"),
+    }
+    if config.instance_type == "virtual-machine":
+        if has_extension("instance_boot_mode"):
+            mode = "uefi-secureboot" if config.secure_boot else "uefi-nosecureboot"
+            instance_config["boot.mode"] = mode
+        else:
+            instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
+    body: dict[str, Any] = {
+        "name": name,
+        "type": config.instance_type,
+        "architecture": ARCHITECTURES[arch][0],
+        "profiles": profiles,
+        "config": instance_config,
+        "devices": {key: dict(value) for key, value in specs.devices.items()},
+        "source": image_source(
+            string_field(bootstrap, "image", required=True),
+            config.image_remotes,
+            specs.image_remote,
+        ),
+        "start": has_extension("instance_create_start"),
+    }
+    if specs.ephemeral is not None:
+        body["ephemeral"] = specs.ephemeral
+    return body
+
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override
