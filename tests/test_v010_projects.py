@@ -336,3 +336,23 @@ def test_a_missed_delete_looks_for_an_in_flight_create_in_every_allowed_project(
         f"/1.0/operations?recursion=1&project={project}"
         for project in ("default", "garm-a", "garm-b")
     ]
+
+
+def test_finding_a_runner_in_another_project_leaves_the_providers_connection_alone(
+    lxd_env: LxdEnv, projects: tuple[str, str], controller_id: str
+) -> None:
+    # The lookup hands back the connection to the runner's project; the provider's own stays
+    # on the pool's project for whatever it does next (a create, a pool check).
+    allowed, _ = projects
+    name = f"garm-v010-{uuid.uuid4().hex[:10]}"
+    plant(lxd_env.socket, allowed, name, controller_id)
+    text = (
+        f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "default"\n'
+        f'[pool_policy]\nallow_projects = ["{allowed}"]\n'
+    )
+    provider = Provider(parse_config(text.encode()), controller_id)
+    pool_connection = provider.lxd
+    assert json.loads(provider.get_instance(name))["name"] == name
+    provider.delete_instance(name)
+    assert provider.lxd is pool_connection
+    assert name not in names_in(lxd_env.socket, allowed)

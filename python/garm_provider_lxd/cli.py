@@ -210,13 +210,10 @@ def _stop(env: Mapping[str, str], config: Any, controller_id: str, streams: Stre
 def _validate_pool(
     env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
 ) -> None:
-    from .pool_validation import validate_pool
-
     # GARM sends no stdin here; an operator may pass {"image": ..., "flavor": ...} to check those.
     data = streams.stdin.read(MAX_STDIN_BYTES + 1)
     pool = read_bootstrap(io.BytesIO(data)) if data.strip() else {}
-    validate_pool(
-        _provider(config, controller_id, env),
+    _provider(config, controller_id, env).validate_pool(
         image=str(pool.get("image") or ""),
         flavor=str(pool.get("flavor") or ""),
     )

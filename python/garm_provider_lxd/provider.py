@@ -7,16 +7,17 @@ import time
 from ._native import json_loads
 from .bootstrap import string_field
 from .config import instance_projects
-from .errors import DuplicateError, LxdError, NotFoundError, ProviderError
+from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .instances import (
     REMOVE_ALL_CONCURRENCY,
     TAG_CONTROLLER,
     TAG_POOL,
     create_request,
+    instance_profiles,
     pool_config,
     validate_instance_name,
 )
-from .lxd import Lxd
+from .lxd import Lxd, api_path
 from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
@@ -139,11 +140,11 @@ class Provider:
             return (self.config.project_name,)
         return instance_projects(self.config)
 
-    def _owned(self, instance_id: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
-        """Return the instance if it exists and belongs to this controller.
+    def _owned(self, instance_id: str, *, full: bool = False) -> tuple[Lxd, dict[str, Any], bytes]:
+        """Return (connection to its project, metadata, raw JSON) of this controller's instance.
 
-        Looks in every project of _projects() (one GET each) and points self.lxd at the one
-        that holds it; two projects holding this controller's instance of that name is an error.
+        Looks in every project of _projects() (one GET each); two projects holding this
+        controller's instance of that name is an error.
         """
         projects = self._projects()
         found: list[tuple[Lxd, dict[str, Any], bytes]] = []
@@ -173,22 +174,21 @@ class Provider:
                 )
             where = ", ".join(project or "default" for project in projects)
             raise NotFoundError(f"instance {instance_id} not found in projects {where}")
-        self.lxd, meta, raw = found[0]
-        return meta, raw
+        return found[0]
 
     def get_instance(self, instance_id: str) -> bytes:
         """Return the ProviderInstance JSON of one instance."""
         from ._native import provider_instance
 
-        meta, raw = self._owned(instance_id, full=True)
+        lxd, meta, raw = self._owned(instance_id, full=True)
         running_without_state = meta.get("status") == "Running" and not meta.get("state")
-        state = self.lxd.get_state(instance_id) if running_without_state else None
+        state = lxd.get_state(instance_id) if running_without_state else None
         return provider_instance(raw, state)
 
     def delete_instance(self, instance_id: str) -> None:
         """Stop (forced) and delete an instance; a missing one is already deleted."""
         try:
-            self._owned(instance_id)
+            lxd, _, _ = self._owned(instance_id)
         except NotFoundError:
             # GARM deletes right after killing a create that timed out, and LXD may still be
             # running that create with the instance not yet in its database: wait for it and
@@ -201,11 +201,11 @@ class Provider:
             if not any(waited):
                 return
             try:
-                self._owned(instance_id)
+                lxd, _, _ = self._owned(instance_id)
             except NotFoundError:
                 return
         try:
-            self._force_delete(instance_id)
+            self._force_delete(instance_id, lxd)
         except NotFoundError:
             return
 
@@ -228,21 +228,67 @@ class Provider:
 
     def start_instance(self, instance_id: str) -> None:
         """Start an instance; starting a running one succeeds."""
-        self._owned(instance_id)
+        lxd, _, _ = self._owned(instance_id)
         try:
-            self.lxd.change_state(instance_id, "start")
+            lxd.change_state(instance_id, "start")
         except LxdError as exc:
             if not _already(exc, "start"):
                 raise
 
     def stop_instance(self, instance_id: str) -> None:
         """Force-stop an instance; stopping a stopped one succeeds."""
-        self._owned(instance_id)
+        lxd, _, _ = self._owned(instance_id)
         try:
-            self.lxd.change_state(instance_id, "stop", force=True)
+            lxd.change_state(instance_id, "stop", force=True)
         except LxdError as exc:
             if not _already(exc, "stop"):
                 raise
+
+    # -- pools ------------------------------------------------------------------------------
+
+    def validate_pool(self, image: str = "", flavor: str = "") -> None:
+        """Raise InputError naming every part of the pool the server cannot satisfy."""
+        from .images import image_source
+        from .policy import enforce_pool_policy
+
+        # The policy first: a pool is refused when it is created, not at its first runner.
+        enforce_pool_policy(self.operator_config, self.specs)
+        lxd = self.lxd
+        config = self.config
+        specs = self.specs
+        problems: list[str] = []
+
+        def missing(path: str, what: str) -> None:
+            try:
+                lxd.call("GET", path)
+            except NotFoundError:
+                problems.append(f"{what} does not exist")
+            except ProviderError as exc:
+                problems.append(f"{what}: {exc}")
+
+        project = config.project_name
+        if project and project != "default":
+            missing(api_path("projects", project), f"project {project}")
+        for profile in instance_profiles(config, specs, flavor):
+            missing(lxd.path(api_path("profiles", profile)), f"profile {profile}")
+        target = specs.target or ""
+        if target.startswith("@"):
+            missing(api_path("cluster", "groups", target[1:]), f"cluster group {target[1:]}")
+        elif target:
+            missing(api_path("cluster", "members", target), f"cluster member {target}")
+        if image:
+            try:
+                source = image_source(image, config.image_remotes, specs.image_remote)
+            except InputError as exc:
+                problems.append(str(exc))
+            else:
+                if "alias" in source and "server" not in source:
+                    alias = source["alias"]
+                    missing(lxd.path(api_path("images", "aliases", alias)), f"image {image}")
+                elif "fingerprint" in source:
+                    missing(lxd.path(api_path("images", source["fingerprint"])), f"image {image}")
+        if problems:
+            raise InputError("pool is not usable: " + "; ".join(problems))
 
     # -- many instances ---------------------------------------------------------------------
 
