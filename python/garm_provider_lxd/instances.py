@@ -22,6 +22,10 @@ TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
 TAG_OS_ARCH = "user.os-arch"
 REMOVE_ALL_CONCURRENCY = 8
+# Where LXD reads an instance's user data: cloud-init's own key on servers with the cloud_init
+# extension, the older user.* key before it.
+USER_DATA_KEY = "cloud-init.user-data"
+USER_DATA_KEY_BEFORE_CLOUD_INIT = "user.user-data"
 
 
 def validate_instance_name(name: str) -> None:
@@ -37,6 +41,25 @@ def validate_instance_name(name: str) -> None:
         problem = "it must not start with a digit or '-', nor end with '-'"
     if problem:
         raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
+
+
+def is_garm_id(value: str) -> bool:
+    """Whether value looks like a GARM id: non-empty ASCII letters, digits, '-', '_' and '.'."""
+    # ASCII only: a UUID never needs more, and LXD's filter grammar is not documented for
+    # other letters (docs/operating-runners.md, "Which ids are accepted").
+    return bool(value) and all(c.isascii() and (c.isalnum() or c in "-_.") for c in value)
+
+
+def instance_filter(tags: Mapping[str, str]) -> str:
+    """LXD's filter for the instances carrying every tag given ("" if a value is no GARM id)."""
+    if not all(is_garm_id(value) for value in tags.values()):
+        return ""
+    return " and ".join(f"config.{key} eq {value}" for key, value in tags.items())
+
+
+def user_data_key(has_extension: Callable[[str], bool]) -> str:
+    """The instance config key LXD reads user data from on a server with these extensions."""
+    return USER_DATA_KEY if has_extension("cloud_init") else USER_DATA_KEY_BEFORE_CLOUD_INIT
 
 
 def pool_config(config: Config, specs: ExtraSpecs) -> Config:
@@ -73,14 +96,13 @@ def create_request(
     pool_id = string_field(bootstrap, "pool_id")
     flavor = string_field(bootstrap, "flavor")
     profiles = instance_profiles(config, specs, flavor)
-    user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
     instance_config: dict[str, str] = {
         **specs.config,
         TAG_CONTROLLER: controller_id,
         TAG_POOL: pool_id,
         TAG_OS_TYPE: os_type,
         TAG_OS_ARCH: arch,
-        user_data_key: user_data.decode("utf-8"),
+        user_data_key(has_extension): user_data.decode("utf-8"),
     }
     if config.instance_type == "virtual-machine":
         if has_extension("instance_boot_mode"):

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from ..config import Config, ImageRemote, PoolPolicy, instance_projects
 from ..errors import ProviderError
-from ..messages import redact_url
+from ..messages import error_line, redact_url
 from ..specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
@@ -166,7 +166,7 @@ def _check_root_disk(
         reading = f"storage pool {pool}"
         meta = metadata(api_node(client, "storage-pools", pool).get()) or {}
     except (LXDAPIException, RequestException) as exc:
-        problem = f"{reading}: {_lxd_message(exc)}"
+        problem = f"{reading}: {error_line(exc, 400)}"
         report.info(f"storage: could not read the root disk's pool: {problem}")
         return
     driver = meta.get("driver") or "?"
@@ -187,10 +187,6 @@ def _root_pools(devices: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _lxd_message(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _exists(client: Any, what: str, *segments: str) -> str:
     """ "<what> exists", or a ProviderError with LXD's reason (its text for a 404 too)."""
     from pylxd.exceptions import LXDAPIException
@@ -200,7 +196,7 @@ def _exists(client: Any, what: str, *segments: str) -> str:
     try:
         api_node(client, *segments).get()
     except LXDAPIException as exc:
-        raise ProviderError(f"{what}: {_lxd_message(exc)}") from None
+        raise ProviderError(f"{what}: {error_line(exc, 400)}") from None
     return f"{what} exists"
 
 
@@ -220,7 +216,7 @@ def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | N
     try:
         meta = metadata(node.get()) or {}
     except LXDAPIException as exc:
-        raise ProviderError(f"image {image}: {_lxd_message(exc)}") from None
+        raise ProviderError(f"image {image}: {error_line(exc, 400)}") from None
     return f"image {image} is on the server ({meta.get('target') or meta.get('fingerprint')})"
 
 

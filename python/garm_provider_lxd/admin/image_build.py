@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from ..images import image_source
+from ..instances import user_data_key
 from ..messages import one_line
 from ..userdata import RUNNER_USER, runner_user, sh_quote
 from .pylxd_client import api_node, metadata
@@ -163,8 +164,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     try:
         with lxd_errors("image build"):
             progress.say(f"creating builder {name} from {options.base}")
-            cloud_init = client.has_api_extension("cloud_init")
-            user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
+            user_data_at = user_data_key(client.has_api_extension)
             client.instances.create(
                 {
                     "name": name,
@@ -172,7 +172,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
                     "source": source,
                     "profiles": [options.profile],
                     "config": {
-                        user_data_key: builder_user_data(options).decode(),
+                        user_data_at: builder_user_data(options).decode(),
                         BUILDER_TAG: "true",
                     },
                 },

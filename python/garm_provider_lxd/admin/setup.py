@@ -318,7 +318,7 @@ def _bring(
     apply: bool,
 ) -> int:
     """Print (and with apply, make) the change obj needs; return how many changes that is."""
-    from .pylxd_client import api_node, lxd_errors
+    from .pylxd_client import api_node, lxd_errors, wait_for_operation
 
     if current is None:
         out.write(f"create {obj.kind} {obj.name}{obj.detail}\n")
@@ -326,7 +326,7 @@ def _bring(
             body = {"name": obj.name, **obj.on_create, **obj.fields}
             with lxd_errors(f"create {obj.kind} {obj.name}"):
                 response = api_node(client, obj.collection).post(json=body, params=dict(params))
-                _wait(client, response)
+                wait_for_operation(client, response)
         return 1
     changed = _differences(current, obj.fields)
     if not changed:
@@ -340,15 +340,8 @@ def _bring(
         }
         with lxd_errors(f"update {obj.kind} {obj.name}"):
             node = api_node(client, obj.collection, obj.name)
-            _wait(client, node.patch(json=patch, params=dict(params)))
+            wait_for_operation(client, node.patch(json=patch, params=dict(params)))
     return 1
-
-
-def _wait(client: pylxd.Client, response: Any) -> None:
-    """Wait for the operation an async response started (pylxd raises if it failed)."""
-    envelope = response.json()
-    if envelope.get("type") == "async" and envelope.get("operation"):
-        client.operations.wait_for_operation(envelope["operation"])
 
 
 def _dir_note(pool: str, supported: list[str] | None) -> str:
