@@ -164,13 +164,15 @@ def _provider(config: Any, controller_id: str, env: Mapping[str, str]) -> Any:
 
 
 def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    from .bootstrap import parse_bootstrap
     from .provider import Provider
     from .specs import parse_extra_specs
     from .userdata import build_user_data
 
-    bootstrap = read_bootstrap(streams.stdin)
+    data = read_bootstrap(streams.stdin)
+    bootstrap = parse_bootstrap(data)
     # The bootstrap carries the pool's extra specs in both interface versions.
-    specs = parse_extra_specs(bootstrap.get("extra_specs"))
+    specs = parse_extra_specs(data.get("extra_specs"))
     user_data = build_user_data(bootstrap, specs)
     provider = Provider(config, controller_id, specs)
     with signals_as_exceptions():

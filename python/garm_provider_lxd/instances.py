@@ -6,7 +6,7 @@ operator commands (admin/) list, read and prune them by the same tags.
 
 from __future__ import annotations
 
-from .bootstrap import ARCHITECTURES, read_arch, read_os_type, string_field
+from .bootstrap import ARCHITECTURES
 from .errors import InputError
 
 TYPE_CHECKING = False
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from .bootstrap import Bootstrap
     from .config import Config
     from .specs import ExtraSpecs
 
@@ -83,25 +84,20 @@ def create_request(
     config: Config,
     specs: ExtraSpecs,
     controller_id: str,
-    bootstrap: Mapping[str, Any],
+    bootstrap: Bootstrap,
     user_data: bytes,
     has_extension: Callable[[str], bool],
 ) -> dict[str, Any]:
     """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
     from .images import image_source
 
-    name = string_field(bootstrap, "name", required=True)
-    arch = read_arch(bootstrap)
-    os_type = read_os_type(bootstrap)
-    pool_id = string_field(bootstrap, "pool_id")
-    flavor = string_field(bootstrap, "flavor")
-    profiles = instance_profiles(config, specs, flavor)
+    profiles = instance_profiles(config, specs, bootstrap.flavor)
     instance_config: dict[str, str] = {
         **specs.config,
         TAG_CONTROLLER: controller_id,
-        TAG_POOL: pool_id,
-        TAG_OS_TYPE: os_type,
-        TAG_OS_ARCH: arch,
+        TAG_POOL: bootstrap.pool_id,
+        TAG_OS_TYPE: bootstrap.os_type,
+        TAG_OS_ARCH: bootstrap.arch,
         user_data_key(has_extension): user_data.decode("utf-8"),
     }
     if config.instance_type == "virtual-machine":
@@ -111,17 +107,13 @@ def create_request(
         else:
             instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
     body: dict[str, Any] = {
-        "name": name,
+        "name": bootstrap.name,
         "type": config.instance_type,
-        "architecture": ARCHITECTURES[arch][0],
+        "architecture": ARCHITECTURES[bootstrap.arch][0],
         "profiles": profiles,
         "config": instance_config,
         "devices": {key: dict(value) for key, value in specs.devices.items()},
-        "source": image_source(
-            string_field(bootstrap, "image", required=True),
-            config.image_remotes,
-            specs.image_remote,
-        ),
+        "source": image_source(bootstrap.image, config.image_remotes, specs.image_remote),
         "start": has_extension("instance_create_start"),
     }
     if specs.ephemeral is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
-from .bootstrap import string_field
 from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .instances import (
@@ -22,9 +21,9 @@ from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
+    from .bootstrap import Bootstrap
     from .config import Config
 
 # The address wait polls LXD: quickly at first (an address usually comes within 2 s of the
@@ -59,12 +58,12 @@ class Provider:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
+    def create_instance(self, bootstrap: Bootstrap, user_data: bytes) -> bytes:
         """Create and start a runner instance; return its ProviderInstance JSON."""
         from .policy import enforce_pool_policy
 
         enforce_pool_policy(self.operator_config, self.specs)
-        name = string_field(bootstrap, "name", required=True)
+        name = bootstrap.name
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
         try:
@@ -91,7 +90,7 @@ class Provider:
             self._discard(name)
             raise
 
-    def create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
+    def create_body(self, bootstrap: Bootstrap, user_data: bytes) -> dict[str, Any]:
         """Return the POST /1.0/instances request for a bootstrap (user data already built)."""
         has_extension = self.lxd.has_extension
         return create_request(

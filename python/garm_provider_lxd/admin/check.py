@@ -223,6 +223,7 @@ def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | N
 def _sample_body(
     client: Any, config: Config, specs: ExtraSpecs, image: str, flavor: str
 ) -> dict[str, Any]:
+    from ..bootstrap import parse_bootstrap
     from ..instances import create_request
 
     sample = {
@@ -234,7 +235,12 @@ def _sample_body(
         "image": image,
     }
     body = create_request(
-        config, specs, "<controller id>", sample, b"<user data>", client.has_api_extension
+        config,
+        specs,
+        "<controller id>",
+        parse_bootstrap(sample),
+        b"<user data>",
+        client.has_api_extension,
     )
     source = body.get("source")
     if isinstance(source, dict) and isinstance(source.get("server"), str):
