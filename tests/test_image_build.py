@@ -25,10 +25,8 @@ import pylxd
 import pytest
 from conftest import LxdEnv, RunProvider
 from e2e.driver import Runner, Scenario, b64
-from e2e.harness import FakeGarm, runner_service
+from e2e.harness import SEED_TEMPLATE, FakeGarm, runner_service
 from e2e.runner_tarball import FILENAME
-from test_e2e import SEED_TEMPLATE, bridge_address, e2e_ca, e2e_image, fake_garm
-from test_incus import IncusEnv, incus_client, incus_env
 
 from garm_provider_lxd.admin.image_build import (
     BUILDER_PREFIX,
@@ -41,7 +39,11 @@ from garm_provider_lxd.admin.image_build import (
 )
 
 # Fixtures shared with the end-to-end scenarios (same fake GARM, same image, same bridge).
-__all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client", "incus_env"]
+pytest_plugins = ["e2e.fixtures", "incus_daemon"]
+# Type-only: importing the fixture module would load it before pytest_plugins does.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from incus_daemon import IncusEnv
 
 BUILD_TIMEOUT = 900
 RUNNER_DIR = "/home/runner/actions-runner"

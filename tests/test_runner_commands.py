@@ -28,15 +28,16 @@ import pylxd
 import pytest
 from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances, run_operator
 from e2e.driver import Scenario
-from test_e2e import bridge_address, e2e_ca, e2e_image, fake_garm, scenario, timings
-from test_incus import IncusEnv, incus_client, incus_env
 
 POOL_KEY = "user.runner-pool-id"
 CROWD = int(os.environ.get("GARM_TEST_STATUS_CROWD", "2000"))
 MAX_LOG_OUTPUT = 100 * 1100 + 2000  # 100 lines of at most ~1,000 characters, plus headers
 # Fixtures of test_incus.py and test_e2e.py, used here.
-__all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client", "incus_env",
-           "scenario", "timings"]  # fmt: skip
+pytest_plugins = ["e2e.fixtures", "incus_daemon"]
+# Type-only: importing the fixture module would load it before pytest_plugins does.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from incus_daemon import IncusEnv
 
 
 # status and prune read a project holding thousands of instances: more time than `check`.
