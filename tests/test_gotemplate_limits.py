@@ -1,7 +1,7 @@
 """Template cost bounds: the adversarial template corpus rendered in-process, and each meter.
 
 Each case in testdata/adversarial/templates must end with its expected outcome well within the
-render budget, with one short message. tests/test_adversarial.py runs the same cases as whole
+render budget, with one short message. tests/test_bad_input_corpus.py runs the same cases as whole
 processes; the CPU assertion here is generous (the machine is shared), and
 benches/bench_adversarial.py measures the real 2 s / 256 MB bound.
 """
