@@ -20,6 +20,8 @@ MODULES = (
     "garm_provider_lxd.lxd",
     "garm_provider_lxd.images",
     "garm_provider_lxd.specs",
+    "garm_provider_lxd.bootstrap",
+    "garm_provider_lxd.instances",
     "garm_provider_lxd.userdata",
     "garm_provider_lxd.gotemplate",
     "garm_provider_lxd.provider",

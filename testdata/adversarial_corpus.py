@@ -1,6 +1,6 @@
 """The adversarial corpus: inputs a GARM pool admin controls, each case one JSON file.
 
-Shared by tests/test_adversarial.py (every case ends as expected, with one short stderr line)
+Shared by tests/test_bad_input_corpus.py (every case ends as expected, with one short stderr line)
 and benches/bench_adversarial.py (CPU time and peak RSS of every case). The format is in
 testdata/adversarial/README.md.
 """

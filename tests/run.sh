@@ -24,6 +24,8 @@ echo "== lints"
 "$venv/bin/ruff" check python tests benches testdata build_backend
 "$venv/bin/ruff" format --check python tests benches testdata build_backend
 "$venv/bin/mypy" --strict python/garm_provider_lxd tests benches testdata build_backend
+# The stub against the built extension: every name, signature and default of _native.pyi.
+(cd / && "$py" -m mypy.stubtest garm_provider_lxd._native)
 cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
 

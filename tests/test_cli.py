@@ -193,7 +193,7 @@ def test_each_subcommands_help_shows_real_invocations(
     import re
     import shlex
 
-    from garm_provider_lxd.operator_commands import build_parser
+    from garm_provider_lxd.admin.cli import build_parser
 
     code, _, _ = run({}, b"", [*command, "--help"])
     shown = capsys.readouterr().out
@@ -278,6 +278,7 @@ def test_static_commands_import_no_lxd_or_template_code(command: str) -> None:
         f"main([], environ={{'GARM_COMMAND': '{command}'}}, stdout=io.BytesIO())"
     )
     assert not loaded & {
+        "garm_provider_lxd.admin",
         "garm_provider_lxd.lxd",
         "garm_provider_lxd.provider",
         "garm_provider_lxd._native",
@@ -292,7 +293,8 @@ def test_static_commands_import_no_lxd_or_template_code(command: str) -> None:
 # What no LXD command may import: every runner create and delete pays for it. `inspect` (via
 # dataclasses), `typing`, `re` (via json, tomllib, typing, base64), `enum` (via signal),
 # `collections` (via collections.abc at run time), urllib and the template engines each cost
-# more start-up time than the provider's own work.
+# more start-up time than the provider's own work; the operator commands (`admin`) are another
+# program.
 HEAVY_MODULES = {
     "argparse",
     "base64",
@@ -300,6 +302,7 @@ HEAVY_MODULES = {
     "concurrent.futures",
     "dataclasses",
     "enum",
+    "garm_provider_lxd.admin",
     "garm_provider_lxd.gotemplate",
     "garm_provider_lxd.userdata",
     "inspect",

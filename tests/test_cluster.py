@@ -241,7 +241,7 @@ def test_remove_all_instances_reaches_every_member(
 
 def test_setup_learns_the_host_addresses_of_every_member(cluster_client: pylxd.Client) -> None:
     # setup's ACL rejects the LXD host's own addresses; on a cluster every member is a host.
-    from garm_provider_lxd.host_addresses import host_addresses
+    from garm_provider_lxd.admin.host_addresses import host_addresses
 
     found = {str(address) for address in host_addresses(cluster_client)}
     assert {"10.163.0.11", "10.163.0.12", "10.163.0.13"} <= found  # clnet0 of each member

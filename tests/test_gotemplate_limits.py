@@ -1,7 +1,7 @@
 """Template cost bounds: the adversarial template corpus rendered in-process, and each meter.
 
 Each case in testdata/adversarial/templates must end with its expected outcome well within the
-render budget, with one short message. tests/test_adversarial.py runs the same cases as whole
+render budget, with one short message. tests/test_bad_input_corpus.py runs the same cases as whole
 processes; the CPU assertion here is generous (the machine is shared), and
 benches/bench_adversarial.py measures the real 2 s / 256 MB bound.
 """
@@ -14,6 +14,7 @@ import time
 import pytest
 from conftest import REPO_ROOT
 
+from garm_provider_lxd.bootstrap import parse_bootstrap
 from garm_provider_lxd.errors import TemplateError
 from garm_provider_lxd.gotemplate import MAX_MESSAGE, GoStruct, render
 from garm_provider_lxd.specs import parse_extra_specs
@@ -48,7 +49,7 @@ def test_case_in_process(case: Case) -> None:
     boot = build_bootstrap(case, "garm-limits")
     started = time.process_time()
     try:
-        build_user_data(boot, parse_extra_specs(boot["extra_specs"]))
+        build_user_data(parse_bootstrap(boot), parse_extra_specs(boot["extra_specs"]))
         outcome, message = 0, ""
     except TemplateError as err:
         outcome, message = 1, str(err)

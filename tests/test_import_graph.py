@@ -1,4 +1,13 @@
-"""No module of garm_provider_lxd imports itself back, however indirectly.
+"""The package's imports go one way: no cycles, and the two programs kept apart.
+
+Two programs share garm_provider_lxd: the GARM commands (cli -> provider -> lxd, on the Rust
+transport) and the operator commands run by hand (the `admin` subpackage, on pylxd). What both
+need lives in shared modules (instances, config, specs, bootstrap, ...). The rules:
+
+- nothing outside `admin` imports it, except the command line's dispatch (`cli`);
+- nothing outside `admin` imports pylxd or requests;
+- nothing in `admin` reaches `provider` (the GARM command class), however indirectly;
+- no module imports itself back, however indirectly.
 
 Two modules that import each other are one job split in two (STYLE.md), and a cycle makes
 the order modules load in matter. The graph is read from the source with `ast`, not by
@@ -17,6 +26,12 @@ from pathlib import Path
 from conftest import REPO_ROOT
 
 PACKAGE = "garm_provider_lxd"
+ADMIN = f"{PACKAGE}.admin"
+# The one module outside `admin` that may import it: the command line hands it every invocation
+# that has arguments.
+ADMIN_DISPATCH = f"{PACKAGE}.cli"
+OPERATOR_ONLY_LIBRARIES = {"pylxd", "requests"}
+GARM_COMMAND_CLASS = f"{PACKAGE}.provider"
 
 
 def _module_names(root: Path, package: str) -> dict[str, Path]:
@@ -90,6 +105,70 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
     return graph
 
 
+def external_imports(root: Path, package: str) -> dict[str, set[str]]:
+    """Return {module: the top-level names of the other distributions it imports}.
+
+    Every import counts here, type-only ones too: a module outside `admin` has no business
+    naming pylxd even for the type checker.
+    """
+    names: dict[str, set[str]] = {}
+    for module, path in _module_names(root, package).items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.add(node.module.split(".")[0])
+        names[module] = found - {package}
+    return names
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module start imports, directly or through others."""
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        for target in graph[pending.pop()]:
+            if target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return seen
+
+
+def _in_admin(module: str) -> bool:
+    return module == ADMIN or module.startswith(ADMIN + ".")
+
+
+def admin_imported_from_outside(graph: dict[str, set[str]]) -> list[str]:
+    """'importer -> imported' for each import of `admin` from outside it, but the dispatch's."""
+    return [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        if not _in_admin(module) and module != ADMIN_DISPATCH
+        for target in sorted(targets)
+        if _in_admin(target)
+    ]
+
+
+def operator_libraries_outside_admin(external: dict[str, set[str]]) -> list[str]:
+    """'module -> library' for each pylxd or requests import outside `admin`."""
+    return [
+        f"{module} -> {library}"
+        for module, libraries in sorted(external.items())
+        if not _in_admin(module)
+        for library in sorted(libraries & OPERATOR_ONLY_LIBRARIES)
+    ]
+
+
+def admin_modules_reaching_the_provider(graph: dict[str, set[str]]) -> list[str]:
+    """The modules of `admin` that load provider.py, directly or through shared modules."""
+    return [
+        module
+        for module in sorted(graph)
+        if _in_admin(module) and GARM_COMMAND_CLASS in reachable(graph, module)
+    ]
+
+
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Return one cycle (a path that ends where it starts) for each back edge a DFS meets."""
     cycles: list[list[str]] = []
@@ -118,6 +197,46 @@ def test_no_module_of_the_package_imports_itself_back() -> None:
     graph = import_graph(REPO_ROOT / "python", PACKAGE)
     cycles = find_cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_only_the_command_line_dispatch_imports_the_operator_commands() -> None:
+    graph = import_graph(REPO_ROOT / "python", PACKAGE)
+    assert ADMIN in graph and ADMIN_DISPATCH in graph
+    assert f"{ADMIN}.cli" in graph[ADMIN_DISPATCH]
+    assert admin_imported_from_outside(graph) == []
+
+
+def test_pylxd_and_requests_are_imported_only_by_the_operator_commands() -> None:
+    external = external_imports(REPO_ROOT / "python", PACKAGE)
+    assert "pylxd" in external[f"{ADMIN}.pylxd_client"]
+    assert operator_libraries_outside_admin(external) == []
+
+
+def test_the_operator_commands_never_load_the_garm_command_class() -> None:
+    graph = import_graph(REPO_ROOT / "python", PACKAGE)
+    assert GARM_COMMAND_CLASS in reachable(graph, ADMIN_DISPATCH)
+    assert admin_modules_reaching_the_provider(graph) == []
+
+
+def test_the_direction_rules_catch_each_wrong_import(tmp_path: Path) -> None:
+    package = tmp_path / PACKAGE
+    (package / "admin").mkdir(parents=True)
+    for name in ("__init__", "cli", "provider", "shared", "images"):
+        (package / f"{name}.py").write_text("")
+    (package / "cli.py").write_text("def main():\n    from .admin import cli\n")
+    (package / "shared.py").write_text("from . import provider\n")
+    (package / "images.py").write_text(
+        "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    import requests.adapters\n"
+        "from .admin.status import x\n"
+    )
+    (package / "admin" / "__init__.py").write_text("")
+    (package / "admin" / "cli.py").write_text("import pylxd\n")
+    (package / "admin" / "status.py").write_text("def f():\n    from ..shared import y\n")
+    graph = import_graph(tmp_path, PACKAGE)
+    assert admin_imported_from_outside(graph) == [f"{PACKAGE}.images -> {ADMIN}.status"]
+    external = external_imports(tmp_path, PACKAGE)
+    assert operator_libraries_outside_admin(external) == [f"{PACKAGE}.images -> requests"]
+    assert admin_modules_reaching_the_provider(graph) == [f"{ADMIN}.status"]
 
 
 def test_the_graph_sees_lazy_and_relative_imports() -> None:

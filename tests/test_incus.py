@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import subprocess
@@ -15,14 +14,12 @@ import pylxd
 import pytest
 from conftest import (
     CONTROLLER_ID_KEY,
-    REPO_ROOT,
     RunProvider,
     create_runner,
     delete_controller_instances,
-    run_env_script,
     socket_config,
 )
-from test_v010_projects import (
+from lxd_projects import (
     allowing_config,
     drop_project,
     make_project,
@@ -31,9 +28,14 @@ from test_v010_projects import (
     status_in,
 )
 
-pytestmark = pytest.mark.incus
+# Type-only: importing the fixture module would load it before pytest_plugins does.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from incus_daemon import IncusEnv
 
-INCUS_UP = REPO_ROOT / "tests" / "env" / "incus-up.sh"
+pytestmark = pytest.mark.incus
+pytest_plugins = ["incus_daemon"]
+
 INCUS_SUBNET = ipaddress.ip_network("10.162.0.0/24")
 # The extensions incus-up.sh reports on (docs/clusters-and-incus.md, "What differs for the
 # provider"), and which of them the provider must do without on Incus 6.0: it has no force
@@ -48,34 +50,6 @@ RELEVANT_EXTENSIONS = {
     "operation_wait",
     "instance_get_full",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class IncusEnv:
-    """Where the test Incus daemon lives and what incus-up.sh reported about it."""
-
-    socket: str
-    bridge: str
-    image: str
-    extensions: frozenset[str]
-
-
-@pytest.fixture(scope="session")
-def incus_env() -> IncusEnv:
-    """The private Incus daemon, brought up (idempotently) by tests/env/incus-up.sh."""
-    values = run_env_script(INCUS_UP)
-    return IncusEnv(
-        socket=values["INCUS_SOCKET"],
-        bridge=values["INCUS_BRIDGE"],
-        image=values["INCUS_IMAGE"],
-        extensions=frozenset(filter(None, values["INCUS_EXTENSIONS"].split(","))),
-    )
-
-
-@pytest.fixture(scope="session")
-def incus_client(incus_env: IncusEnv) -> pylxd.Client:
-    """pylxd pointed at the Incus socket, for assertions independent of the provider."""
-    return pylxd.Client(endpoint=incus_env.socket)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """check and setup reach LXD through pylxd only, with names percent-encoded, and pick a pool's
-profiles by the same rule as CreateInstance and ValidatePoolInfo (provider.instance_profiles)."""
+profiles by the same rule as CreateInstance and ValidatePoolInfo (instances.instance_profiles)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_instance_profiles(
     expected: list[str],
 ) -> None:
     path = tmp_path / "c.toml"
-    from garm_provider_lxd.provider import instance_profiles
+    from garm_provider_lxd.instances import instance_profiles
 
     include = str(include_default).lower()
     path.write_text(f'unix_socket_path = "/nonexistent"\ninclude_default_profile = {include}\n')

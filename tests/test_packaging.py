@@ -37,6 +37,16 @@ def test_rust_version_is_the_oldest_the_locked_crates_allow() -> None:
     assert _version(declared)[:2] == needed[:2], (declared, needed)
 
 
+def test_the_package_version_is_the_one_the_wheel_takes_from_cargo_toml() -> None:
+    # Cargo.toml is the version's one source (the wheel's metadata comes from it); __init__.py
+    # restates it as a constant because reading package metadata at import would slow every
+    # GARM command down (importlib.metadata costs more than the provider's own start-up).
+    import garm_provider_lxd
+
+    cargo = tomllib.loads((REPO_ROOT / "Cargo.toml").read_text())
+    assert garm_provider_lxd.__version__ == cargo["package"]["version"]
+
+
 def test_readme_and_setup_state_the_declared_rust_version() -> None:
     declared = _declared_rust_version()
     readme = (REPO_ROOT / "README.md").read_text()

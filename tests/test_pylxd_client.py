@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 from reliability.harness import write_config
-from reliability.tlsenv import ip_binary
-from test_reliability_tls import Tls, tls
-
-__all__ = ["tls"]
+from reliability.tlsenv import Tls, ip_binary
 
 pytestmark = pytest.mark.reliability
+pytest_plugins = ["reliability.fixtures"]
 
 
 def build_in_netns(provider_bin: str, tls: Tls, config: Path) -> subprocess.CompletedProcess[str]:

@@ -5,63 +5,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LxdEnv
 from reliability.harness import Outcome, garm_env, one_line_failure, run, tagged, write_config
-from reliability.tlsenv import (
-    KeyPair,
-    https_listener,
-    ip_binary,
-    self_signed,
-    trust_fingerprints,
-    trusted,
-)
+from reliability.tlsenv import Tls, ip_binary
 
 pytestmark = pytest.mark.reliability
 pytest_plugins = ["reliability.fixtures"]
-
-
-@dataclass(frozen=True)
-class Tls:
-    """Everything the TLS tests need: the address and the certificates."""
-
-    url: str
-    server_cert: Path
-    client: KeyPair
-    stranger: KeyPair
-    impostor: KeyPair
-    ca: KeyPair
-    netns: str
-
-
-@pytest.fixture(scope="module")
-def tls(
-    lxd_env: LxdEnv, lxd_client: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Tls]:
-    """HTTPS on the daemon's namespace loopback with one trusted client certificate."""
-    directory = tmp_path_factory.mktemp("tls")
-    client = self_signed(directory, "garm-client")
-    before_trust = trust_fingerprints(lxd_client)
-    before_config = lxd_client.api.get().json()["metadata"]["config"]
-    with https_listener(lxd_client) as address, trusted(lxd_client, client, "garm-reliability"):
-        yield Tls(
-            url=f"https://{address}",
-            server_cert=Path(lxd_env.lxd_dir) / "server.crt",
-            client=client,
-            stranger=self_signed(directory, "garm-stranger"),
-            impostor=self_signed(directory, "garm-impostor"),
-            ca=self_signed(directory, "garm-ca", ca=True),
-            netns=lxd_env.netns,
-        )
-    # The server is left as it was found.
-    assert trust_fingerprints(lxd_client) == before_trust
-    after_config = lxd_client.api.get().json()["metadata"]["config"]
-    assert after_config.get("core.https_address") == before_config.get("core.https_address")
 
 
 def _config(tmp_path: Path, tls: Tls, **overrides: object) -> Path:

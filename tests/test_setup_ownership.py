@@ -20,7 +20,7 @@ import pylxd
 import pytest
 from conftest import LxdEnv, run_operator
 
-from garm_provider_lxd.host_setup import MANAGED_KEY
+from garm_provider_lxd.admin.setup import MANAGED_KEY
 
 TEST_ENV_BRIDGES = ("garmbr0", "garmbr1", "garmclbr0")  # tests/env/*: lxd, incus, cluster
 
@@ -273,7 +273,7 @@ def test_the_acl_rejects_the_hosts_own_public_address(
 )
 def test_addresses_a_server_reports_are_parsed_not_trusted(reported: str, kept: list[str]) -> None:
     # What a hostile or broken server could say: the real test LXD only reports real addresses.
-    from garm_provider_lxd.host_addresses import _add, _strip_port
+    from garm_provider_lxd.admin.host_addresses import _add, _strip_port
 
     found: set[Any] = set()
     _add(found, _strip_port(reported))

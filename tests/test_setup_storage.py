@@ -13,7 +13,7 @@ import pylxd
 import pytest
 from conftest import LxdEnv, run_operator
 
-from garm_provider_lxd.host_setup import COW_DRIVERS
+from garm_provider_lxd.admin.setup import COW_DRIVERS
 
 
 def _supported(lxd_client: pylxd.Client) -> set[str]:

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from userdata_cases import build, install_script, load_case
 
+from garm_provider_lxd.bootstrap import parse_bootstrap
 from garm_provider_lxd.errors import InputError
 from garm_provider_lxd.specs import parse_extra_specs
 from garm_provider_lxd.userdata import PS1_HEADER, build_user_data
@@ -90,7 +91,7 @@ def test_any_strings_read_back_exactly(packages: list[str], keys: list[str]) -> 
     case = load_case("c01_minimal_jit")
     case["ssh-keys"] = keys
     specs = parse_extra_specs({"extra_packages": packages})
-    document = yaml.safe_load(build_user_data(case, specs))
+    document = yaml.safe_load(build_user_data(parse_bootstrap(case), specs))
     assert document.get("packages", []) == list(dict.fromkeys(["curl", "tar", *packages]))
     assert document.get("ssh_authorized_keys", []) == list(dict.fromkeys(keys))
 

@@ -8,7 +8,6 @@ not touch anything outside those projects or of another controller.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import uuid
@@ -18,7 +17,15 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider, socket_config
+from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider
+from lxd_projects import (
+    allowing_config,
+    drop_project,
+    make_project,
+    names_in,
+    plant,
+    status_in,
+)
 
 from garm_provider_lxd.config import parse_config
 from garm_provider_lxd.provider import Provider
@@ -26,56 +33,6 @@ from garm_provider_lxd.provider import Provider
 Garm = Callable[..., subprocess.CompletedProcess[bytes]]
 # (interface version, what GARM_POOL_EXTRASPECS carries): both mean "no specs".
 NO_SPECS = [("v0.1.0", None), ("v0.1.1", None)]
-
-
-def make_project(client: pylxd.Client, prefix: str) -> str:
-    """Create a project sharing the default project's images and profiles; return its name."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    client.api.projects.post(
-        json={"name": name, "config": {"features.images": "false", "features.profiles": "false"}}
-    )
-    return name
-
-
-def drop_project(endpoint: str, name: str) -> None:
-    """Force-delete every instance in project name, then the project."""
-    client = pylxd.Client(endpoint=endpoint, project=name)
-    for instance in client.instances.all(recursion=1):
-        with contextlib.suppress(pylxd.exceptions.NotFound):
-            if instance.status != "Stopped":
-                instance.stop(force=True, wait=True)
-            instance.delete(wait=True)
-    client.api.projects[name].delete()
-
-
-def names_in(endpoint: str, project: str) -> set[str]:
-    """Names of the instances in project."""
-    client = pylxd.Client(endpoint=endpoint, project=project)
-    return {i.name for i in client.instances.all(recursion=1)}
-
-
-def status_in(endpoint: str, project: str, name: str) -> str:
-    """Status of instance name in project."""
-    return str(pylxd.Client(endpoint=endpoint, project=project).instances.get(name).status)
-
-
-def plant(
-    endpoint: str, project: str, name: str, controller: str, *, start: bool = False, arch: str = ""
-) -> None:
-    """Create a GARM-tagged instance directly in project, as if a pool had made it there."""
-    client = pylxd.Client(endpoint=endpoint, project=project)
-    config = {CONTROLLER_ID_KEY: controller, "user.runner-pool-id": str(uuid.uuid4())}
-    if arch:
-        config["user.os-arch"] = arch
-    body = {"name": name, "source": {"type": "image", "alias": "busybox"}, "config": config}
-    instance = client.instances.create(body, wait=True)
-    if start:
-        instance.start(wait=True)
-
-
-def allowing_config(path: Path, socket: str, allow: list[str]) -> Path:
-    """A provider config in the default project that allows the given extra projects."""
-    return socket_config(path, socket, pool_policy={"allow_projects": allow})
 
 
 @pytest.fixture
@@ -336,3 +293,23 @@ def test_a_missed_delete_looks_for_an_in_flight_create_in_every_allowed_project(
         f"/1.0/operations?recursion=1&project={project}"
         for project in ("default", "garm-a", "garm-b")
     ]
+
+
+def test_finding_a_runner_in_another_project_leaves_the_providers_connection_alone(
+    lxd_env: LxdEnv, projects: tuple[str, str], controller_id: str
+) -> None:
+    # The lookup hands back the connection to the runner's project; the provider's own stays
+    # on the pool's project for whatever it does next (a create, a pool check).
+    allowed, _ = projects
+    name = f"garm-v010-{uuid.uuid4().hex[:10]}"
+    plant(lxd_env.socket, allowed, name, controller_id)
+    text = (
+        f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "default"\n'
+        f'[pool_policy]\nallow_projects = ["{allowed}"]\n'
+    )
+    provider = Provider(parse_config(text.encode()), controller_id)
+    pool_connection = provider.lxd
+    assert json.loads(provider.get_instance(name))["name"] == name
+    provider.delete_instance(name)
+    assert provider.lxd is pool_connection
+    assert name not in names_in(lxd_env.socket, allowed)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from garm_provider_lxd.bootstrap import parse_bootstrap
 from garm_provider_lxd.specs import parse_extra_specs
 from garm_provider_lxd.userdata import build_user_data
 
@@ -20,7 +21,7 @@ def load_case(name: str) -> dict[str, Any]:
 
 
 def build(case: dict[str, Any]) -> bytes:
-    return build_user_data(case, parse_extra_specs(case["extra_specs"]))
+    return build_user_data(parse_bootstrap(case), parse_extra_specs(case["extra_specs"]))
 
 
 def install_script(document: dict[str, Any]) -> bytes:

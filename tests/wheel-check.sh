@@ -45,6 +45,28 @@ case "${wheel##*/}" in
     *) fail "not a cp310-abi3 manylinux wheel: ${wheel##*/}" ;;
 esac
 
+echo "-- the files the package needs at run time are in the wheel"
+# The operator subpackage, the stub and every template (the runner install scripts, the image
+# builder's scripts) are read from the installed package, not from this checkout.
+"$py" - "$wheel" "$root/python" <<'EOF'
+import pathlib
+import sys
+import zipfile
+
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+source = pathlib.Path(sys.argv[2])
+wanted = sorted(
+    str(path.relative_to(source))
+    for pattern in ("garm_provider_lxd/**/*.py", "garm_provider_lxd/**/*.pyi", "garm_provider_lxd/templates/*")
+    for path in source.glob(pattern)
+    if "__pycache__" not in path.parts
+)
+missing = [name for name in wanted if name not in names]
+if missing:
+    sys.exit(f"wheel-check: the wheel lacks {missing}")
+print(f"   {len(wanted)} files, none missing")
+EOF
+
 echo "-- auditwheel show"
 python3 -m venv "$work/tools"
 "$work/tools/bin/pip" install -q auditwheel

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .errors import InputError
 from .messages import printable
+from .record import Record
 from .specs import json_type_name
 
 TYPE_CHECKING = False
@@ -21,6 +22,35 @@ ARCHITECTURES = {
 DEFAULT_ARCH = "amd64"
 # GARM's OS types → the runner download's OS names.
 OS_TYPES = {"linux": "linux", "windows": "win"}
+
+
+class Bootstrap(Record):
+    """GARM's BootstrapInstance: the fields both the user data and the create request read,
+    checked once; the user data's own fields (tools, tokens, URLs, keys) stay in data."""
+
+    name: str
+    os_type: str
+    arch: str
+    pool_id: str
+    flavor: str
+    image: str
+    data: Mapping[str, Any]
+
+
+def parse_bootstrap(data: Mapping[str, Any]) -> Bootstrap:
+    """Check a BootstrapInstance's shared fields; InputError names the first bad one."""
+    # In the order the create used to check them: the platform first, then the instance.
+    os_type = read_os_type(data)
+    arch = read_arch(data)
+    return Bootstrap(
+        name=string_field(data, "name", required=True),
+        os_type=os_type,
+        arch=arch,
+        pool_id=string_field(data, "pool_id"),
+        flavor=string_field(data, "flavor"),
+        image=string_field(data, "image", required=True),
+        data=data,
+    )
 
 
 def wrong_type(field: str, expected: str, value: object) -> InputError:

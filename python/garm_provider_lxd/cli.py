@@ -40,7 +40,7 @@ def main(
     )
     try:
         if args:
-            from .operator_commands import run_operator
+            from .admin.cli import run_operator
 
             return run_operator(args, streams)
         return run_garm_command(env, streams)
@@ -164,13 +164,15 @@ def _provider(config: Any, controller_id: str, env: Mapping[str, str]) -> Any:
 
 
 def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:
+    from .bootstrap import parse_bootstrap
     from .provider import Provider
     from .specs import parse_extra_specs
     from .userdata import build_user_data
 
-    bootstrap = read_bootstrap(streams.stdin)
+    data = read_bootstrap(streams.stdin)
+    bootstrap = parse_bootstrap(data)
     # The bootstrap carries the pool's extra specs in both interface versions.
-    specs = parse_extra_specs(bootstrap.get("extra_specs"))
+    specs = parse_extra_specs(data.get("extra_specs"))
     user_data = build_user_data(bootstrap, specs)
     provider = Provider(config, controller_id, specs)
     with signals_as_exceptions():
@@ -210,13 +212,10 @@ def _stop(env: Mapping[str, str], config: Any, controller_id: str, streams: Stre
 def _validate_pool(
     env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
 ) -> None:
-    from .pool_validation import validate_pool
-
     # GARM sends no stdin here; an operator may pass {"image": ..., "flavor": ...} to check those.
     data = streams.stdin.read(MAX_STDIN_BYTES + 1)
     pool = read_bootstrap(io.BytesIO(data)) if data.strip() else {}
-    validate_pool(
-        _provider(config, controller_id, env),
+    _provider(config, controller_id, env).validate_pool(
         image=str(pool.get("image") or ""),
         flavor=str(pool.get("flavor") or ""),
     )

@@ -51,6 +51,11 @@ def read_regular_file(path: str, what: str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def read_pem(path: str, key: str) -> bytes:
+    """The PEM file config key names, read by the rule above (both LXD clients use it)."""
+    return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return ""

@@ -28,12 +28,6 @@ _OPERATION_CANCELLED = 401
 _OPERATION_ENDED = (_OPERATION_SUCCESS, _OPERATION_FAILURE, _OPERATION_CANCELLED)
 
 
-def _read_pem(path: str, key: str) -> bytes:
-    from .files import MAX_PEM_BYTES, read_regular_file
-
-    return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
-
-
 class Lxd:
     """A connection to one LXD (or Incus) server and project."""
 
@@ -47,16 +41,18 @@ class Lxd:
             if config.unix_socket_path:
                 self._transport = LxdTransport(unix_socket=config.unix_socket_path, timeout=timeout)
             else:
+                from .files import read_pem
+
                 self._transport = LxdTransport(
                     url=config.url,
-                    client_cert=_read_pem(config.client_certificate, "client_certificate"),
-                    client_key=_read_pem(config.client_key, "client_key"),
+                    client_cert=read_pem(config.client_certificate, "client_certificate"),
+                    client_key=read_pem(config.client_key, "client_key"),
                     server_cert=(
-                        _read_pem(config.tls_server_certificate, "tls_server_certificate")
+                        read_pem(config.tls_server_certificate, "tls_server_certificate")
                         if config.tls_server_certificate
                         else None
                     ),
-                    ca_cert=_read_pem(config.tls_ca, "tls_ca") if config.tls_ca else None,
+                    ca_cert=read_pem(config.tls_ca, "tls_ca") if config.tls_ca else None,
                     timeout=timeout,
                 )
         except ValueError as exc:  # unusable PEM data, or a key that does not match its cert
@@ -254,9 +250,11 @@ class Lxd:
         """Return the raw envelope of the instance list, filtered server-side when possible."""
         query = {"recursion": recursion}
         if filters and self.has_extension("api_filtering"):
-            clauses = [f"config.{key} eq {value}" for key, value in filters.items()]
-            if all(_filter_safe(v) for v in filters.values()):
-                query["filter"] = " and ".join(clauses)
+            from .instances import instance_filter
+
+            clause = instance_filter(filters)
+            if clause:
+                query["filter"] = clause
         status, data = self.raw("GET", self.path("/1.0/instances", **query))
         if status >= 400:
             raise _error_for(_decode(data, "GET", "instances"), status, "list instances")
@@ -278,10 +276,6 @@ def quote(text: str, safe: str = "") -> str:
     """
     allowed = _UNRESERVED | frozenset(safe)
     return "".join(c if c in allowed else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
-
-
-def _filter_safe(value: str) -> bool:
-    return bool(value) and all(c.isalnum() or c in "-_." for c in value)
 
 
 def _decode(data: bytes, method: str, what: str) -> dict[str, Any]:

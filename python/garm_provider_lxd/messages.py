@@ -54,3 +54,8 @@ def one_line(message: str, limit: int) -> str:
         text = (head[:space] if space > 0 else head.split("://", 1)[0]) + ELLIPSIS
     text = redact_url(text)
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def error_line(exc: BaseException, limit: int) -> str:
+    """An exception's text by one_line's rule, or its class name when it has none."""
+    return one_line(str(exc), limit) or type(exc).__name__

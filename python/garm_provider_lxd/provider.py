@@ -5,23 +5,27 @@ from __future__ import annotations
 import time
 
 from ._native import json_loads
-from .bootstrap import ARCHITECTURES, read_arch, read_os_type, string_field
 from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
-from .lxd import Lxd
+from .instances import (
+    REMOVE_ALL_CONCURRENCY,
+    TAG_CONTROLLER,
+    TAG_POOL,
+    create_request,
+    instance_profiles,
+    pool_config,
+    validate_instance_name,
+)
+from .lxd import Lxd, api_path
 from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
     from typing import Any
 
+    from .bootstrap import Bootstrap
     from .config import Config
 
-TAG_CONTROLLER = "user.runner-controller-id"
-TAG_POOL = "user.runner-pool-id"
-TAG_OS_TYPE = "user.os-type"
-TAG_OS_ARCH = "user.os-arch"
 # The address wait polls LXD: quickly at first (an address usually comes within 2 s of the
 # start), then less often, and never more often than twice the time the last poll took. Under a
 # burst of creates LXD is the bottleneck, and a running instance's state is one of its dearest
@@ -31,24 +35,8 @@ ADDRESS_POLL_FIRST = 0.1
 ADDRESS_POLL_GROWTH = 1.25
 ADDRESS_POLL_MAX = 0.5
 ADDRESS_POLL_LOAD_FACTOR = 2.0
-REMOVE_ALL_CONCURRENCY = 8
 BUSY_RETRIES = 3
 BUSY_BACKOFF_SECONDS = 0.5
-
-
-def validate_instance_name(name: str) -> None:
-    """Reject names LXD would refuse, before anything is created."""
-    problem = ""
-    if not name:
-        problem = "it is empty"
-    elif len(name) > 63:
-        problem = "it is longer than 63 characters"
-    elif not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
-        problem = "only ASCII letters, digits and '-' are allowed"
-    elif name[0].isdigit() or name[0] == "-" or name[-1] == "-":
-        problem = "it must not start with a digit or '-', nor end with '-'"
-    if problem:
-        raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
 
 
 class Provider:
@@ -70,12 +58,12 @@ class Provider:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
+    def create_instance(self, bootstrap: Bootstrap, user_data: bytes) -> bytes:
         """Create and start a runner instance; return its ProviderInstance JSON."""
         from .policy import enforce_pool_policy
 
         enforce_pool_policy(self.operator_config, self.specs)
-        name = string_field(bootstrap, "name", required=True)
+        name = bootstrap.name
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
         try:
@@ -102,7 +90,7 @@ class Provider:
             self._discard(name)
             raise
 
-    def create_body(self, bootstrap: Mapping[str, Any], user_data: bytes) -> dict[str, Any]:
+    def create_body(self, bootstrap: Bootstrap, user_data: bytes) -> dict[str, Any]:
         """Return the POST /1.0/instances request for a bootstrap (user data already built)."""
         has_extension = self.lxd.has_extension
         return create_request(
@@ -151,11 +139,11 @@ class Provider:
             return (self.config.project_name,)
         return instance_projects(self.config)
 
-    def _owned(self, instance_id: str, *, full: bool = False) -> tuple[dict[str, Any], bytes]:
-        """Return the instance if it exists and belongs to this controller.
+    def _owned(self, instance_id: str, *, full: bool = False) -> tuple[Lxd, dict[str, Any], bytes]:
+        """Return (connection to its project, metadata, raw JSON) of this controller's instance.
 
-        Looks in every project of _projects() (one GET each) and points self.lxd at the one
-        that holds it; two projects holding this controller's instance of that name is an error.
+        Looks in every project of _projects() (one GET each); two projects holding this
+        controller's instance of that name is an error.
         """
         projects = self._projects()
         found: list[tuple[Lxd, dict[str, Any], bytes]] = []
@@ -185,22 +173,21 @@ class Provider:
                 )
             where = ", ".join(project or "default" for project in projects)
             raise NotFoundError(f"instance {instance_id} not found in projects {where}")
-        self.lxd, meta, raw = found[0]
-        return meta, raw
+        return found[0]
 
     def get_instance(self, instance_id: str) -> bytes:
         """Return the ProviderInstance JSON of one instance."""
         from ._native import provider_instance
 
-        meta, raw = self._owned(instance_id, full=True)
+        lxd, meta, raw = self._owned(instance_id, full=True)
         running_without_state = meta.get("status") == "Running" and not meta.get("state")
-        state = self.lxd.get_state(instance_id) if running_without_state else None
+        state = lxd.get_state(instance_id) if running_without_state else None
         return provider_instance(raw, state)
 
     def delete_instance(self, instance_id: str) -> None:
         """Stop (forced) and delete an instance; a missing one is already deleted."""
         try:
-            self._owned(instance_id)
+            lxd, _, _ = self._owned(instance_id)
         except NotFoundError:
             # GARM deletes right after killing a create that timed out, and LXD may still be
             # running that create with the instance not yet in its database: wait for it and
@@ -213,11 +200,11 @@ class Provider:
             if not any(waited):
                 return
             try:
-                self._owned(instance_id)
+                lxd, _, _ = self._owned(instance_id)
             except NotFoundError:
                 return
         try:
-            self._force_delete(instance_id)
+            self._force_delete(instance_id, lxd)
         except NotFoundError:
             return
 
@@ -240,21 +227,67 @@ class Provider:
 
     def start_instance(self, instance_id: str) -> None:
         """Start an instance; starting a running one succeeds."""
-        self._owned(instance_id)
+        lxd, _, _ = self._owned(instance_id)
         try:
-            self.lxd.change_state(instance_id, "start")
+            lxd.change_state(instance_id, "start")
         except LxdError as exc:
             if not _already(exc, "start"):
                 raise
 
     def stop_instance(self, instance_id: str) -> None:
         """Force-stop an instance; stopping a stopped one succeeds."""
-        self._owned(instance_id)
+        lxd, _, _ = self._owned(instance_id)
         try:
-            self.lxd.change_state(instance_id, "stop", force=True)
+            lxd.change_state(instance_id, "stop", force=True)
         except LxdError as exc:
             if not _already(exc, "stop"):
                 raise
+
+    # -- pools ------------------------------------------------------------------------------
+
+    def validate_pool(self, image: str = "", flavor: str = "") -> None:
+        """Raise InputError naming every part of the pool the server cannot satisfy."""
+        from .images import image_source
+        from .policy import enforce_pool_policy
+
+        # The policy first: a pool is refused when it is created, not at its first runner.
+        enforce_pool_policy(self.operator_config, self.specs)
+        lxd = self.lxd
+        config = self.config
+        specs = self.specs
+        problems: list[str] = []
+
+        def missing(path: str, what: str) -> None:
+            try:
+                lxd.call("GET", path)
+            except NotFoundError:
+                problems.append(f"{what} does not exist")
+            except ProviderError as exc:
+                problems.append(f"{what}: {exc}")
+
+        project = config.project_name
+        if project and project != "default":
+            missing(api_path("projects", project), f"project {project}")
+        for profile in instance_profiles(config, specs, flavor):
+            missing(lxd.path(api_path("profiles", profile)), f"profile {profile}")
+        target = specs.target or ""
+        if target.startswith("@"):
+            missing(api_path("cluster", "groups", target[1:]), f"cluster group {target[1:]}")
+        elif target:
+            missing(api_path("cluster", "members", target), f"cluster member {target}")
+        if image:
+            try:
+                source = image_source(image, config.image_remotes, specs.image_remote)
+            except InputError as exc:
+                problems.append(str(exc))
+            else:
+                if "alias" in source and "server" not in source:
+                    alias = source["alias"]
+                    missing(lxd.path(api_path("images", "aliases", alias)), f"image {image}")
+                elif "fingerprint" in source:
+                    missing(lxd.path(api_path("images", source["fingerprint"])), f"image {image}")
+        if problems:
+            raise InputError("pool is not usable: " + "; ".join(problems))
 
     # -- many instances ---------------------------------------------------------------------
 
@@ -322,74 +355,6 @@ class Provider:
             )
 
 
-def pool_config(config: Config, specs: ExtraSpecs) -> Config:
-    """The config a pool's instances live by: its extra specs override the provider config."""
-    return config._replace(
-        project_name=_pick(specs.project, config.project_name),
-        instance_type=_pick(specs.instance_type, config.instance_type),
-        secure_boot=_pick(specs.secure_boot, config.secure_boot),
-    )
-
-
-def instance_profiles(config: Config, specs: ExtraSpecs, flavor: str) -> list[str]:
-    """A pool's instance profiles in order: default (if configured), then its specs' or flavor."""
-    profiles = ["default"] if config.include_default_profile else []
-    wanted = specs.profiles if specs.profiles is not None else (flavor,)
-    profiles += [name for name in wanted if name and name not in profiles]
-    return profiles
-
-
-def create_request(
-    config: Config,
-    specs: ExtraSpecs,
-    controller_id: str,
-    bootstrap: Mapping[str, Any],
-    user_data: bytes,
-    has_extension: Callable[[str], bool],
-) -> dict[str, Any]:
-    """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
-    from .images import image_source
-
-    name = string_field(bootstrap, "name", required=True)
-    arch = read_arch(bootstrap)
-    os_type = read_os_type(bootstrap)
-    pool_id = string_field(bootstrap, "pool_id")
-    flavor = string_field(bootstrap, "flavor")
-    profiles = instance_profiles(config, specs, flavor)
-    user_data_key = "cloud-init.user-data" if has_extension("cloud_init") else "user.user-data"
-    instance_config: dict[str, str] = {
-        **specs.config,
-        TAG_CONTROLLER: controller_id,
-        TAG_POOL: pool_id,
-        TAG_OS_TYPE: os_type,
-        TAG_OS_ARCH: arch,
-        user_data_key: user_data.decode("utf-8"),
-    }
-    if config.instance_type == "virtual-machine":
-        if has_extension("instance_boot_mode"):
-            mode = "uefi-secureboot" if config.secure_boot else "uefi-nosecureboot"
-            instance_config["boot.mode"] = mode
-        else:
-            instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
-    body: dict[str, Any] = {
-        "name": name,
-        "type": config.instance_type,
-        "architecture": ARCHITECTURES[arch][0],
-        "profiles": profiles,
-        "config": instance_config,
-        "devices": {key: dict(value) for key, value in specs.devices.items()},
-        "source": image_source(
-            string_field(bootstrap, "image", required=True),
-            config.image_remotes,
-            specs.image_remote,
-        ),
-        "start": has_extension("instance_create_start"),
-    }
-    if specs.ephemeral is not None:
-        body["ephemeral"] = specs.ephemeral
-    return body
-
-
 def _force_delete_once(lxd: Lxd, name: str) -> None:
     if lxd.has_extension("instance_force_delete"):
         lxd.delete_instance(name, force=True)
@@ -400,10 +365,6 @@ def _force_delete_once(lxd: Lxd, name: str) -> None:
         if not _already(exc, "stop"):
             raise
     lxd.delete_instance(name, force=False)
-
-
-def _pick(override: Any, default: Any) -> Any:
-    return default if override is None else override
 
 
 def _has_ipv4(result: bytes) -> bool:

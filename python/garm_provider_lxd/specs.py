@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import binascii
 
-from .config import IMAGE_REMOTE_KEYS, ImageRemote, image_remote_schema, parse_image_remote
+from .config import (
+    IMAGE_REMOTE_KEYS,
+    INSTANCE_TYPES,
+    ImageRemote,
+    image_remote_schema,
+    parse_image_remote,
+)
 from .errors import InputError
 from .messages import printable
 from .record import Record
@@ -176,7 +182,7 @@ def _parse_profiles(path: str, value: object) -> tuple[str, ...]:
 
 def _parse_instance_type(path: str, value: object) -> str:
     text = _as_str(path, value)
-    if text not in ("container", "virtual-machine"):
+    if text not in INSTANCE_TYPES:
         raise _fail(path, f"expected container or virtual-machine, got {printable(text)!r}")
     return text
 
@@ -300,7 +306,7 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
     ),
     SpecKey(
         "instance_type",
-        {"type": "string", "enum": ["container", "virtual-machine"]},
+        {"type": "string", "enum": list(INSTANCE_TYPES)},
         _parse_instance_type,
     ),
     SpecKey(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-from .bootstrap import ARCHITECTURES, OS_TYPES, read_arch, read_os_type, string_field, wrong_type
+from .bootstrap import (
+    ARCHITECTURES,
+    OS_TYPES,
+    Bootstrap,
+    parse_bootstrap,
+    string_field,
+    wrong_type,
+)
 from .errors import InputError
 from .specs import ExtraSpecs, parse_extra_specs, strict_b64decode
 
@@ -30,16 +37,15 @@ _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _REFUSED_IN_PROXY = frozenset('$`"\\ ')
 
 
-def build_user_data(
-    bootstrap: Mapping[str, Any], specs: ExtraSpecs, *, script_only: bool = False
-) -> bytes:
+def build_user_data(boot: Bootstrap, specs: ExtraSpecs, *, script_only: bool = False) -> bytes:
     """Render the user data GARM's BootstrapInstance and the pool's extra specs ask for
     (script_only: the install script it carries, decoded)."""
-    system = read_os_type(bootstrap)
-    tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[read_arch(bootstrap)][1])
+    system = boot.os_type
+    bootstrap = boot.data
+    tool = select_tools(bootstrap, OS_TYPES[system], ARCHITECTURES[boot.arch][1])
     ca_bundle = ca_cert_bundle(bootstrap)
     proxy = proxy_settings(bootstrap, system)
-    params = install_params(bootstrap, specs, tool, ca_bundle)
+    params = install_params(boot, specs, tool, ca_bundle)
     script = render_install_script(system, params, specs, tool, proxy)
     if script_only:
         return script
@@ -52,13 +58,15 @@ def build_user_data(
 
 def user_data_for(bootstrap: Mapping[str, Any]) -> bytes:
     """Build the user data CreateInstance attaches for a bootstrap (what `userdata` prints)."""
-    return build_user_data(bootstrap, parse_extra_specs(bootstrap.get("extra_specs")))
+    return build_user_data(
+        parse_bootstrap(bootstrap), parse_extra_specs(bootstrap.get("extra_specs"))
+    )
 
 
 def install_script_for(bootstrap: Mapping[str, Any]) -> bytes:
     """The install script the user data carries (base64 in write_files), decoded."""
     specs = parse_extra_specs(bootstrap.get("extra_specs"))
-    return build_user_data(bootstrap, specs, script_only=True)
+    return build_user_data(parse_bootstrap(bootstrap), specs, script_only=True)
 
 
 def _strings(data: Mapping[str, Any], key: str) -> list[str]:
@@ -143,9 +151,10 @@ def proxy_settings(bootstrap: Mapping[str, Any], os_type: str) -> dict[str, str]
 
 
 def install_params(
-    bootstrap: Mapping[str, Any], specs: ExtraSpecs, tool: Mapping[str, Any], ca_bundle: str
+    boot: Bootstrap, specs: ExtraSpecs, tool: Mapping[str, Any], ca_bundle: str
 ) -> dict[str, Any]:
     """The install template's data: cloudconfig.InstallRunnerParams, fields in Go order."""
+    bootstrap = boot.data
     jit = bootstrap.get("jit_config_enabled", False)
     if not isinstance(jit, bool):
         raise wrong_type("jit_config_enabled", "boolean", jit)
@@ -156,7 +165,7 @@ def install_params(
         "RunnerGroup": RUNNER_USER,
         "RepoURL": string_field(bootstrap, "repo_url"),
         "MetadataURL": string_field(bootstrap, "metadata-url", required=True),
-        "RunnerName": string_field(bootstrap, "name", required=True),
+        "RunnerName": boot.name,
         "RunnerLabels": ",".join(_strings(bootstrap, "labels")),
         "CallbackURL": string_field(bootstrap, "callback-url", required=True),
         "CallbackToken": string_field(bootstrap, "instance-token", required=True),

@@ -28,6 +28,11 @@ SERVER_LIFETIME_SECONDS = 1800.0
 FINAL_STATUS_SECONDS = 300.0
 POLL_SECONDS = 0.2
 
+# GARM's own runner install template, as the seed conformance case carries it.
+SEED_TEMPLATE = (
+    Path(__file__).resolve().parents[2] / "testdata/conformance/seed_runner_install_template.txt"
+)
+
 
 def build_image(lxd_dir: str) -> str:
     """Build (if the recipe changed) and import the cloud-init image; return its alias."""

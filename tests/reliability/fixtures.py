@@ -23,6 +23,7 @@ from reliability.harness import (
     run,
     socket_config,
 )
+from reliability.tlsenv import Tls, https_listener, self_signed, trust_fingerprints, trusted
 
 # Small deadlines so that every injected hang ends quickly; GARM itself waits minutes.
 REQUEST_TIMEOUT = 2.0
@@ -118,3 +119,28 @@ def provider(provider_bin: str, controller: str) -> Provider:
         return run(provider_bin, env, stdin, timeout=timeout)
 
     return call
+
+
+@pytest.fixture(scope="module")
+def tls(
+    lxd_env: LxdEnv, lxd_client: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tls]:
+    """HTTPS on the daemon's namespace loopback with one trusted client certificate."""
+    directory = tmp_path_factory.mktemp("tls")
+    client = self_signed(directory, "garm-client")
+    before_trust = trust_fingerprints(lxd_client)
+    before_config = lxd_client.api.get().json()["metadata"]["config"]
+    with https_listener(lxd_client) as address, trusted(lxd_client, client, "garm-reliability"):
+        yield Tls(
+            url=f"https://{address}",
+            server_cert=Path(lxd_env.lxd_dir) / "server.crt",
+            client=client,
+            stranger=self_signed(directory, "garm-stranger"),
+            impostor=self_signed(directory, "garm-impostor"),
+            ca=self_signed(directory, "garm-ca", ca=True),
+            netns=lxd_env.netns,
+        )
+    # The server is left as it was found.
+    assert trust_fingerprints(lxd_client) == before_trust
+    after_config = lxd_client.api.get().json()["metadata"]["config"]
+    assert after_config.get("core.https_address") == before_config.get("core.https_address")

@@ -109,3 +109,16 @@ def trusted(client: Any, pair: KeyPair, name: str) -> Iterator[None]:
 def trust_fingerprints(client: Any) -> set[str]:
     """The fingerprints of every certificate the daemon trusts."""
     return {cert.fingerprint for cert in client.certificates.all()}
+
+
+@dataclass(frozen=True)
+class Tls:
+    """Everything the TLS tests need: the address and the certificates."""
+
+    url: str
+    server_cert: Path
+    client: KeyPair
+    stranger: KeyPair
+    impostor: KeyPair
+    ca: KeyPair
+    netns: str

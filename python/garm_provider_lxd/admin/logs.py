@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import instance_projects
-from .errors import EXIT_OK, InputError, LxdError, ProviderError
-from .provider import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from ..config import instance_projects
+from ..errors import EXIT_OK, InputError, LxdError, ProviderError
+from ..instances import TAG_CONTROLLER, TAG_POOL, validate_instance_name
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import decoded, for_terminal
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 CLOUD_INIT_OUTPUT = "/var/log/cloud-init-output.log"
 # What the default install script prints for each status it reports to GARM
@@ -166,7 +166,7 @@ def _file_tail(node: Any, path: str, name: str, status: str) -> Tail | None:
     except NotFound:
         return None
     except (LXDAPIException, RequestException) as exc:
-        from .messages import one_line
+        from ..messages import one_line
 
         state = "" if status == "Running" else f" (it is {status})"
         raise LxdError(
@@ -184,7 +184,7 @@ def _console_tail(node: Any) -> Tail | str:
     from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
-    from .messages import one_line
+    from ..messages import one_line
 
     try:
         response = node.console.get(is_api=False, stream=True)

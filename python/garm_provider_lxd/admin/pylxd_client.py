@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LxdConnectionError, LxdError
-from .messages import one_line
+from ..errors import ConfigError, LxdConnectionError, LxdError
+from ..files import read_pem
+from ..messages import error_line, one_line
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 
 def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
@@ -51,7 +52,7 @@ def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
             endpoint=config.url, session=session, project=project, timeout=timeout
         )
     except (ClientConnectionFailed, LXDAPIException, OSError) as exc:
-        raise LxdConnectionError(f"cannot connect to {where}: {_first_line(exc)}") from None
+        raise LxdConnectionError(f"cannot connect to {where}: {error_line(exc, 300)}") from None
     # An untrusted client still gets answers (public images only), so say it here.
     if trusted_only and client.host_info.get("auth") != "trusted":
         raise LxdConnectionError(
@@ -62,7 +63,7 @@ def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
 
 def api_node(client: pylxd.Client, *segments: str) -> Any:
     """pylxd's API node for /1.0/<segments...>, each segment percent-encoded (pylxd does not)."""
-    from .lxd import quote
+    from ..lxd import quote
 
     node = client.api
     for segment in segments:
@@ -100,7 +101,7 @@ def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
     import requests
     from requests.adapters import HTTPAdapter
 
-    pem = _read_pem(server_cert_path, "tls_server_certificate")
+    pem = read_pem(server_cert_path, "tls_server_certificate")
     try:
         der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
@@ -140,22 +141,10 @@ def ca_session(verify: bool | str, cert: tuple[str, str]) -> Any:
     return session
 
 
-def _read_pem(path: str, key: str) -> bytes:
-    # The GARM commands' rule for these files (files.py): regular files only, bounded size.
-    from .files import MAX_PEM_BYTES, read_regular_file
-
-    return read_regular_file(path, f"config: {key} {path}", MAX_PEM_BYTES)
-
-
 def _readable(path: str, key: str) -> str:
     """path, once it has passed the rule requests will read it under (it opens the path)."""
-    _read_pem(path, key)
+    read_pem(path, key)
     return path
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 def project_api(client: pylxd.Client, project: str) -> Any:
@@ -164,3 +153,10 @@ def project_api(client: pylxd.Client, project: str) -> Any:
     # The API node adds its project to every request's query: a node per project is the way
     # pylxd has to reach several projects over one connection pool.
     return type(api)(api._api_endpoint, api.session, timeout=api._timeout, project=project or None)
+
+
+def wait_for_operation(client: pylxd.Client, response: Any) -> None:
+    """Wait for the operation an async response started (pylxd raises if it failed)."""
+    envelope = response.json()
+    if envelope.get("type") == "async" and envelope.get("operation"):
+        client.operations.wait_for_operation(envelope["operation"])

@@ -5,16 +5,16 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
-from .provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
-from .pylxd_client import connect, lxd_errors, project_api
-from .runner_status import Runner, human_age, list_runners, validate_id
+from ..errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
+from ..instances import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
+from .pylxd_client import connect, lxd_errors, project_api, wait_for_operation
+from .status import Runner, human_age, list_runners, validate_id
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 # What prune deletes: never a running instance, nor one LXD is starting or stopping.
 PRUNABLE_STATUSES = ("Stopped", "Error", "Frozen")
@@ -104,16 +104,11 @@ def _delete(client: pylxd.Client, runner: Runner) -> None:
         if status not in PRUNABLE_STATUSES:
             raise LxdError(f"it is {status} now; left alone")
         if status == "Frozen":
-            _wait(client, node.state.put(json={"action": "stop", "force": True, "timeout": 30}))
+            wait_for_operation(
+                client, node.state.put(json={"action": "stop", "force": True, "timeout": 30})
+            )
         # No force: LXD refuses to delete an instance that GARM started in the meantime.
         try:
-            _wait(client, node.delete())
+            wait_for_operation(client, node.delete())
         except NotFound:
             return
-
-
-def _wait(client: pylxd.Client, response: Any) -> None:
-    """Wait for the operation an async response started (errors raise pylxd exceptions)."""
-    operation = response.json().get("operation")
-    if operation:
-        client.operations.wait_for_operation(operation)

@@ -7,18 +7,20 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
-from .images import image_source
-from .messages import one_line
+from ..errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
+from ..images import image_source
+from ..instances import user_data_key
+from ..messages import one_line
+from ..userdata import RUNNER_USER, runner_user, sh_quote
 from .pylxd_client import api_node, metadata
-from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
@@ -29,6 +31,9 @@ STOPPED_CONFIRMATIONS = 3
 PROPERTY_BASE = "garm_base_image"
 PROPERTY_RUNNER_VERSION = "garm_runner_version"
 PROPERTY_BUILT_AT = "garm_built_at"
+# The builder's scripts: shell files with @@VALUES@@ (the build's settings as shell variables)
+# and @@STATE@@ (STATE_DIR) filled in by build_script and builder_user_data.
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:=~@-]*")
 _VERSION = re.compile(r"(\d+\.\d+\.\d+)")
@@ -96,7 +101,14 @@ def build_script(options: BuildOptions) -> str:
         "PACKAGES": " ".join(packages(options)),
     }
     header = "".join(f"{key}={sh_quote(value)}\n" for key, value in values.items())
-    return _BUILD_SH.replace("@@VALUES@@\n", header).replace("@@STATE@@", STATE_DIR)
+    return (
+        _template("image_build.sh").replace("@@VALUES@@\n", header).replace("@@STATE@@", STATE_DIR)
+    )
+
+
+def _template(name: str) -> str:
+    """A builder script from templates/, its @@KEYS@@ not yet filled in."""
+    return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
 def packages(options: BuildOptions) -> list[str]:
@@ -106,10 +118,10 @@ def packages(options: BuildOptions) -> list[str]:
 
 def builder_user_data(options: BuildOptions) -> bytes:
     """The builder's #cloud-config: the runner user as runners get it, and the build script."""
-    from ._native import cloud_config as render_cloud_config
-    from ._native import json_dumps
+    from .._native import cloud_config as render_cloud_config
+    from .._native import json_dumps
 
-    seal = _SEAL_SH.replace("@@STATE@@", STATE_DIR)
+    seal = _template("image_seal.sh").replace("@@STATE@@", STATE_DIR)
     files = [("build.sh", build_script(options)), ("seal.sh", seal)]
     document = {
         "users": ["default"],
@@ -126,7 +138,7 @@ def builder_user_data(options: BuildOptions) -> bytes:
 
 
 def _root_file(path: str, text: str) -> dict[str, str]:
-    from ._native import b64encode
+    from .._native import b64encode
 
     return {"encoding": "b64", "content": b64encode(text.encode()), "owner": "root:root",
             "path": path, "permissions": "700"}  # fmt: skip
@@ -163,8 +175,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     try:
         with lxd_errors("image build"):
             progress.say(f"creating builder {name} from {options.base}")
-            cloud_init = client.has_api_extension("cloud_init")
-            user_data_key = "cloud-init.user-data" if cloud_init else "user.user-data"
+            user_data_at = user_data_key(client.has_api_extension)
             client.instances.create(
                 {
                     "name": name,
@@ -172,7 +183,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
                     "source": source,
                     "profiles": [options.profile],
                     "config": {
-                        user_data_key: builder_user_data(options).decode(),
+                        user_data_at: builder_user_data(options).decode(),
                         BUILDER_TAG: "true",
                     },
                 },
@@ -393,109 +404,3 @@ def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> 
 def _one_line(text: str) -> str:
     # Room left for the prefixes above within the CLI's 500-character line.
     return one_line(text, 400)
-
-
-_BUILD_SH = r"""#!/bin/bash
-# Bakes the actions runner into this instance for `garm-provider-lxd image build`.
-set -o errexit -o nounset -o pipefail -o errtrace
-umask 022
-@@VALUES@@
-STATE=@@STATE@@
-RUNNER_HOME="/home/${RUNNER_USER}"
-RUNNER_DIR="${RUNNER_HOME}/actions-runner"
-ARCHIVE="${STATE}/runner.tar.gz"
-
-step() {
-	printf '%s\n' "$1" > "${STATE}/step.tmp"
-	mv -f "${STATE}/step.tmp" "${STATE}/step"
-	echo "image build: $1"
-}
-fail() {
-	trap - ERR
-	printf '%s\n' "$1" > "${STATE}/failed.tmp"
-	mv -f "${STATE}/failed.tmp" "${STATE}/failed"
-	echo "image build failed: $1" >&2
-	exit 1
-}
-trap 'fail "build script failed at line ${LINENO}"' ERR
-
-# cloud-init installs the packages before it runs this script, but reports a failure there
-# only once it has finished, after the whole download: look at its log now. (The seal script
-# still fails on any cloud-init error, should this miss one.)
-step "checking the package step"
-failed='Failed to install packages|Running module package[-_]update[-_]upgrade[-_]install .* failed'
-if grep -qE "$failed" /var/log/cloud-init.log 2> /dev/null; then
-	reason=$(grep -hE '^(E|Error|ERROR): ' /var/log/cloud-init-output.log 2> /dev/null \
-		| tail -n 1) || true
-	fail "the package step (${PACKAGES}) failed: ${reason:-see /var/log/cloud-init-output.log}"
-fi
-
-step "downloading ${SHOWN_URL}"
-if ! out=$(curl --fail --silent --show-error --location --retry 3 --retry-delay 2 \
-	--connect-timeout 20 -o "$ARCHIVE" "$RUNNER_URL" 2>&1); then
-	fail "download of ${SHOWN_URL} failed: $(printf '%s' "$out" | tail -n 1)"
-fi
-if [ -n "$RUNNER_SHA256" ]; then
-	step "verifying the checksum"
-	got=$(sha256sum "$ARCHIVE" | cut -d ' ' -f 1)
-	[ "$got" = "$RUNNER_SHA256" ] \
-		|| fail "checksum mismatch for ${SHOWN_URL}: got ${got}, expected ${RUNNER_SHA256}"
-fi
-step "extracting the runner into ${RUNNER_DIR}"
-rm -rf "$RUNNER_DIR"
-mkdir -p "$RUNNER_DIR"
-tar -xf "$ARCHIVE" -C "$RUNNER_DIR" || fail "cannot extract ${SHOWN_URL}: not a tar archive"
-rm -f "$ARCHIVE"
-[ -x "${RUNNER_DIR}/config.sh" ] \
-	|| fail "${SHOWN_URL} has no config.sh: not an actions-runner release"
-chown -R "${RUNNER_USER}:$(id -gn "$RUNNER_USER")" "$RUNNER_HOME"
-if [ -x "${RUNNER_DIR}/bin/installdependencies.sh" ]; then
-	step "running bin/installdependencies.sh"
-	(cd "$RUNNER_DIR" && ./bin/installdependencies.sh) > "${STATE}/deps.log" 2>&1 \
-		|| fail "bin/installdependencies.sh failed: $(tail -n 1 "${STATE}/deps.log")"
-fi
-# GARM's own install template copies /opt/cache/actions-runner/<version> when it exists; a
-# link to the runner's home copy makes that copy a link, and the runner is found in place.
-if [ -n "$RUNNER_VERSION" ]; then
-	mkdir -p /opt/cache/actions-runner
-	ln -sfn "$RUNNER_DIR" "/opt/cache/actions-runner/${RUNNER_VERSION}"
-fi
-step "waiting for cloud-init to finish"
-# Sealing must wait for cloud-init to finish, which waits for this script: run it apart.
-if command -v systemd-run > /dev/null 2>&1; then
-	systemd-run --no-block --unit=garm-image-seal --quiet /bin/bash "${STATE}/seal.sh"
-else
-	setsid /bin/bash "${STATE}/seal.sh" < /dev/null > /dev/null 2>&1 &
-fi
-"""
-
-_SEAL_SH = r"""#!/bin/bash
-# Waits for cloud-init, then leaves the instance as a fresh image: no cloud-init state, no
-# machine id, powered off.
-set -o nounset
-STATE=@@STATE@@
-fail() {
-	printf '%s\n' "$1" > "${STATE}/failed.tmp"
-	mv -f "${STATE}/failed.tmp" "${STATE}/failed"
-	exit 1
-}
-cloud-init status --wait > /dev/null 2>&1
-rc=$?
-# 0: done; 2 (cloud-init >= 23.4): done with recoverable errors such as deprecation warnings.
-if [ "$rc" = 1 ]; then
-	errors=$(python3 -c 'import json, sys; v1 = json.load(sys.stdin)["v1"]
-print("; ".join(map(str, v1["errors"])))' < /run/cloud-init/result.json 2> /dev/null)
-	fail "cloud-init finished with errors: ${errors:-see /var/log/cloud-init.log}"
-fi
-printf 'sealing\n' > "${STATE}/step"
-rm -rf "$STATE"
-cloud-init clean --logs --seed > /dev/null 2>&1 || cloud-init clean --logs > /dev/null 2>&1
-if [ -f /etc/machine-id ]; then
-	: > /etc/machine-id
-fi
-if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
-	rm -f /var/lib/dbus/machine-id
-fi
-sync
-systemctl poweroff || poweroff
-"""

@@ -10,16 +10,22 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import instance_projects
-from .errors import EXIT_OK, InputError
-from .provider import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER, TAG_POOL
+from ..config import instance_projects
+from ..errors import EXIT_OK, InputError
+from ..instances import (
+    REMOVE_ALL_CONCURRENCY,
+    TAG_CONTROLLER,
+    TAG_POOL,
+    instance_filter,
+    is_garm_id,
+)
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd
 
-    from .config import Config
+    from ..config import Config
 
 # When a runner looks stuck or leaked (see docs/operating-runners.md).
 NOT_RUNNING_AFTER_SECONDS = 30 * 60
@@ -49,8 +55,7 @@ class Runner:
 
 def validate_id(option: str, value: str) -> None:
     """Refuse a controller or pool id that is not a GARM id (UUIDs; letters, digits, -, _, .)."""
-    # Also what makes the id safe inside LXD's filter expression.
-    if value and not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
+    if value and not is_garm_id(value):
         raise InputError(f"{option}: {value!r} is not a GARM id (letters, digits, '-', '_', '.')")
 
 
@@ -74,9 +79,9 @@ def list_runners(
     selective = client.has_api_extension("instances_state_selective_recursion")
     query = {"recursion": "2;fields=state.network" if addresses and selective else "1"}
     wanted = {TAG_CONTROLLER: controller_id, TAG_POOL: pool_id}
-    clauses = [f"config.{key} eq {value}" for key, value in wanted.items() if value]
-    if clauses and client.has_api_extension("api_filtering"):
-        query["filter"] = " and ".join(clauses)
+    clause = instance_filter({key: value for key, value in wanted.items() if value})
+    if clause and client.has_api_extension("api_filtering"):
+        query["filter"] = clause
     found: list[tuple[Any, str, dict[str, Any]]] = []
     for index, project in enumerate(instance_projects(config)):
         api = project_api(client, project)
@@ -116,7 +121,7 @@ def _leased_addresses(client: pylxd.Client, projects: set[str]) -> dict[tuple[st
     from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
-    from .lxd import quote
+    from ..lxd import quote
 
     leased: dict[tuple[str, Any], list[str]] = {}
     for project in sorted(projects):

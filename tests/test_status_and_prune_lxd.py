@@ -1,4 +1,4 @@
-"""Operator commands status, logs and prune, run as an operator runs them, on the real test LXD.
+"""Operator commands status and prune, run as an operator runs them, on the real test LXD.
 
 The status and prune tests work in a project of their own that also holds a crowd of other
 instances (untagged, and tagged by other controllers): NIC-less containers with no root file
@@ -13,51 +13,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances, run_operator
-from e2e.driver import Scenario
-from test_e2e import bridge_address, e2e_ca, e2e_image, fake_garm, scenario, timings
-from test_incus import IncusEnv, incus_client, incus_env
+from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances
+from operator_runs import POOL_KEY, assert_one_line_failure, config_file, run_command
 
-POOL_KEY = "user.runner-pool-id"
 CROWD = int(os.environ.get("GARM_TEST_STATUS_CROWD", "2000"))
-MAX_LOG_OUTPUT = 100 * 1100 + 2000  # 100 lines of at most ~1,000 characters, plus headers
-# Fixtures of test_incus.py and test_e2e.py, used here.
-__all__ = ["bridge_address", "e2e_ca", "e2e_image", "fake_garm", "incus_client", "incus_env",
-           "scenario", "timings"]  # fmt: skip
-
-
-# status and prune read a project holding thousands of instances: more time than `check`.
-run_command = partial(run_operator, timeout=300)
-
-
-def assert_one_line_failure(proc: subprocess.CompletedProcess[str], expected: str) -> None:
-    """Exit 1, nothing on stdout, one short line on stderr that contains expected."""
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert proc.stdout == ""
-    assert proc.stderr.count("\n") == 1 and len(proc.stderr) < 500, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert expected in proc.stderr, proc.stderr
-
-
-def config_file(path: Path, socket: str, project: str) -> Path:
-    """A provider config for socket and project."""
-    path.write_text(
-        f"unix_socket_path = {json.dumps(socket)}\nproject_name = {json.dumps(project)}\n"
-    )
-    return path
+# The test Incus daemon (status and prune on Incus).
+pytest_plugins = ["incus_daemon"]
+# Type-only: importing the fixture module would load it before pytest_plugins does.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from incus_daemon import IncusEnv
 
 
 # -- a project with a crowd in it ----------------------------------------------------------
@@ -184,7 +160,7 @@ def status_json(provider_bin: str, config: Path, *args: str) -> list[dict[str, A
 def test_addresses_come_from_the_bridge_leases(runners: Crowd) -> None:
     """On LXD 5.0 (no state in listings) a running runner's address is read from its bridge's
     DHCP leases, one request per network, instead of one state request per runner."""
-    from garm_provider_lxd.runner_status import _leased_addresses
+    from garm_provider_lxd.admin.status import _leased_addresses
 
     running = runners.plant(str(uuid.uuid4()), running=True)
     client = runners.client()
@@ -271,7 +247,7 @@ def test_status_all_controllers_flags_the_other_controllers(
 
 def test_status_flags_runners_that_look_stuck() -> None:
     """The age rules, on records: the real server cannot make a 30-minute-old instance."""
-    from garm_provider_lxd.runner_status import (
+    from garm_provider_lxd.admin.status import (
         FLAG_NO_ADDRESS,
         FLAG_NOT_RUNNING,
         FLAG_OTHER_CONTROLLER,
@@ -376,149 +352,6 @@ def test_prune_needs_a_controller(provider_bin: str, tmp_path: Path) -> None:
     config = config_file(tmp_path / "c.toml", str(tmp_path / "absent.socket"), "default")
     proc = run_command(provider_bin, "prune", "--config", str(config))
     assert_one_line_failure(proc, "--controller-id")
-
-
-# -- logs --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tagged_runner(lxd_env: LxdEnv, lxd_client: pylxd.Client, controller_id: str) -> str:
-    """A running busybox container tagged as one of controller_id's runners (deleted after)."""
-    name = f"ops-logs-{uuid.uuid4().hex[:8]}"
-    config = {CONTROLLER_ID_KEY: controller_id, POOL_KEY: str(uuid.uuid4())}
-    body = {"name": name, "source": {"type": "image", "alias": lxd_env.image}, "config": config}
-    lxd_client.instances.create(body, wait=True).start(wait=True)
-    return name
-
-
-def put_log(client: pylxd.Client, name: str, data: bytes) -> None:
-    """Write /var/log/cloud-init-output.log in the instance, as runner code could."""
-    instance = client.instances.get(name)
-    with contextlib.suppress(pylxd.exceptions.LXDAPIException):
-        instance.files.mk_dir("/var/log")
-    instance.files.put("/var/log/cloud-init-output.log", data)
-
-
-def logs(provider_bin: str, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the logs command."""
-    return run_command(provider_bin, "logs", "--config", str(config), *args)
-
-
-def test_logs_prints_status_lines_and_the_tail_escaped(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, tagged_runner: str
-) -> None:
-    hostile = "\x1b]0;pwned\x07\x1b[2J\rover\u202eevil"
-    text = "".join(f"line {i}\n" for i in range(300))
-    text += "garm-runner-status: installing: installing runner\n"
-    text += f"garm-runner-status: failed: {hostile}\n" + hostile + "\n"
-    put_log(lxd_client, tagged_runner, text.encode())
-
-    proc = logs(provider_bin, provider_config, tagged_runner, "--lines", "5")
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    for raw in ("\x1b", "\x07", "\r", "\u202e"):
-        assert raw not in out
-    assert "garm-runner-status: installing: installing runner\n" in out
-    escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\x0dover\\u202eevil"
-    assert f"garm-runner-status: failed: {escaped}\n" in out
-    section = out.split("== /var/log/cloud-init-output.log (last 5 lines")[1]
-    assert "\nline 298\nline 299\ngarm-runner-status: installing" in section
-    assert "line 297\n" not in section
-
-
-def test_logs_bounds_a_huge_log(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, tagged_runner: str
-) -> None:
-    """A runner that fills its log (70 MB, one endless line): output stays small and quick."""
-    put_log(lxd_client, tagged_runner, b"A" * (70 << 20))
-    proc = logs(provider_bin, provider_config, tagged_runner)
-    assert proc.returncode == 0, proc.stderr
-    assert "stopped reading at 64 MiB" in proc.stdout
-    assert len(proc.stdout) < MAX_LOG_OUTPUT
-    assert "A" * 1000 + "\u2026" in proc.stdout
-
-
-def test_logs_refuses_a_symlinked_log(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, tagged_runner: str
-) -> None:
-    instance = lxd_client.api.instances[tagged_runner]
-    with contextlib.suppress(pylxd.exceptions.LXDAPIException):
-        instance.files.post(params={"path": "/var/log"}, headers={"X-LXD-type": "directory"})
-    instance.files.post(
-        params={"path": "/var/log/cloud-init-output.log"},
-        data=b"/dev/zero",
-        headers={"X-LXD-type": "symlink"},
-    )
-    proc = logs(provider_bin, provider_config, tagged_runner)
-    assert_one_line_failure(proc, "is not a regular file")
-
-
-def test_logs_of_a_stopped_container(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, tagged_runner: str
-) -> None:
-    """A stopped container's files are still served: its log is what is left to read."""
-    put_log(lxd_client, tagged_runner, b"garm-runner-status: idle: runner successfully installed\n")
-    lxd_client.instances.get(tagged_runner).stop(force=True, wait=True)
-    proc = logs(provider_bin, provider_config, tagged_runner)
-    assert proc.returncode == 0, proc.stderr
-    assert ", Stopped, controller " in proc.stdout
-    assert "garm-runner-status: idle: runner successfully installed" in proc.stdout
-
-
-@pytest.mark.e2e
-def test_logs_shows_a_booted_runners_cloud_init_output(
-    provider_bin: str, scenario: Scenario, provider_config: Path
-) -> None:
-    """A runner booted from the cloud-init image: its statuses and cloud-init's own output."""
-    # CreateInstance as GARM runs it; the default install script against the fake GARM.
-    runner = scenario.wait(scenario.create("logs", jit=True))
-    assert runner.final.get("status") == "idle", runner.statuses
-    proc = logs(provider_bin, provider_config, runner.name)
-    assert proc.returncode == 0, proc.stderr
-    statuses = proc.stdout.split("== install status")[1].split("\n== ")[0].splitlines()
-    assert "garm-runner-status: installing: installing runner" in statuses
-    assert statuses[-1] == "garm-runner-status: idle: runner successfully installed"
-    output = proc.stdout.split("== /var/log/cloud-init-output.log (last ")[1]
-    assert "Cloud-init v. " in output  # cloud-init's own lines, not only the script's
-    assert scenario.delete(runner).returncode == 0
-
-
-def test_logs_fails_cleanly_for_a_missing_instance(
-    provider_bin: str, provider_config: Path
-) -> None:
-    proc = logs(provider_bin, provider_config, f"ops-missing-{uuid.uuid4().hex[:6]}")
-    assert_one_line_failure(proc, "not found in project(s) default")
-
-
-def test_logs_refuses_an_instance_the_provider_did_not_tag(
-    provider_bin: str, provider_config: Path, lxd_env: LxdEnv, lxd_client: pylxd.Client
-) -> None:
-    name = f"ops-untagged-{uuid.uuid4().hex[:6]}"
-    body = {"name": name, "source": {"type": "image", "alias": lxd_env.image}}
-    lxd_client.instances.create(body, wait=True)
-    try:
-        proc = logs(provider_bin, provider_config, name)
-        assert_one_line_failure(proc, f"instance {name} is not a runner of garm-provider-lxd")
-    finally:
-        lxd_client.instances.get(name).delete(wait=True)
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [(["../../etc"], "is not valid for LXD"), (["ok", "--lines", "0"], "--lines: must be between")],
-)
-def test_logs_refuses_bad_arguments(
-    provider_bin: str, tmp_path: Path, args: list[str], expected: str
-) -> None:
-    config = config_file(tmp_path / "c.toml", str(tmp_path / "absent.socket"), "default")
-    assert_one_line_failure(logs(provider_bin, config, *args), expected)
-
-
-def test_help_lists_the_runner_commands(provider_bin: str) -> None:
-    proc = run_command(provider_bin, "--help")
-    assert proc.returncode == 0
-    for command in ("status", "logs", "prune"):
-        assert command in proc.stdout
 
 
 # -- Incus -------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from .config import Config, ImageRemote, PoolPolicy, instance_projects
-from .errors import ProviderError
-from .messages import redact_url
-from .specs import ExtraSpecs
+from ..config import Config, ImageRemote, PoolPolicy, instance_projects
+from ..errors import ProviderError
+from ..messages import error_line, redact_url
+from ..specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
 EXTENSIONS = {
@@ -67,8 +67,8 @@ def run_check(
     config: Config, out: IO[str], *, image: str, flavor: str, specs: ExtraSpecs | None = None
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
-    from .policy import enforce_pool_policy
-    from .provider import instance_profiles, pool_config
+    from ..instances import instance_profiles, pool_config
+    from ..policy import enforce_pool_policy
     from .pylxd_client import connect
 
     report = Report(out)
@@ -166,7 +166,7 @@ def _check_root_disk(
         reading = f"storage pool {pool}"
         meta = metadata(api_node(client, "storage-pools", pool).get()) or {}
     except (LXDAPIException, RequestException) as exc:
-        problem = f"{reading}: {_lxd_message(exc)}"
+        problem = f"{reading}: {error_line(exc, 400)}"
         report.info(f"storage: could not read the root disk's pool: {problem}")
         return
     driver = meta.get("driver") or "?"
@@ -187,10 +187,6 @@ def _root_pools(devices: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _lxd_message(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _exists(client: Any, what: str, *segments: str) -> str:
     """ "<what> exists", or a ProviderError with LXD's reason (its text for a 404 too)."""
     from pylxd.exceptions import LXDAPIException
@@ -200,14 +196,14 @@ def _exists(client: Any, what: str, *segments: str) -> str:
     try:
         api_node(client, *segments).get()
     except LXDAPIException as exc:
-        raise ProviderError(f"{what}: {_lxd_message(exc)}") from None
+        raise ProviderError(f"{what}: {error_line(exc, 400)}") from None
     return f"{what} exists"
 
 
 def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | None) -> str:
     from pylxd.exceptions import LXDAPIException
 
-    from .images import image_source
+    from ..images import image_source
     from .pylxd_client import api_node, metadata
 
     source = image_source(image, config.image_remotes, pool_remote)
@@ -220,14 +216,15 @@ def _image(client: Any, config: Config, image: str, pool_remote: ImageRemote | N
     try:
         meta = metadata(node.get()) or {}
     except LXDAPIException as exc:
-        raise ProviderError(f"image {image}: {_lxd_message(exc)}") from None
+        raise ProviderError(f"image {image}: {error_line(exc, 400)}") from None
     return f"image {image} is on the server ({meta.get('target') or meta.get('fingerprint')})"
 
 
 def _sample_body(
     client: Any, config: Config, specs: ExtraSpecs, image: str, flavor: str
 ) -> dict[str, Any]:
-    from .provider import create_request
+    from ..bootstrap import parse_bootstrap
+    from ..instances import create_request
 
     sample = {
         "name": "garm-sample",
@@ -238,7 +235,12 @@ def _sample_body(
         "image": image,
     }
     body = create_request(
-        config, specs, "<controller id>", sample, b"<user data>", client.has_api_extension
+        config,
+        specs,
+        "<controller id>",
+        parse_bootstrap(sample),
+        b"<user data>",
+        client.has_api_extension,
     )
     source = body.get("source")
     if isinstance(source, dict) and isinstance(source.get("server"), str):

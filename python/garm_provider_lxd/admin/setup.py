@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import Config
-from .errors import InputError
+from ..config import Config
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -402,7 +402,7 @@ def _current(client: pylxd.Client, obj: Desired, params: dict[str, str]) -> dict
     """The object as the server has it, or None when it does not exist."""
     from pylxd.exceptions import NotFound
 
-    from .lxd import quote
+    from ..lxd import quote
     from .pylxd_client import api_node, metadata
 
     node = api_node(client, obj.collection, obj.name)
@@ -457,7 +457,7 @@ def _bring(
     apply: bool,
 ) -> int:
     """Print (and with apply, make) the change obj needs; return how many changes that is."""
-    from .pylxd_client import api_node, lxd_errors
+    from .pylxd_client import api_node, lxd_errors, wait_for_operation
 
     if current is None:
         out.write(f"create {obj.kind} {obj.name}{obj.detail}\n")
@@ -465,7 +465,7 @@ def _bring(
             body = {"name": obj.name, **obj.on_create, **obj.fields}
             with lxd_errors(f"create {obj.kind} {obj.name}"):
                 response = api_node(client, obj.collection).post(json=body, params=dict(params))
-                _wait(client, response)
+                wait_for_operation(client, response)
         return 1
     if obj.marked and not _is_managed(current):
         out.write(f"ok     {obj.kind} {obj.name} is as wanted (not setup's: left as it is)\n")
@@ -479,15 +479,8 @@ def _bring(
         patch = _patch(current, obj.fields)
         with lxd_errors(f"update {obj.kind} {obj.name}"):
             node = api_node(client, obj.collection, obj.name)
-            _wait(client, node.patch(json=patch, params=dict(params)))
+            wait_for_operation(client, node.patch(json=patch, params=dict(params)))
     return 1
-
-
-def _wait(client: pylxd.Client, response: Any) -> None:
-    """Wait for the operation an async response started (pylxd raises if it failed)."""
-    envelope = response.json()
-    if envelope.get("type") == "async" and envelope.get("operation"):
-        client.operations.wait_for_operation(envelope["operation"])
 
 
 def _dir_note(pool: str, supported: list[str] | None) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import IO, TYPE_CHECKING
 
-from . import __version__
-from .errors import EXIT_OK, InputError
+from .. import __version__
+from ..errors import EXIT_OK, InputError
 
 if TYPE_CHECKING:
-    from .invocation import Streams
-    from .specs import ExtraSpecs
+    from ..invocation import Streams
+    from ..specs import ExtraSpecs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the operator command-line parser."""
-    from .host_setup import COW_DRIVERS
+    from .setup import COW_DRIVERS
 
     parser = _Parser(
         prog="garm-provider-lxd",
@@ -293,8 +293,8 @@ def run_operator(args: list[str], streams: Streams) -> int:
     if options.command == "userdata":
         return _userdata(options, streams)
     if options.command == "check":
+        from ..config import load_config
         from .check import run_check
-        from .config import load_config
 
         config = load_config(options.config)
         specs = _read_extra_specs(options.extra_specs) if options.extra_specs else None
@@ -302,8 +302,8 @@ def run_operator(args: list[str], streams: Streams) -> int:
             config, _text(streams), image=options.image, flavor=options.flavor, specs=specs
         )
     if options.command == "setup":
-        from .config import load_config
-        from .host_setup import SetupOptions, run_setup
+        from ..config import load_config
+        from .setup import SetupOptions, run_setup
 
         wanted = SetupOptions(
             network=options.network,
@@ -317,7 +317,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
         )
         return run_setup(load_config(options.config), wanted, _text(streams), apply=options.apply)
     if options.command == "image":
-        from .config import load_config
+        from ..config import load_config
         from .image_build import BuildOptions, run_image_build
 
         wanted_image = BuildOptions(
@@ -331,7 +331,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
             delete_previous=options.delete_previous,
             compression=options.compression,
         )
-        from .invocation import signals_as_exceptions
+        from ..invocation import signals_as_exceptions
 
         # SIGTERM, like Ctrl-C, must still delete the builder on the way out.
         with signals_as_exceptions():
@@ -345,11 +345,11 @@ def run_operator(args: list[str], streams: Streams) -> int:
 
 def _runner_command(options: argparse.Namespace, streams: Streams) -> int:
     """status, logs and prune (their modules import pylxd: loaded only here)."""
-    from .config import load_config
+    from ..config import load_config
 
     config = load_config(options.config)
     if options.command == "status":
-        from .runner_status import run_status
+        from .status import run_status
 
         return run_status(
             config,
@@ -360,10 +360,10 @@ def _runner_command(options: argparse.Namespace, streams: Streams) -> int:
             as_json=options.json,
         )
     if options.command == "logs":
-        from .runner_logs import run_logs
+        from .logs import run_logs
 
         return run_logs(config, _text(streams), name=options.name, lines=options.lines)
-    from .runner_prune import run_prune
+    from .prune import run_prune
 
     return run_prune(
         config,
@@ -382,15 +382,15 @@ def _text(streams: Streams) -> IO[str]:
 
 
 def _userdata(options: argparse.Namespace, streams: Streams) -> int:
-    from .config import load_config
-    from .invocation import read_bootstrap, write
-    from .userdata import user_data_for
+    from ..config import load_config
+    from ..invocation import read_bootstrap, write
+    from ..userdata import user_data_for
 
     if options.config:
         load_config(options.config)
     bootstrap = read_bootstrap(streams.stdin)
     if options.install_script:
-        from .userdata import install_script_for
+        from ..userdata import install_script_for
 
         write(streams.stdout, install_script_for(bootstrap))
     else:
@@ -400,10 +400,10 @@ def _userdata(options: argparse.Namespace, streams: Streams) -> int:
 
 def _read_extra_specs(path: str) -> ExtraSpecs:
     """Read a pool's extra specs from a JSON file, as GARM would pass them."""
-    from ._native import json_loads
-    from .files import read_regular_file
-    from .invocation import MAX_STDIN_BYTES
-    from .specs import parse_extra_specs
+    from .._native import json_loads
+    from ..files import read_regular_file
+    from ..invocation import MAX_STDIN_BYTES
+    from ..specs import parse_extra_specs
 
     # A pool admin's file: the config files' rule (regular file, bounded), not a bare open().
     data = read_regular_file(path, f"extra specs {path}", MAX_STDIN_BYTES)

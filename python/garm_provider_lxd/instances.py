@@ -1,0 +1,125 @@
+"""What a runner instance is on LXD: its tags, its name, its profiles and its create request.
+
+Both programs need this: the GARM commands (provider.py) create and find runners by it, and the
+operator commands (admin/) list, read and prune them by the same tags.
+"""
+
+from __future__ import annotations
+
+from .bootstrap import ARCHITECTURES
+from .errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from .bootstrap import Bootstrap
+    from .config import Config
+    from .specs import ExtraSpecs
+
+TAG_CONTROLLER = "user.runner-controller-id"
+TAG_POOL = "user.runner-pool-id"
+TAG_OS_TYPE = "user.os-type"
+TAG_OS_ARCH = "user.os-arch"
+REMOVE_ALL_CONCURRENCY = 8
+# Where LXD reads an instance's user data: cloud-init's own key on servers with the cloud_init
+# extension, the older user.* key before it.
+USER_DATA_KEY = "cloud-init.user-data"
+USER_DATA_KEY_BEFORE_CLOUD_INIT = "user.user-data"
+
+
+def validate_instance_name(name: str) -> None:
+    """Reject names LXD would refuse, before anything is created."""
+    problem = ""
+    if not name:
+        problem = "it is empty"
+    elif len(name) > 63:
+        problem = "it is longer than 63 characters"
+    elif not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+        problem = "only ASCII letters, digits and '-' are allowed"
+    elif name[0].isdigit() or name[0] == "-" or name[-1] == "-":
+        problem = "it must not start with a digit or '-', nor end with '-'"
+    if problem:
+        raise InputError(f"instance name {name!r} is not valid for LXD: {problem}")
+
+
+def is_garm_id(value: str) -> bool:
+    """Whether value looks like a GARM id: non-empty ASCII letters, digits, '-', '_' and '.'."""
+    # ASCII only: a UUID never needs more, and LXD's filter grammar is not documented for
+    # other letters (docs/operating-runners.md, "Which ids are accepted").
+    return bool(value) and all(c.isascii() and (c.isalnum() or c in "-_.") for c in value)
+
+
+def instance_filter(tags: Mapping[str, str]) -> str:
+    """LXD's filter for the instances carrying every tag given ("" if a value is no GARM id)."""
+    if not all(is_garm_id(value) for value in tags.values()):
+        return ""
+    return " and ".join(f"config.{key} eq {value}" for key, value in tags.items())
+
+
+def user_data_key(has_extension: Callable[[str], bool]) -> str:
+    """The instance config key LXD reads user data from on a server with these extensions."""
+    return USER_DATA_KEY if has_extension("cloud_init") else USER_DATA_KEY_BEFORE_CLOUD_INIT
+
+
+def pool_config(config: Config, specs: ExtraSpecs) -> Config:
+    """The config a pool's instances live by: its extra specs override the provider config."""
+    return config._replace(
+        project_name=_pick(specs.project, config.project_name),
+        instance_type=_pick(specs.instance_type, config.instance_type),
+        secure_boot=_pick(specs.secure_boot, config.secure_boot),
+    )
+
+
+def instance_profiles(config: Config, specs: ExtraSpecs, flavor: str) -> list[str]:
+    """A pool's instance profiles in order: default (if configured), then its specs' or flavor."""
+    profiles = ["default"] if config.include_default_profile else []
+    wanted = specs.profiles if specs.profiles is not None else (flavor,)
+    profiles += [name for name in wanted if name and name not in profiles]
+    return profiles
+
+
+def create_request(
+    config: Config,
+    specs: ExtraSpecs,
+    controller_id: str,
+    bootstrap: Bootstrap,
+    user_data: bytes,
+    has_extension: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Return the POST /1.0/instances body for a bootstrap, on a server with these extensions."""
+    from .images import image_source
+
+    profiles = instance_profiles(config, specs, bootstrap.flavor)
+    instance_config: dict[str, str] = {
+        **specs.config,
+        TAG_CONTROLLER: controller_id,
+        TAG_POOL: bootstrap.pool_id,
+        TAG_OS_TYPE: bootstrap.os_type,
+        TAG_OS_ARCH: bootstrap.arch,
+        user_data_key(has_extension): user_data.decode("utf-8"),
+    }
+    if config.instance_type == "virtual-machine":
+        if has_extension("instance_boot_mode"):
+            mode = "uefi-secureboot" if config.secure_boot else "uefi-nosecureboot"
+            instance_config["boot.mode"] = mode
+        else:
+            instance_config["security.secureboot"] = "true" if config.secure_boot else "false"
+    body: dict[str, Any] = {
+        "name": bootstrap.name,
+        "type": config.instance_type,
+        "architecture": ARCHITECTURES[bootstrap.arch][0],
+        "profiles": profiles,
+        "config": instance_config,
+        "devices": {key: dict(value) for key, value in specs.devices.items()},
+        "source": image_source(bootstrap.image, config.image_remotes, specs.image_remote),
+        "start": has_extension("instance_create_start"),
+    }
+    if specs.ephemeral is not None:
+        body["ephemeral"] = specs.ephemeral
+    return body
+
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override

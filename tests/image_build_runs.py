@@ -1,0 +1,97 @@
+"""Running `garm-provider-lxd image build` as an operator does, and reading what it printed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pylxd
+from conftest import LxdEnv
+
+from garm_provider_lxd.admin.image_build import BUILDER_PREFIX
+
+BUILD_TIMEOUT = 900
+
+
+def image_build(
+    provider_bin: str, config: Path, *args: str, timeout: float = BUILD_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run `garm-provider-lxd image build --config CONFIG ARGS...`."""
+    return subprocess.run(
+        [provider_bin, "image", "build", "--config", str(config), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def builder_name(stderr: str) -> str:
+    """The builder instance the command reported creating ('' when it created none)."""
+    for word in stderr.split():
+        if word.startswith(BUILDER_PREFIX):
+            return word
+    return ""
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The failure's single stderr line, without the program name (progress lines aside)."""
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("[")]
+    assert len(lines) == 1, done.stderr
+    assert done.stdout == ""
+    prefix, _, message = lines[0].partition(": ")
+    assert prefix == "garm-provider-lxd", lines[0]
+    return message
+
+
+def delete_image(client: pylxd.Client, fingerprint: str) -> None:
+    """Remove an image if it is still there."""
+    if client.images.exists(fingerprint):
+        client.images.get(fingerprint).delete(wait=True)
+
+
+@contextmanager
+def parked_alias(client: pylxd.Client, image: str) -> Iterator[tuple[str, str]]:
+    """A fresh alias on `image`'s fingerprint, for builds that must not move it; removed after.
+
+    A regression that publishes under it has its image deleted too.
+    """
+    fingerprint = client.images.get_by_alias(image).fingerprint
+    alias = f"parked-{secrets.token_hex(3)}"
+    client.api.images.aliases.post(json={"name": alias, "target": fingerprint})
+    try:
+        yield alias, fingerprint
+    finally:
+        target = client.api.images.aliases[alias].get().json()["metadata"]["target"]
+        client.api.images.aliases[alias].delete()
+        if target != fingerprint:
+            delete_image(client, target)
+
+
+def assert_nothing_left(
+    done: subprocess.CompletedProcess[str], client: pylxd.Client, alias: str, fingerprint: str
+) -> str:
+    """Exit 1 with one line, no builder left, the alias where it was; return the line."""
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done)
+    name = builder_name(done.stderr)
+    assert not name or not client.instances.exists(name), name
+    assert client.api.images.aliases[alias].get().json()["metadata"]["target"] == fingerprint
+    return line
+
+
+def remote_config(
+    tmp_path: Path, lxd_env: LxdEnv, remotes: dict[str, str], extra: str = ""
+) -> Path:
+    """A config on the test daemon with the given image_remotes (name -> addr)."""
+    config = tmp_path / "remotes.toml"
+    text = f"unix_socket_path = {json.dumps(lxd_env.socket)}\n{extra}"
+    for name, addr in remotes.items():
+        text += f"[image_remotes.{name}]\naddr = {json.dumps(addr)}\n"
+    config.write_text(text)
+    return config

@@ -1,0 +1,250 @@
+"""`garm-provider-lxd image build` on the real test LXD, the builds that fail fast: a missing
+base image, profile or remote, a signal, a builder stopped early, a VM builder the server or
+image cannot run. Nothing may be left behind. Options and script without a server are in
+test_image_build.py; whole builds (e2e) in test_image_build_e2e.py. See docs/runner-images.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pylxd
+import pytest
+from conftest import LxdEnv
+from image_build_runs import (
+    assert_nothing_left,
+    builder_name,
+    delete_image,
+    image_build,
+    one_error_line,
+    parked_alias,
+    remote_config,
+)
+
+from garm_provider_lxd.admin.image_build import BUILDER_PREFIX
+
+# The bridge's address (a closed port on it) comes from the end-to-end fixtures.
+pytest_plugins = ["e2e.fixtures"]
+# A runner URL for builds that fail before any download.
+UNUSED_URL = "http://10.161.0.1/r.tar.gz"
+
+
+def builders(client: pylxd.Client) -> list[str]:
+    """Builder instances on the server."""
+    return [i.name for i in client.instances.all() if i.name.startswith(BUILDER_PREFIX)]
+
+
+def test_missing_base_image_creates_nothing(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client
+) -> None:
+    """A base image that does not exist fails before any builder is created."""
+    missing = f"no-such-image-{secrets.token_hex(3)}"
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", missing, "--alias", missing,
+                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done) == f"base image '{missing}' not found in project 'default'"
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+    assert not lxd_client.images.exists(missing, alias=True)
+
+
+@pytest.mark.parametrize("suffix", ["?x=1", "#x", "/../x"])
+def test_base_image_names_are_not_read_as_paths(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv, suffix: str
+) -> None:
+    """An existing alias followed by URL syntax names no image: nothing is looked up but it."""
+    base = lxd_env.image + suffix
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", base, "--alias", "x",
+                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done) == f"base image {base!r} not found in project 'default'"
+    assert builders(lxd_client) == before
+
+
+def test_missing_profile_leaves_no_builder(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """LXD refusing the builder (an unknown profile): one line with LXD's reason, nothing left."""
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                       "--runner-url", "http://10.161.0.1/r.tar.gz",
+                       "--profile", "no-such-profile")  # fmt: skip
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert line.startswith("image build: ") and '"no-such-profile"' in line, line
+    assert builders(lxd_client) == before
+
+
+def test_sigterm_deletes_the_builder(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """SIGTERM while waiting on the builder: exit 1, one line saying so, the builder deleted.
+
+    The busybox test image has no cloud-init, so the builder waits until it is told to stop.
+    """
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", "x", "--runner-url", "http://10.161.0.1/r.tar.gz"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting for cloud-init" in line:
+            break
+    process.terminate()
+    out, rest = process.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert out == ""
+    assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+    name = builder_name(stderr)
+    assert name and not lxd_client.instances.exists(name)
+
+
+def test_builder_stopped_early_is_not_published(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """Someone stops the builder before it sealed: exit 1, nothing published, builder gone."""
+    alias = f"never-{secrets.token_hex(3)}"
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", alias, "--runner-url", "http://10.161.0.1/r.tar.gz"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting for cloud-init" in line:
+            break
+    name = builder_name("".join(seen))
+    lxd_client.instances.get(name).stop(force=True, wait=True)
+    try:
+        out, rest = process.communicate(timeout=120)
+    finally:  # a regression publishes the alias: do not leave it behind
+        if lxd_client.images.exists(alias, alias=True):
+            lxd_client.images.get_by_alias(alias).delete(wait=True)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert out == ""
+    last = stderr.splitlines()[-1]
+    assert last.startswith("garm-provider-lxd: image build: the builder stopped before the build")
+    assert not lxd_client.instances.exists(name)
+    assert not lxd_client.images.exists(alias, alias=True)
+
+
+def test_unknown_remote_creates_nothing(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """--from with a remote the config does not name: one line listing the configured ones."""
+    config = remote_config(tmp_path, lxd_env, {"mirror": "https://images.example"})
+    before = builders(lxd_client)
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "ubuntu:24.04", "--alias", alias,
+                           "--runner-url", UNUSED_URL)  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image 'ubuntu:24.04': remote 'ubuntu' is not configured in image_remotes "
+        "(configured: mirror)"
+    )
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+
+
+def test_refused_remote_leaves_no_builder(
+    provider_bin: str,
+    tmp_path: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    bridge_address: str,
+) -> None:
+    """--from remote:alias on a closed port: the server pulls from the configured address as
+    simplestreams (its error names the index URL), refuses, and no builder is left.
+    """
+    addr = f"http://{bridge_address}:9"
+    config = remote_config(tmp_path, lxd_env, {"closed": addr})
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", "closed:debian/12", "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line.startswith("image build: "), line
+    assert f"{addr}/streams/v1/index.json" in line and "connection refused" in line, line
+    assert "creating builder" in done.stderr  # LXD, not the command, refused the source
+
+
+def test_vm_builder_of_a_container_image_is_refused(
+    provider_bin: str, tmp_path: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """instance_type = "virtual-machine" makes a VM builder; LXD refuses it from a container
+    image, with one line, and nothing is left.
+    """
+    config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
+    with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", lxd_env.image, "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line == (
+        "image build: Requested image's type \"container\" doesn't match instance type "
+        '"virtual-machine"'
+    )
+
+
+@pytest.fixture(scope="module")
+def empty_vm_image(
+    lxd_client: pylxd.Client, lxd_env: LxdEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A virtual-machine image (an empty qcow2 disk) imported into the test daemon; its alias.
+
+    Enough for LXD to accept it as a VM builder's source; deleted afterwards.
+    """
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is needed to make a VM image")
+    work = tmp_path_factory.mktemp("vm-image")
+    (work / "metadata.yaml").write_text(
+        f"architecture: x86_64\ncreation_date: {int(time.time())}\n"
+        "properties:\n  os: none\n  description: empty VM image (garm-provider-lxd tests)\n"
+    )
+    subprocess.run(["tar", "-C", str(work), "-czf", str(work / "meta.tar.gz"), "metadata.yaml"],
+                   check=True)  # fmt: skip
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(work / "disk.qcow2"), "64M"],
+                   check=True)  # fmt: skip
+    alias = f"empty-vm-{secrets.token_hex(3)}"
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir,
+           "LXD_CONF": str(work / "lxc-client")}  # fmt: skip
+    subprocess.run(["lxc", "image", "import", str(work / "meta.tar.gz"), str(work / "disk.qcow2"),
+                    "--alias", alias], env=env, capture_output=True, check=True)  # fmt: skip
+    fingerprint = lxd_client.images.get_by_alias(alias).fingerprint
+    yield alias
+    delete_image(lxd_client, fingerprint)
+
+
+def test_vm_builder_is_refused_without_vm_support(
+    provider_bin: str,
+    tmp_path: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    empty_vm_image: str,
+) -> None:
+    """A VM builder from a VM image on a server that cannot run VMs (no vhost_vsock here): LXD
+    refuses to create it, one line says why, and nothing is left.
+    """
+    if "qemu" in str(lxd_client.host_info["environment"].get("driver", "")):
+        pytest.skip("this server runs VMs: the refusal under test cannot happen")
+    config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
+    before = builders(lxd_client)
+    with parked_alias(lxd_client, empty_vm_image) as (alias, fingerprint):
+        done = image_build(provider_bin, config, "--from", empty_vm_image, "--alias", alias,
+                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+        line = assert_nothing_left(done, lxd_client, alias, fingerprint)
+    assert line.startswith("image build: "), line
+    assert 'Instance type "virtual-machine" is not supported on this server' in line, line
+    assert builders(lxd_client) == before

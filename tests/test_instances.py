@@ -1,0 +1,61 @@
+"""What a runner instance is on LXD, as both programs read it: the GARM id rule and the filter.
+
+The id rule used to have two copies that disagreed (the GARM commands' accepted non-ASCII
+letters, the operator commands' did not); the ASCII-only rule won (docs/operating-runners.md,
+"Which ids are accepted"). The unit tests need no LXD; the last one lists on the real test LXD.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import LxdEnv
+
+from garm_provider_lxd.config import parse_config
+from garm_provider_lxd.instances import TAG_CONTROLLER, TAG_POOL, instance_filter, is_garm_id
+from garm_provider_lxd.provider import Provider
+
+UUID = "8c1b6a4e-2f0d-4c55-9d1e-3a7b2c9e0f11"
+# Letters and digits to Python's isalnum, but not ASCII: the rule that lost accepted them.
+NON_ASCII = ["contrôleur", "ctl\u0663", "pool\uff21", "İd"]
+
+
+@pytest.mark.parametrize("value", [UUID, "a", "pool_1.2-b", "ABC"])
+def test_a_garm_id_is_ascii_letters_digits_dash_underscore_dot(value: str) -> None:
+    assert is_garm_id(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "a b", "a'b", 'a"b', "a and b", "a\nb", "a/b", "a=b", *NON_ASCII]
+)
+def test_anything_else_is_no_garm_id(value: str) -> None:
+    assert not is_garm_id(value)
+
+
+def test_the_filter_selects_every_tag_given() -> None:
+    assert instance_filter({TAG_CONTROLLER: UUID, TAG_POOL: "p-1"}) == (
+        f"config.{TAG_CONTROLLER} eq {UUID} and config.{TAG_POOL} eq p-1"
+    )
+
+
+@pytest.mark.parametrize("value", NON_ASCII)
+def test_no_filter_for_a_value_that_is_no_garm_id(value: str) -> None:
+    assert instance_filter({TAG_CONTROLLER: UUID, TAG_POOL: value}) == ""
+
+
+@pytest.mark.lxd
+def test_list_with_a_non_ascii_controller_sends_no_filter_on_real_lxd(lxd_env: LxdEnv) -> None:
+    text = f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "default"\n'
+    provider = Provider(parse_config(text.encode()), "contrôleur-garm-instances")
+    paths: list[str] = []
+    send = provider.lxd.raw
+
+    def recorded(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        paths.append(path)
+        return send(method, path, *args, **kwargs)
+
+    provider.lxd.raw = recorded  # type: ignore[method-assign]  # a spy; the request still goes out
+    assert provider.list_instances("") == b"[]"
+    listings = [path for path in paths if path.startswith("/1.0/instances?")]
+    assert listings and not any("filter" in path for path in listings)
