@@ -10,10 +10,8 @@ from .provider import Provider, instance_profiles
 
 def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None:
     """Raise InputError naming every part of the pool the server cannot satisfy."""
-    from .policy import enforce_pool_policy
-
     # The policy first: a pool is refused when it is created, not at its first runner.
-    enforce_pool_policy(provider.operator_config, provider.specs)
+    provider.enforce_pool_policy(flavor)
     lxd = provider.lxd
     config = provider.config
     specs = provider.specs
@@ -31,7 +29,11 @@ def validate_pool(provider: Provider, image: str = "", flavor: str = "") -> None
     if project and project != "default":
         missing(api_path("projects", project), f"project {project}")
     for profile in instance_profiles(config, specs, flavor):
-        missing(lxd.path(api_path("profiles", profile)), f"profile {profile}")
+        try:
+            if provider.profile(profile) is None:  # already read by the policy if it judged it
+                problems.append(f"profile {profile} does not exist")
+        except ProviderError as exc:
+            problems.append(f"profile {profile}: {exc}")
     target = specs.target or ""
     if target.startswith("@"):
         missing(api_path("cluster", "groups", target[1:]), f"cluster group {target[1:]}")

@@ -67,14 +67,26 @@ class Provider:
         self.config = pool_config(config, self.specs)
         self.controller_id = controller_id
         self.lxd = Lxd(self.config)
+        self._profiles: dict[str, dict[str, Any] | None] = {}
 
     # -- create -----------------------------------------------------------------------------
 
-    def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
-        """Create and start a runner instance; return its ProviderInstance JSON."""
+    def enforce_pool_policy(self, flavor: str) -> None:
+        """Raise InputError when the pool's specs, or a profile it chose, breaks the pool policy."""
         from .policy import enforce_pool_policy
 
-        enforce_pool_policy(self.operator_config, self.specs)
+        profiles = instance_profiles(self.config, self.specs, flavor)
+        enforce_pool_policy(self.operator_config, self.specs, profiles, self.profile)
+
+    def profile(self, name: str) -> dict[str, Any] | None:
+        """A profile of the pool's project as LXD has it (None if absent), read once a process."""
+        if name not in self._profiles:
+            self._profiles[name] = self.lxd.get_profile(name)
+        return self._profiles[name]
+
+    def create_instance(self, bootstrap: Mapping[str, Any], user_data: bytes) -> bytes:
+        """Create and start a runner instance; return its ProviderInstance JSON."""
+        self.enforce_pool_policy(string_field(bootstrap, "flavor"))
         name = string_field(bootstrap, "name", required=True)
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
