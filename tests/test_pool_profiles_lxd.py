@@ -108,18 +108,6 @@ def test_create_refuses_a_dangerous_profile_and_allow_profiles_lets_it(
     assert _created(proc, lxd_client, name).profiles == [lxd_env.profile, profile]
 
 
-def test_the_flavor_is_judged_like_a_profile(
-    run_provider: RunProvider,
-    provider_config: Path,
-    controller_id: str,
-    lxd_client: pylxd.Client,
-    make_profile: MakeProfile,
-) -> None:
-    profile = make_profile({"config": {"security.privileged": "true"}})
-    proc, name, _ = create_runner(run_provider, provider_config, controller_id, flavor=profile)
-    _refused(proc, lxd_client, name, f'profile "{profile}": config.security.privileged')
-
-
 def test_validate_pool_info_and_check_judge_the_profiles_too(
     run_provider: RunProvider,
     provider_bin: str,
@@ -144,7 +132,7 @@ def test_validate_pool_info_and_check_judge_the_profiles_too(
     assert f'FAIL  pool policy: extra specs: profile "{profile}": config.limits' in done.stdout
 
 
-def test_a_profile_like_setups_runner_profile_passes(
+def test_the_flavor_is_judged_and_setups_runner_profile_passes(
     run_provider: RunProvider,
     provider_config: Path,
     controller_id: str,
@@ -154,6 +142,10 @@ def test_a_profile_like_setups_runner_profile_passes(
 ) -> None:
     from garm_provider_lxd.config import Config
     from garm_provider_lxd.host_setup import SetupOptions, desired_objects
+
+    privileged = make_profile({"config": {"security.privileged": "true"}})
+    proc, name, _ = create_runner(run_provider, provider_config, controller_id, flavor=privileged)
+    _refused(proc, lxd_client, name, f'profile "{privileged}": config.security.privileged')
 
     options = SetupOptions(
         network=lxd_env.bridge,
