@@ -2,6 +2,7 @@
 
     python benches/bench_profile_read.py            # 30 rounds of requests, 6 creates per case
     python benches/bench_profile_read.py --quick    # 5 and 2, results to a temp dir
+    python benches/bench_profile_read.py --rounds 60 --creates 0   # the requests alone
 
 The policy reads every profile a pool chose with one `GET /1.0/profiles/<name>` (Lxd.get_profile,
 the provider's own request). LXD renders the profile's `used_by` (every instance using it) into
@@ -108,8 +109,12 @@ def main() -> int:
     """Run the measurements and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, help="rounds of requests (default 30)")
+    parser.add_argument("--creates", type=int, help="creates per case, 0 for none (default 6)")
     args = parser.parse_args()
     rounds, reps = (5, 2) if args.quick else (30, 6)
+    rounds = rounds if args.rounds is None else args.rounds
+    reps = reps if args.creates is None else args.creates
     out = Path(tempfile.mkdtemp()) if args.quick else RESULTS
     lxd = Lxd(Config(unix_socket_path=DEFAULT_SOCKET))
     transport = LxdTransport(unix_socket=DEFAULT_SOCKET, timeout=30.0)
@@ -118,9 +123,10 @@ def main() -> int:
     try:
         rows = request_rows(lxd, transport, fresh, rounds)
         users = len((lxd.get_profile("default") or {}).get("used_by") or [])
-        with tempfile.TemporaryDirectory() as workdir:
-            script = str(find_script())
-            rows += create_rows(script, Path(workdir), "default", users, reps)
+        if reps:
+            with tempfile.TemporaryDirectory() as workdir:
+                script = str(find_script())
+                rows += create_rows(script, Path(workdir), "default", users, reps)
     finally:
         lxd.call("DELETE", f"/1.0/profiles/{fresh}")
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
