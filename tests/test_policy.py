@@ -638,3 +638,12 @@ def test_what_loosens_a_device_value(
     from garm_provider_lxd.policy_values import loosens as judge
 
     assert judge(kind, key, before, after) is loosens
+
+
+def test_a_key_that_cannot_tighten_is_said_to_change() -> None:
+    with pytest.raises(InputError) as caught:
+        _override({**FILTERED, "network": "lxdbr0"}, include_default_profile=True)
+    assert str(caught.value).startswith(
+        'extra specs: devices.eth0.network: changes "garmbr0" to "lxdbr0", the value profile '
+        '"default" sets on device eth0;'
+    )

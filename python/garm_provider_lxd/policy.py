@@ -8,7 +8,7 @@ projects, unverified image servers) is refused unless the operator's `[pool_poli
 from __future__ import annotations
 
 from .errors import InputError
-from .policy_values import SAFE_CONFIG_VALUES, loosens
+from .policy_values import SAFE_CONFIG_VALUES, loosens, tightenable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -320,7 +320,8 @@ def _check_override(
         new = device.get(key, "")
         if not old or not loosens(kind, key, old, new):
             continue
-        change = f"drops {_quote(old)}" if not new else f"loosens {_quote(old)} to {_quote(new)}"
+        verb = "loosens" if tightenable(kind, key) else "changes"
+        change = f"drops {_quote(old)}" if not new else f"{verb} {_quote(old)} to {_quote(new)}"
         raise _Refused(
             f"{path}.{_show(key)}",
             f"{change}, the value profile {_quote(owner)} sets on device {_show(name)}; "

@@ -120,6 +120,11 @@ _FLAGS = frozenset(
 )
 
 
+def tightenable(kind: str, key: str) -> bool:
+    """Whether a device key may change to a tighter value (else it must stay as it is)."""
+    return (kind, key) in _FLAGS or (kind, key) in _QUANTITIES
+
+
 def loosens(kind: str, key: str, before: str, after: str) -> bool:
     """Whether after, replacing a profile's value before for a device key, gives more."""
     if after == before:
