@@ -31,6 +31,8 @@ class PoolPolicy(Record):
     allow_config: tuple[str, ...] = ()  # glob patterns of instance config keys
     allow_device_types: tuple[str, ...] = ()  # LXD device types
     allow_projects: tuple[str, ...] = ()  # LXD projects besides project_name
+    allow_volumes: tuple[str, ...] = ()  # glob patterns of custom volumes, "pool/volume"
+    allow_profiles: tuple[str, ...] = ()  # glob patterns of profiles used as they are
 
 
 class Config(Record):
@@ -254,7 +256,13 @@ def _image_remotes(value: object, source: str) -> dict[str, ImageRemote]:
     return remotes
 
 
-_POOL_POLICY_KEYS = ("allow_config", "allow_device_types", "allow_projects")
+_POOL_POLICY_KEYS = (
+    "allow_config",
+    "allow_device_types",
+    "allow_projects",
+    "allow_volumes",
+    "allow_profiles",
+)
 
 
 def _pool_policy(value: object, source: str) -> PoolPolicy:
@@ -296,6 +304,8 @@ _POLICY_DESCRIPTIONS = {
     "allow_config": "Glob patterns of instance config keys pools may set.",
     "allow_device_types": "Device types pools may add (e.g. gpu, unix-char).",
     "allow_projects": "LXD projects pools may use besides project_name.",
+    "allow_volumes": "Glob patterns of custom volumes (pool/volume) pools may attach.",
+    "allow_profiles": "Glob patterns of profiles pools may use without their contents judged.",
 }
 
 

@@ -168,6 +168,21 @@ class Lxd:
             raise _error_for(_decode(data, "GET", "state"), status, f"get state of {name}")
         return data
 
+    def get_profile(self, name: str) -> dict[str, Any] | None:
+        """Return a profile of this project (its config and devices), None if it does not exist.
+
+        One GET per profile: LXD 5.0 renders every profile's used_by even for the bare profile
+        list, and a profile's used_by costs LXD about 0.1 ms per instance using it.
+        """
+        status, data = self.raw("GET", self.path(api_path("profiles", name)))
+        envelope = _decode(data, "GET", "profile")
+        if status == 404:
+            return None
+        if status >= 400 or envelope.get("type") == "error":
+            raise _error_for(envelope, status, f"get profile {name}")
+        metadata = envelope.get("metadata")
+        return metadata if isinstance(metadata, dict) else {}
+
     def create_instance(self, body: dict[str, Any], target: str = "") -> None:
         """Create an instance (and start it when the body asks) and wait for it."""
         name = str(body.get("name"))

@@ -55,14 +55,26 @@ class Provider:
         self.config = pool_config(config, self.specs)
         self.controller_id = controller_id
         self.lxd = Lxd(self.config)
+        self._profiles: dict[str, dict[str, Any] | None] = {}
 
     # -- create -----------------------------------------------------------------------------
 
-    def create_instance(self, bootstrap: Bootstrap, user_data: bytes) -> bytes:
-        """Create and start a runner instance; return its ProviderInstance JSON."""
+    def enforce_pool_policy(self, flavor: str) -> None:
+        """Raise InputError when the pool's specs, or a profile it chose, breaks the pool policy."""
         from .policy import enforce_pool_policy
 
-        enforce_pool_policy(self.operator_config, self.specs)
+        profiles = instance_profiles(self.config, self.specs, flavor)
+        enforce_pool_policy(self.operator_config, self.specs, profiles, self.profile)
+
+    def profile(self, name: str) -> dict[str, Any] | None:
+        """A profile of the pool's project as LXD has it (None if absent), read once a process."""
+        if name not in self._profiles:
+            self._profiles[name] = self.lxd.get_profile(name)
+        return self._profiles[name]
+
+    def create_instance(self, bootstrap: Bootstrap, user_data: bytes) -> bytes:
+        """Create and start a runner instance; return its ProviderInstance JSON."""
+        self.enforce_pool_policy(bootstrap.flavor)
         name = bootstrap.name
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
@@ -248,10 +260,9 @@ class Provider:
     def validate_pool(self, image: str = "", flavor: str = "") -> None:
         """Raise InputError naming every part of the pool the server cannot satisfy."""
         from .images import image_source
-        from .policy import enforce_pool_policy
 
         # The policy first: a pool is refused when it is created, not at its first runner.
-        enforce_pool_policy(self.operator_config, self.specs)
+        self.enforce_pool_policy(flavor)
         lxd = self.lxd
         config = self.config
         specs = self.specs
@@ -269,7 +280,11 @@ class Provider:
         if project and project != "default":
             missing(api_path("projects", project), f"project {project}")
         for profile in instance_profiles(config, specs, flavor):
-            missing(lxd.path(api_path("profiles", profile)), f"profile {profile}")
+            try:
+                if self.profile(profile) is None:  # already read by the policy if it judged it
+                    problems.append(f"profile {profile} does not exist")
+            except ProviderError as exc:
+                problems.append(f"profile {profile}: {exc}")
         target = specs.target or ""
         if target.startswith("@"):
             missing(api_path("cluster", "groups", target[1:]), f"cluster group {target[1:]}")

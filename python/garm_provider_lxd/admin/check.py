@@ -68,23 +68,16 @@ def run_check(
 ) -> int:
     """Check connectivity, auth, server, project, profiles and remotes; print a create request."""
     from ..instances import instance_profiles, pool_config
-    from ..policy import enforce_pool_policy
     from .pylxd_client import connect
 
     report = Report(out)
     report.info(f"pool policy: {describe_policy(config.pool_policy)}")
-    pool_specs = ExtraSpecs()
-    if specs is not None:
-
-        def allowed() -> str:
-            nonlocal pool_specs
-            enforce_pool_policy(config, specs)
-            pool_specs = specs
-            return "the extra specs are allowed by the pool policy"
-
-        report.step("pool policy", allowed)
-    # No specs, or refused ones: check the rest as the config says.
-    config = pool_config(config, pool_specs)  # with the pool's project
+    operator_config = config
+    # The project decides where profiles are read: a refused one ends the policy check there.
+    wanted = specs
+    if specs is not None and not report.step("pool policy", lambda: _project(config, specs)):
+        wanted = None
+    config = pool_config(config, wanted or ExtraSpecs())  # with the pool's project
     endpoint = config.unix_socket_path or redact_url(config.url)
     client: Any = None
 
@@ -99,6 +92,16 @@ def run_check(
 
     if not report.step("connect", connected):
         return 1
+    pool_specs = ExtraSpecs()  # no specs, or refused ones: check the rest as the config says
+    if wanted is not None:
+        chosen = wanted
+
+        def allowed() -> str:
+            _enforce_pool_policy(client, operator_config, config, chosen, flavor)
+            return "the extra specs and the profiles they choose are allowed by the pool policy"
+
+        if report.step("pool policy", allowed):
+            pool_specs = wanted
     if client.host_info.get("auth") != "trusted":
         report.fail("the server does not trust this client (add its certificate with trust add)")
     for name, meaning in EXTENSIONS.items():
@@ -128,6 +131,35 @@ def run_check(
     return 0 if not report.failures else 1
 
 
+def _project(config: Config, specs: ExtraSpecs) -> str:
+    from ..policy import enforce_project_policy
+
+    enforce_project_policy(config, specs)
+    return f"the extra specs' project is allowed ({specs.project or 'not set'})"
+
+
+def _enforce_pool_policy(
+    client: Any, operator_config: Config, config: Config, specs: ExtraSpecs, flavor: str
+) -> None:
+    """The create's pool policy (policy.enforce_pool_policy), reading profiles with pylxd."""
+    from pylxd.exceptions import LXDAPIException, NotFound
+
+    from ..instances import instance_profiles
+    from ..policy import enforce_pool_policy
+    from .pylxd_client import api_node, metadata
+
+    def read_profile(name: str) -> dict[str, Any] | None:
+        try:
+            return metadata(api_node(client, "profiles", name).get()) or {}
+        except NotFound:
+            return None
+        except LXDAPIException as exc:
+            raise ProviderError(f"profile {name}: {error_line(exc, 400)}") from None
+
+    profiles = instance_profiles(config, specs, flavor)
+    enforce_pool_policy(operator_config, specs, profiles, read_profile)
+
+
 def describe_policy(policy: PoolPolicy) -> str:
     """One line saying what the operator's [pool_policy] allows beyond the safe defaults."""
     parts = [
@@ -136,6 +168,8 @@ def describe_policy(policy: PoolPolicy) -> str:
             ("allow_config", policy.allow_config),
             ("allow_device_types", policy.allow_device_types),
             ("allow_projects", policy.allow_projects),
+            ("allow_volumes", policy.allow_volumes),
+            ("allow_profiles", policy.allow_profiles),
         )
         if values
     ]
