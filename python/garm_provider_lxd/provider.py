@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from .config import Config
 
+    BeforeDelete = Callable[[Lxd, str, dict[str, Any]], None]
+
 TAG_CONTROLLER = "user.runner-controller-id"
 TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
@@ -197,10 +199,13 @@ class Provider:
         state = self.lxd.get_state(instance_id) if running_without_state else None
         return provider_instance(raw, state)
 
-    def delete_instance(self, instance_id: str) -> None:
-        """Stop (forced) and delete an instance; a missing one is already deleted."""
+    def delete_instance(self, instance_id: str, before: BeforeDelete | None = None) -> None:
+        """Stop (forced) and delete an instance; a missing one is already deleted.
+
+        before(lxd, name, instance) runs first when the instance exists (post-mortems).
+        """
         try:
-            self._owned(instance_id)
+            meta, _ = self._owned(instance_id)
         except NotFoundError:
             # GARM deletes right after killing a create that timed out, and LXD may still be
             # running that create with the instance not yet in its database: wait for it and
@@ -213,9 +218,11 @@ class Provider:
             if not any(waited):
                 return
             try:
-                self._owned(instance_id)
+                meta, _ = self._owned(instance_id)
             except NotFoundError:
                 return
+        if before is not None:
+            before(self.lxd, instance_id, meta)
         try:
             self._force_delete(instance_id)
         except NotFoundError:
