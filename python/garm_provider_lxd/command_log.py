@@ -116,8 +116,12 @@ def rotate(path: str, keep: int, max_bytes: int) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another process is rotating right now
-        # Under the lock, look again: another process may have rotated since our write.
-        info = os.lstat(path)
+        # Under the lock, look again: another process may have rotated since our write (and
+        # nobody may have written a new file yet).
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return
         if info.st_mode & _S_IFMT != _S_IFREG or info.st_size < max_bytes:
             return
         if keep <= 0:
