@@ -16,11 +16,8 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, garm_env, run_once
 
-CASES = [
-    json.loads(line)
-    for line in (REPO_ROOT / "testdata/adversarial/diagnostics/cases.jsonl").read_text().splitlines()
-    if line.strip()
-]
+CASES_FILE = REPO_ROOT / "testdata" / "adversarial" / "diagnostics" / "cases.jsonl"
+CASES = [json.loads(line) for line in CASES_FILE.read_text().splitlines() if line.strip()]
 LOG_PATH_CASES = [case for case in CASES if "command_log_special" in case]
 SECRET_TOKEN = "tok-" + "s3cr3t" * 4
 
@@ -129,9 +126,13 @@ def test_rotation_under_200_concurrent_commands_tears_no_line(
     config = write_config(tmp_path, log, "command_log_max_bytes = 2000\ncommand_log_keep = 400\n")
     env = garm_env("ValidatePoolInfo", config, "controller-1", pool_id="pool-1")
     processes = [
-        subprocess.Popen([provider_bin], env={**env, "GARM_POOL_ID": f"pool-{i}"},
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            [provider_bin],
+            env={**env, "GARM_POOL_ID": f"pool-{i}"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for i in range(200)
     ]
     errors = [p.communicate(timeout=300)[1] for p in processes]
