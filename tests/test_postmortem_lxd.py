@@ -47,7 +47,11 @@ def diag_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
 
 
 def runner_with_log(
-    run_provider: RunProvider, config: Path, controller_id: str, lxd_env: LxdEnv, case: dict[str, Any]
+    run_provider: RunProvider,
+    config: Path,
+    controller_id: str,
+    lxd_env: LxdEnv,
+    case: dict[str, Any],
 ) -> tuple[str, str]:
     """A running runner whose cloud-init output is the case's; (name, its instance token)."""
     proc, name, boot = create_runner(run_provider, config, controller_id)
@@ -102,7 +106,8 @@ def test_failed_runner_leaves_a_redacted_postmortem_that_logs_shows(
     raw = gzip.decompress(path.read_bytes()).decode()
     assert token not in raw
     document = json.loads(raw)
-    assert document["reason"] == "last install status: runner install failed: failed to download tools"
+    reason = "last install status: runner install failed: failed to download tools"
+    assert document["reason"] == reason
     assert document["controller"] == controller_id
     config = document["instance"]["config"]
     assert not [key for key in config if "user-data" in key or key.startswith("cloud-init.")]
