@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, garm_env, run_once
+from conftest import REPO_ROOT, garm_env
+from garm_harness import run_provider as run_once
 
 CASES_FILE = REPO_ROOT / "testdata" / "adversarial" / "diagnostics" / "cases.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text().splitlines() if line.strip()]
