@@ -48,7 +48,11 @@ MAX_STATE_BYTES = 1 << 20
 TAIL_BYTES = 64 << 10  # keep this much of the end of each log
 MAX_STATUS_LINES = 50
 MAX_LINE_BYTES = 1000
-BUDGET_SECONDS = 1.0  # all reads of one post-mortem together
+# Deadlines of the reads. LXD starts a file server in the instance on its first file request:
+# under load that alone took over a second here, so the cloud-init output gets longer. Only a
+# hostile runner (a FIFO at the path) makes a delete wait that long.
+LOG_SECONDS = 5.0
+READ_SECONDS = 1.0  # the state and the console log, each
 SUFFIX = ".json.gz"
 FORMAT = "garm-provider-lxd post-mortem 1"
 # Instance config kept in a post-mortem: LXD's own settings and the provider's tags. Everything
@@ -114,15 +118,14 @@ def inspect_before_delete(
 ) -> None:
     """Save a post-mortem of runner name if it did not come up; never raises, never blocks."""
     try:
-        deadline = time.monotonic() + BUDGET_SECONDS
         status = str(meta.get("status") or "")
-        evidence = _read_log(lxd, name, deadline)
+        evidence = _read_log(lxd, name)
         reason = did_not_come_up(status, evidence.log if not evidence.log_note else None)
         if evidence.log_note and status == "Running":
             reason = f"{CLOUD_INIT_OUTPUT} {evidence.log_note}"
         if not reason:
             return
-        document = _document(lxd, name, meta, reason, evidence, deadline)
+        document = _document(lxd, name, meta, reason, evidence)
         save(config, name, document)
     except Exception as exc:  # a post-mortem must never stop the delete
         from .messages import one_line
@@ -130,21 +133,20 @@ def inspect_before_delete(
         warn(f"warning: post-mortem of {name} not saved: {one_line(str(exc), 200)}")
 
 
-def _read_log(lxd: Lxd, name: str, deadline: float) -> Evidence:
+def _read_log(lxd: Lxd, name: str) -> Evidence:
     from .lxd import api_path, quote
 
     path = f"{api_path('instances', name)}/files?path={quote(CLOUD_INIT_OUTPUT)}"
-    status, body, note = _read(lxd, path, MAX_LOG_BYTES, deadline, unjam=True)
+    status, body, note = _read(lxd, path, MAX_LOG_BYTES, LOG_SECONDS, unjam=True)
     if status == 404:
         return Evidence(None, "", True)
     return Evidence(body if not note else None, note, len(body) < MAX_LOG_BYTES)
 
 
 def _read(
-    lxd: Lxd, path: str, limit: int, deadline: float, *, unjam: bool = False
+    lxd: Lxd, path: str, limit: int, timeout: float, *, unjam: bool = False
 ) -> tuple[int, bytes, str]:
-    """(status, at most limit bytes, "" or why it was not read) of one GET, within deadline."""
-    timeout = max(deadline - time.monotonic(), 0.05)
+    """(status, at most limit bytes, "" or why it was not read) of one GET, within timeout."""
     try:
         status, body = lxd.read_bounded(path, limit, timeout)
     except LxdTimeoutError:
@@ -153,7 +155,7 @@ def _read(
             # it. Opening it for writing (POST, which would truncate a regular file; this one
             # is about to be deleted) lets the stuck read end, so the delete is not blocked.
             _unjam(lxd, path)
-        return 0, b"", f"did not answer within {timeout:.2f} s (a FIFO?); not read"
+        return 0, b"", f"did not answer within {timeout:g} s" + (" (a FIFO?)" if unjam else "")
     if status >= 400:
         return status, b"", f"not read (HTTP {status})"
     return status, body, ""
@@ -172,20 +174,19 @@ def _document(
     meta: Mapping[str, Any],
     reason: str,
     evidence: Evidence,
-    deadline: float,
 ) -> dict[str, Any]:
     from ._native import json_loads
     from .lxd import api_path
 
     _, state_body, state_note = _read(
-        lxd, f"{api_path('instances', name)}/state", MAX_STATE_BYTES, deadline
+        lxd, f"{api_path('instances', name)}/state", MAX_STATE_BYTES, READ_SECONDS
     )
     try:
         state: object = (json_loads(state_body) or {}).get("metadata") if not state_note else None
     except ValueError:
         state, state_note = None, "not JSON (cut at the size bound?)"
     _, console, console_note = _read(
-        lxd, f"{api_path('instances', name)}/console", MAX_CONSOLE_BYTES, deadline
+        lxd, f"{api_path('instances', name)}/console", MAX_CONSOLE_BYTES, READ_SECONDS
     )
     log = evidence.log or b""
     config = meta.get("config") or {}
