@@ -4,9 +4,11 @@
 
 1. the record's line built and appended (in-process, the code path a command runs), median of
    2,000;
-2. whole processes: GetVersion (reads no config: never recorded) and ListInstances of an empty
-   pool, with and without command_log, runs interleaved, medians;
-3. DeleteInstance of a busybox runner whose cloud-init output says `idle` (healthy: nothing is
+2. whole processes: GetVersion (reads no config: never recorded), ValidatePoolInfo (config and
+   record, no LXD request) and ListInstances of an empty pool, with and without command_log,
+   runs interleaved, medians;
+3. the post-mortem check alone on a healthy runner (in-process): what a healthy delete adds;
+4. DeleteInstance of a busybox runner whose cloud-init output says `idle` (healthy: nothing is
    saved) and of one whose output says `failed` (a post-mortem is saved), with and without
    postmortem_dir, interleaved, medians.
 
@@ -38,6 +40,10 @@ from garm_provider_lxd.config import parse_config
 LOG = "/var/log/cloud-init-output.log"
 HEALTHY = b"garm-runner-status: installing: x\ngarm-runner-status: idle: runner installed\n"
 FAILED = b"garm-runner-status: failed: failed to download tools\n"
+# GetVersion reads no config (never recorded); ValidatePoolInfo reads the config and writes the
+# record but sends no request (the record's whole cost, without LXD's noise); ListInstances
+# is a real LXD command.
+COMMANDS = ("GetVersion", "ValidatePoolInfo", "ListInstances")
 
 
 def record_write(directory: Path, reps: int) -> dict[str, float]:
@@ -75,14 +81,14 @@ def whole_process(script: Path, directory: Path, reps: int) -> dict[str, Any]:
     )
     times: dict[str, list[float]] = {}
     for _ in range(reps):
-        for command in ("GetVersion", "ListInstances"):
+        for command in COMMANDS:
             for name, config in (("off", plain), ("on", logged)):
                 env = garm_env(command, config, "bench-diag", pool_id="no-such-pool")
                 wall, code = run(script, env)
                 assert code == 0, (command, name)
                 times.setdefault(f"{command} {name}", []).append(wall)
     out: dict[str, Any] = {key: round(median(v) * 1000, 2) for key, v in times.items()}
-    for command in ("GetVersion", "ListInstances"):
+    for command in COMMANDS:
         out[f"{command} delta_ms"] = round(out[f"{command} on"] - out[f"{command} off"], 2)
     return {"median_ms": out, "reps": reps}
 
@@ -91,7 +97,7 @@ def deletes(script: Path, directory: Path, reps: int) -> dict[str, Any]:
     """Median DeleteInstance wall of healthy and failed runners, without and with post-mortems."""
     import pylxd
 
-    client = pylxd.Client(endpoint=DEFAULT_SOCKET)
+    client = pylxd.Client(endpoint=DEFAULT_SOCKET, timeout=60)
     plain = socket_config(directory / "plain-delete.toml", DEFAULT_SOCKET)
     pm = directory / "postmortems.toml"
     pm.write_text(plain.read_text() + f'\n[diagnostics]\npostmortem_dir = "{directory}/pm"\n')
@@ -103,6 +109,7 @@ def deletes(script: Path, directory: Path, reps: int) -> dict[str, Any]:
                 for name, config in (("off", plain), ("on", pm)):
                     wall = _create_and_delete(script, client, config, controller, log)
                     times.setdefault(f"{kind} {name}", []).append(wall)
+                    print(f"delete {kind} {name}: {wall:.3f} s", file=sys.stderr)
     finally:
         for instance in client.instances.all(recursion=1):
             if instance.config.get("user.runner-controller-id") == controller:
@@ -115,6 +122,48 @@ def deletes(script: Path, directory: Path, reps: int) -> dict[str, Any]:
         out[f"{kind} delta_ms"] = round(out[f"{kind} on"] - out[f"{kind} off"], 1)
     samples = {key: [round(v * 1000) for v in values] for key, values in times.items()}
     return {"median_ms": out, "reps": reps, "samples_ms": samples}
+
+
+def healthy_check(script: Path, directory: Path, reps: int) -> dict[str, Any]:
+    """Median milliseconds of the post-mortem check alone on one healthy runner (in-process)."""
+    import pylxd
+
+    from garm_provider_lxd.lxd import Lxd
+    from garm_provider_lxd.postmortem import inspect_before_delete
+
+    client = pylxd.Client(endpoint=DEFAULT_SOCKET, timeout=60)
+    config_path = socket_config(directory / "check.toml", DEFAULT_SOCKET)
+    config_path.write_text(
+        config_path.read_text() + f'\n[diagnostics]\npostmortem_dir = "{directory}/check-pm"\n'
+    )
+    config = parse_config(config_path.read_bytes())
+    controller = f"bench-diag-{uuid.uuid4().hex[:8]}"
+    runner = f"bench-diag-{uuid.uuid4().hex[:10]}"
+    boot = bootstrap_payload(runner)
+    env = garm_env("CreateInstance", config_path, controller, pool_id=boot["pool_id"])
+    _, code = run(script, env, json.dumps(boot).encode())
+    assert code == 0, "create failed"
+    warnings: list[str] = []
+    try:
+        files = client.instances.get(runner).files
+        files.mk_dir("/var/log")
+        files.put(LOG, HEALTHY)
+        lxd = Lxd(config)
+        meta = {"status": "Running", "config": {}}
+        first, times = 0.0, []
+        for index in range(reps + 1):
+            began = time.perf_counter()
+            inspect_before_delete(lxd, runner, meta, config, warnings.append)
+            elapsed = time.perf_counter() - began
+            if index == 0:
+                first = elapsed  # LXD starts the instance's file server on the first request
+            else:
+                times.append(elapsed)
+    finally:
+        run(script, garm_env("DeleteInstance", config_path, controller, instance_id=runner))
+    assert not warnings and not (directory / "check-pm").exists(), warnings
+    return {"first_ms": round(first * 1000, 1), "median_ms": round(median(times) * 1000, 2),
+            "reps": reps}  # fmt: skip
 
 
 def _create_and_delete(
@@ -137,7 +186,7 @@ def _create_and_delete(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20, help="whole-process runs per variant")
-    parser.add_argument("--deletes", type=int, default=8, help="deletes per variant")
+    parser.add_argument("--deletes", type=int, default=8, help="deletes per variant (0: none)")
     options = parser.parse_args()
     script = find_script()
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,8 +194,10 @@ def main() -> int:
         result = {
             "record": record_write(directory, 2000),
             "commands": whole_process(script, directory, options.reps),
-            "deletes": deletes(script, directory, options.deletes),
+            "healthy_check": healthy_check(script, directory, 20),
         }
+        if options.deletes:
+            result["deletes"] = deletes(script, directory, options.deletes)
     print(json.dumps(result, indent=2))
     return 0
 
