@@ -101,4 +101,4 @@ def _section(out: IO[str], title: str, section: object, lines: int) -> None:
     cut = "" if section.get("complete") else "; stopped reading at the size bound"
     out.write(f"== {title} (last {len(shown)} lines, {read} bytes read{cut})\n")
     for line in shown:
-        out.write(for_terminal(line.removesuffix("\r"), multiline=True) + "\n")
+        out.write(for_terminal(line.rstrip("\r"), multiline=True) + "\n")
