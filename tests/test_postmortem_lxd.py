@@ -166,3 +166,24 @@ def test_hostile_cloud_init_output(
         for text in case["expect_shown"]:
             assert text in shown.stdout
         assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+
+
+def test_a_postmortem_that_cannot_be_saved_is_one_warning_and_the_delete_goes_on(
+    tmp_path: Path,
+    lxd_env: LxdEnv,
+    run_provider: RunProvider,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the post-mortem directory should be\n")
+    config = socket_config(tmp_path / "provider.toml", lxd_env.socket)
+    with config.open("a") as stream:
+        stream.write(f'\n[diagnostics]\npostmortem_dir = "{blocker}"\n')
+    name, _ = runner_with_log(
+        run_provider, config, controller_id, lxd_env, {"runner_log": FAILED_LOG}
+    )
+    done = delete(run_provider, config, controller_id, name)
+    assert not lxd_client.instances.exists(name)
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1 and f"warning: post-mortem of {name} not saved" in lines[0], lines
