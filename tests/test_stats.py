@@ -136,3 +136,10 @@ def test_text_report_escapes_and_missing_log_is_one_line(tmp_path: Path) -> None
     code, out, err = stats(config)
     assert code == 1 and out == ""
     assert "no such file" in err and err.count("\n") == 1
+
+
+def test_overlong_and_unterminated_lines_are_skipped_in_bounded_reads(tmp_path: Path) -> None:
+    good = json.dumps(record("CreateInstance", "p", 1.0))
+    config = write_log(tmp_path, [], tail=f"{good}\n{'x' * (200 << 10)}\n{good}\n{'y' * 70000}")
+    summary = json.loads(stats(config, "--json")[1])
+    assert (summary["records"], summary["unreadable_lines"]) == (2, 2)

@@ -12,6 +12,8 @@ from .errors import EXIT_OK, InputError
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .config import Config
 
 TIMED_COMMANDS = ("CreateInstance", "DeleteInstance")
@@ -36,7 +38,7 @@ def read_records(
     bad = 0
     for path in paths:
         with open(path, "rb") as stream:
-            for line in stream:
+            for line in _lines(stream):
                 record = _record(line)
                 if record is None:
                     bad += 1
@@ -47,6 +49,18 @@ def read_records(
                     continue
                 records.append(record)
     return records, bad
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines; one longer than MAX_LINE_BYTES is yielded cut (and then refused)."""
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                continue  # skip to the end of the overlong line, in bounded pieces
+        yield line
 
 
 def _record(line: bytes) -> dict[str, Any] | None:
