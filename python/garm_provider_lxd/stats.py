@@ -159,7 +159,12 @@ def run_stats(
     if html:
         from .stats_html import write_report
 
-        write_report(html, records, rows, since=since)
+        creates = [
+            (_epoch(r.get("time")), float(r["wall"]), r["exit"] == 0)
+            for r in records
+            if r["command"] == "CreateInstance"
+        ]
+        write_report(html, creates, rows, len(records), since=since)
     if as_json:
         out.write(json.dumps({"records": len(records), "unreadable_lines": bad, "rows": rows}))
         out.write("\n")

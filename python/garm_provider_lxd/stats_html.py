@@ -16,6 +16,7 @@ MARGIN = 56
 BAR_HEIGHT = 18
 MAX_POOLS = 40
 OK_COLOUR = "#2f7d32"
+Point = tuple[float, float, bool]  # a CreateInstance: seconds since the epoch, wall, succeeded
 FAILED_COLOUR = "#c62828"
 
 
@@ -24,10 +25,11 @@ def _shown(text: str) -> str:
     return escape(for_terminal(text))
 
 
-def write_report(path: str, records: list[dict[str, Any]], rows: list[dict[str, Any]], *,
-                 since: str) -> None:  # fmt: skip
+def write_report(
+    path: str, creates: list[Point], rows: list[dict[str, Any]], count: int, *, since: str
+) -> None:
     """Write the report to path (mode 0644, replacing it)."""
-    page = report_html(records, rows, since)
+    page = report_html(creates, rows, count, since)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
@@ -36,13 +38,9 @@ def write_report(path: str, records: list[dict[str, Any]], rows: list[dict[str, 
         raise InputError(f"--html {path}: cannot write: {exc.strerror or exc}") from None
 
 
-def report_html(records: list[dict[str, Any]], rows: list[dict[str, Any]], since: str) -> str:
+def report_html(creates: list[Point], rows: list[dict[str, Any]], count: int, since: str) -> str:
     """The whole page: create latency over time, failures per pool, the summary table."""
-    from .stats import _epoch
-
     window = f"last {escape(since)}" if since else "whole log"
-    creates = [r for r in records if r["command"] == "CreateInstance"]
-    points = [(_epoch(r.get("time")), float(r["wall"]), r["exit"] == 0) for r in creates]
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -51,10 +49,10 @@ def report_html(records: list[dict[str, Any]], rows: list[dict[str, Any]], since
             "<style>body{font:14px sans-serif;margin:24px;color:#222}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
             "td.n{text-align:right}svg text{font:11px sans-serif}</style></head><body>",
-            f"<h1>garm-provider-lxd: {len(records)} commands ({window})</h1>",
+            f"<h1>garm-provider-lxd: {count} commands ({window})</h1>",
             f"<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>",
             "<h2>CreateInstance wall time</h2>",
-            latency_svg(points),
+            latency_svg(creates),
             "<h2>CreateInstance and DeleteInstance per pool</h2>",
             pools_svg(rows),
             "<h2>Summary</h2>",
@@ -64,7 +62,7 @@ def report_html(records: list[dict[str, Any]], rows: list[dict[str, Any]], since
     )
 
 
-def latency_svg(points: list[tuple[float, float, bool]]) -> str:
+def latency_svg(points: list[Point]) -> str:
     """A scatter of (time, seconds, succeeded): green for success, red for failure."""
     height = PLOT_HEIGHT + 2 * MARGIN
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
