@@ -11,12 +11,22 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import REPO_ROOT, LxdEnv, RunProvider, create_runner, run_operator, socket_config
+from conftest import (
+    REPO_ROOT,
+    LxdEnv,
+    RunProvider,
+    create_runner,
+    garm_env,
+    run_operator,
+    socket_config,
+)
 from e2e.harness import container_sh
 
 from garm_provider_lxd.postmortem import CLOUD_INIT_OUTPUT, MAX_LOG_BYTES
@@ -121,17 +131,26 @@ def test_failed_runner_leaves_a_redacted_postmortem_that_logs_shows(
     assert "curl: (22) The requested URL returned error: 404" in shown.stdout
 
 
-def test_healthy_runner_leaves_nothing(
+def test_healthy_runner_leaves_nothing_and_imports_nothing_heavy(
     tmp_path: Path,
     diag_config: Path,
     run_provider: RunProvider,
     controller_id: str,
     lxd_env: LxdEnv,
+    lxd_client: pylxd.Client,
 ) -> None:
     case = {"runner_log": HEALTHY_LOG}
     name, _ = runner_with_log(run_provider, diag_config, controller_id, lxd_env, case)
-    done = delete(run_provider, diag_config, controller_id, name)
-    assert done.stderr == b""
+    # In a process of its own, to see what the healthy path imports: nothing heavy.
+    env = garm_env("DeleteInstance", diag_config, controller_id, instance_id=name)
+    code = (
+        "import sys\nfrom garm_provider_lxd.cli import main\n"
+        f"assert main([], environ={env!r}) == 0\n"
+        "print(' '.join(m for m in ('re', 'gzip', 'json', 'typing') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "\n", "")
+    assert not lxd_client.instances.exists(name)
     assert saved(tmp_path) == []
 
 
