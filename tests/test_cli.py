@@ -318,14 +318,24 @@ HEAVY_MODULES = {
 }
 
 
+@pytest.mark.parametrize("diagnostics", [False, True], ids=["plain", "diagnostics"])
 @pytest.mark.parametrize(
     "command", ["GetInstance", "ListInstances", "StartInstance", "StopInstance", "DeleteInstance"]
 )
-def test_lxd_commands_avoid_heavy_stdlib_modules(command: str, tmp_path: Path) -> None:
+def test_lxd_commands_avoid_heavy_stdlib_modules(
+    command: str, diagnostics: bool, tmp_path: Path
+) -> None:
     # The socket does not exist, so the command fails at its first request, after config,
-    # extra specs, provider and transport have all been loaded and used.
+    # extra specs, provider and transport have all been loaded and used (and, with
+    # [diagnostics], the command record written).
     config = tmp_path / "config.toml"
-    config.write_text(f'unix_socket_path = "{tmp_path}/missing.socket"\n[image_remotes]\n')
+    extra = (
+        f'[diagnostics]\ncommand_log = "{tmp_path}/commands.log"\n'
+        f'postmortem_dir = "{tmp_path}/postmortems"\n'
+        if diagnostics
+        else ""
+    )
+    config.write_text(f'unix_socket_path = "{tmp_path}/missing.socket"\n[image_remotes]\n{extra}')
     specs = base64.b64encode(b'{"profiles": ["default"], "config": {"limits.cpu": "1"}}')
     environ = {
         "GARM_COMMAND": command,
@@ -343,6 +353,9 @@ def test_lxd_commands_avoid_heavy_stdlib_modules(command: str, tmp_path: Path) -
     )
     assert "garm_provider_lxd.lxd" in loaded
     assert not loaded & HEAVY_MODULES
+    assert ("garm_provider_lxd.command_log" in loaded) == diagnostics
+    if diagnostics:
+        assert (tmp_path / "commands.log").read_text().count("\n") == 1
 
 
 def test_create_with_a_garm_template_avoids_heavy_modules(tmp_path: Path) -> None:

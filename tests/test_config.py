@@ -94,7 +94,26 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_published_schema_has_every_config_field() -> None:
     schema = config_schema()
-    assert set(schema["properties"]) == set(Config._fields)
+    properties = dict(schema["properties"])
+    diagnostics = properties.pop("diagnostics")["properties"]
+    assert set(properties) | set(diagnostics) == set(Config._fields)
     assert schema["properties"]["instance_type"]["enum"] == ["container", "virtual-machine"]
     policy = schema["properties"]["pool_policy"]["properties"]
     assert set(policy) == set(PoolPolicy._fields)
+
+
+def test_diagnostics_table_is_read_and_checked() -> None:
+    base = b'unix_socket_path = "/s"\n[diagnostics]\n'
+    config = parse_config(
+        base + b'command_log = "/var/log/garm/commands.log"\npostmortem_keep = 7\n'
+    )
+    assert (config.command_log, config.postmortem_keep) == ("/var/log/garm/commands.log", 7)
+    assert (config.postmortem_dir, config.command_log_max_bytes) == ("", 16 << 20)
+    for bad, message in [
+        (b'command_log = "relative.log"', "diagnostics.command_log: must be an absolute path"),
+        (b"postmortem_keep = -1", "diagnostics.postmortem_keep: must be between 0"),
+        (b"postmortem_keep = true", "diagnostics.postmortem_keep: must be a whole number"),
+        (b'command_logs = "/x"', "diagnostics: unknown key 'command_logs'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_config(base + bad + b"\n")

@@ -9,12 +9,15 @@ DeleteInstance and checks nothing is left. See docs/e2e.md.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_operator
 from e2e.driver import GARM_LINUX_WRAPPER, Runner, Scenario, b64
 from e2e.harness import SEED_TEMPLATE, runner_service
 from e2e.runner_tarball import GO_FILENAME
@@ -183,6 +186,33 @@ def test_refused_credential_reports_failed(scenario: Scenario) -> None:
     assert "credentials" in runner.final["message"]
     assert scenario.service_active(runner) != "active"
     assert_deleted(scenario, runner)
+
+
+def test_failed_download_leaves_a_postmortem(
+    scenario: Scenario, tmp_path: Path, provider_bin: str
+) -> None:
+    """A tools URL that 404s: the runner reports failed, DeleteInstance keeps a post-mortem
+    whose cloud-init output shows the failed download, and `logs` and `stats` show it."""
+    config = tmp_path / "diagnostics.toml"
+    config.write_text(
+        f"{scenario.config.read_text()}\n[diagnostics]\n"
+        f'command_log = "{tmp_path}/commands.log"\npostmortem_dir = "{tmp_path}/postmortems"\n'
+    )
+    s = dataclasses.replace(scenario, config=config)
+    missing = {"download_url": f"{s.garm.base_url}/tools/no-such-runner.tar.gz"}
+    runner = run_to_idle(s, "tools URL 404 (post-mortem)", "dl404", jit=True, register=missing)
+    assert runner.create.returncode == 0, runner.create.stderr.decode()
+    assert runner.final.get("status") == "failed", runner.statuses
+    assert_deleted(s, runner)
+    shown = run_operator(provider_bin, "logs", "--config", str(config), runner.name)
+    assert shown.returncode == 0, shown.stderr
+    assert "is gone; post-mortem saved" in shown.stdout
+    assert "runner install failed: failed to download tools" in shown.stdout
+    assert "curl: (22) The requested URL returned error: 404" in shown.stdout
+    stats = run_operator(provider_bin, "stats", "--config", str(config), "--json")
+    assert stats.returncode == 0, stats.stderr
+    counts = {row["command"]: row["count"] for row in json.loads(stats.stdout)["rows"]}
+    assert counts == {"CreateInstance": 1, "DeleteInstance": 1}
 
 
 def test_five_runners_at_once(scenario: Scenario) -> None:

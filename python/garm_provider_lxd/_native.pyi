@@ -48,8 +48,12 @@ class LxdTransport:
         path: str,
         body: bytes | None = None,
         timeout: float | None = None,
+        max_bytes: int | None = None,
     ) -> tuple[int, bytes]:
         """Send one request (path includes the query) and return (status, body bytes).
+
+        With `max_bytes`, at most that many bytes of the body are kept and the rest is never
+        read (for bodies the other end controls, such as files inside an instance).
 
         The deadline covers connecting, sending and reading the whole body. The GIL is released
         while waiting; one idle keep-alive connection is reused between calls.

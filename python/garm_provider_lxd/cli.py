@@ -92,10 +92,37 @@ def run_garm_command(env: Mapping[str, str], streams: Streams) -> int:
     from .config import load_config
 
     config = load_config(env.get("GARM_PROVIDER_CONFIG_FILE", "").strip())
+    if not config.command_log:
+        return _run_handler(handler, env, config, controller_id, streams)
+    from .command_log import CommandRecord
+
+    record = CommandRecord(config, env, command, version)
+    warn = lambda message: report(streams.stderr, message)  # noqa: E731
+    try:
+        code = _run_handler(handler, env, config, controller_id, streams)
+    except BaseException as exc:
+        record.finish(*_outcome(exc), warn)
+        raise
+    record.finish(code, "", warn)
+    return code
+
+
+def _run_handler(
+    handler: Handler, env: Mapping[str, str], config: Any, controller_id: str, streams: Streams
+) -> int:
     output = handler(env, config, controller_id, streams)
     if output is not None:
         write(streams.stdout, output)
     return EXIT_OK
+
+
+def _outcome(exc: BaseException) -> tuple[int, str]:
+    """The exit code and error line main() turns an exception into."""
+    if isinstance(exc, ProviderError):
+        return exc.exit_code, str(exc) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_ERROR, "interrupted"
+    return EXIT_ERROR, f"internal error: {type(exc).__name__}: {exc}"
 
 
 def pool_extra_specs(env: Mapping[str, str]) -> object:
@@ -170,6 +197,10 @@ def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: St
     from .userdata import build_user_data
 
     data = read_bootstrap(streams.stdin)
+    if config.command_log:
+        from .command_log import note_instance
+
+        note_instance(data.get("name"), data.get("pool_id"))
     bootstrap = parse_bootstrap(data)
     # The bootstrap carries the pool's extra specs in both interface versions.
     specs = parse_extra_specs(data.get("extra_specs"))
@@ -181,7 +212,17 @@ def _create(env: Mapping[str, str], config: Any, controller_id: str, streams: St
 
 
 def _delete(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> None:
-    _provider(config, controller_id, env).delete_instance(env["GARM_INSTANCE_ID"].strip())
+    provider = _provider(config, controller_id, env)
+    if not config.postmortem_dir:
+        provider.delete_instance(env["GARM_INSTANCE_ID"].strip())
+        return
+    from .postmortem import inspect_before_delete
+
+    def before(lxd: Any, name: str, instance: dict[str, Any]) -> None:
+        warn = lambda message: report(streams.stderr, message)  # noqa: E731
+        inspect_before_delete(lxd, name, instance, config, warn)
+
+    provider.delete_instance(env["GARM_INSTANCE_ID"].strip(), before)
 
 
 def _get(env: Mapping[str, str], config: Any, controller_id: str, streams: Streams) -> bytes:

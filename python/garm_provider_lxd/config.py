@@ -55,6 +55,13 @@ class Config(Record):
     address_wait_seconds: float = 10.0
     request_timeout_seconds: float = 30.0
     operation_timeout_seconds: float = 600.0
+    # [diagnostics] (docs/operating-runners.md): empty paths turn each feature off.
+    command_log: str = ""
+    command_log_max_bytes: int = 16 << 20
+    command_log_keep: int = 3
+    postmortem_dir: str = ""
+    postmortem_keep: int = 500
+    postmortem_max_age_days: int = 30
 
 
 def load_config(path: str) -> Config:
@@ -81,13 +88,14 @@ def parse_config(raw: bytes, *, source: str = "config") -> Config:
 
 
 class ConfigKey(Record):
-    """One plain top-level key of the config file: its JSON type, default and meaning."""
+    """One plain key of the config file: its JSON type, default, meaning and table."""
 
     name: str
-    kind: str  # "string", "boolean" or "seconds" (a number from 0 to 86400)
+    kind: str  # "string", "boolean", "seconds" (a number from 0 to 86400), "count", "path"
     default: object
     description: str
     choices: tuple[str, ...] = ()
+    table: str = ""  # "" for a top-level key, else the [table] it lives in
 
 
 # The one table of the file's plain keys: _validate reads the file with it, config_schema()
@@ -120,32 +128,105 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         600.0,
         "Deadline of one LXD operation such as an image pull (default 600).",
     ),
+    ConfigKey(
+        "command_log",
+        "path",
+        "",
+        "File every GARM command appends one JSON line to (off when empty).",
+        table="diagnostics",
+    ),
+    ConfigKey(
+        "command_log_max_bytes",
+        "count",
+        16 << 20,
+        "Size at which the command log is rotated (default 16 MiB).",
+        table="diagnostics",
+    ),
+    ConfigKey(
+        "command_log_keep",
+        "count",
+        3,
+        "Rotated command logs kept as <command_log>.1 ... .N (default 3).",
+        table="diagnostics",
+    ),
+    ConfigKey(
+        "postmortem_dir",
+        "path",
+        "",
+        "Directory for post-mortems of runners that did not come up (off when empty).",
+        table="diagnostics",
+    ),
+    ConfigKey(
+        "postmortem_keep",
+        "count",
+        500,
+        "Most post-mortems kept; the oldest go first (default 500).",
+        table="diagnostics",
+    ),
+    ConfigKey(
+        "postmortem_max_age_days",
+        "count",
+        30,
+        "Post-mortems older than this many days are removed (default 30).",
+        table="diagnostics",
+    ),
 )
 MAX_SECONDS = 86400
-_EXPECTED = {"string": "a string", "boolean": "a boolean", "seconds": "a number"}
+MAX_COUNT = 1 << 40
+_EXPECTED = {
+    "string": "a string",
+    "path": "an absolute path",
+    "boolean": "a boolean",
+    "seconds": "a number",
+    "count": "a whole number",
+}
+_PYTHON_TYPES = {"string": str, "path": str, "boolean": bool, "seconds": float, "count": int}
 
 
 def _read_key(data: Mapping[str, Any], key: ConfigKey, source: str) -> Any:
-    value = data.get(key.name, key.default)
+    value: Any = data.get(key.name, key.default)
+    name = f"{key.table}.{key.name}" if key.table else key.name
     if key.kind == "seconds" and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    kind = {"string": str, "boolean": bool, "seconds": float}[key.kind]
+    kind = _PYTHON_TYPES[key.kind]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ConfigError(f"config {source}: {key.name}: must be {_EXPECTED[key.kind]}")
+        raise ConfigError(f"config {source}: {name}: must be {_EXPECTED[key.kind]}")
     if isinstance(value, str):
         value = value.strip() or key.default
         if key.choices and value not in key.choices:
             raise ConfigError(
-                f"config {source}: {key.name}: must be one of {', '.join(key.choices)}, "
-                f"not {value!r}"
+                f"config {source}: {name}: must be one of {', '.join(key.choices)}, not {value!r}"
             )
+        if key.kind == "path" and value and (not value.startswith("/") or "\0" in value):
+            raise ConfigError(f"config {source}: {name}: must be {_EXPECTED[key.kind]}")
     if isinstance(value, float) and not 0 <= value <= MAX_SECONDS:
-        raise ConfigError(f"config {source}: {key.name}: must be between 0 and {MAX_SECONDS}")
+        raise ConfigError(f"config {source}: {name}: must be between 0 and {MAX_SECONDS}")
+    if key.kind == "count" and not 0 <= value <= MAX_COUNT:
+        raise ConfigError(f"config {source}: {name}: must be between 0 and {MAX_COUNT}")
+    return value
+
+
+def _table(data: Mapping[str, Any], table: str, source: str) -> Mapping[str, Any]:
+    """A [table] of plain keys; unknown keys are refused (a typo must not turn a feature off)."""
+    if not table:
+        return data
+    value = data.get(table, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config {source}: {table}: must be a table")
+    known = {key.name for key in CONFIG_KEYS if key.table == table}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(
+            f"config {source}: {table}: unknown key {unknown[0]!r} "
+            f"(expected {', '.join(sorted(known))})"
+        )
     return value
 
 
 def _validate(data: Mapping[str, Any], source: str) -> Config:
-    values: dict[str, Any] = {key.name: _read_key(data, key, source) for key in CONFIG_KEYS}
+    values: dict[str, Any] = {
+        key.name: _read_key(_table(data, key.table, source), key, source) for key in CONFIG_KEYS
+    }
     config = Config(
         **values,
         image_remotes=_image_remotes(data.get("image_remotes", {}), source),
@@ -313,14 +394,22 @@ def config_schema() -> dict[str, Any]:
     """The JSON schema of the config file (GetConfigJSONSchema), built from the rules above."""
     kinds: dict[str, dict[str, Any]] = {
         "string": {"type": "string"},
+        "path": {"type": "string", "pattern": "^(/|\\s*$)"},
         "boolean": {"type": "boolean"},
         "seconds": {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+        "count": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
     }
     properties: dict[str, Any] = {}
     for key in CONFIG_KEYS:
-        properties[key.name] = {**kinds[key.kind], "description": key.description}
+        where = properties
+        if key.table:
+            table = properties.setdefault(
+                key.table, {"type": "object", "properties": {}, "additionalProperties": False}
+            )
+            where = table["properties"]
+        where[key.name] = {**kinds[key.kind], "description": key.description}
         if key.choices:
-            properties[key.name]["enum"] = list(key.choices)
+            where[key.name]["enum"] = list(key.choices)
     properties["image_remotes"] = {
         "type": "object",
         "description": "Simplestreams image servers, by the name used in a pool's image.",

@@ -28,6 +28,14 @@ _OPERATION_CANCELLED = 401
 _OPERATION_ENDED = (_OPERATION_SUCCESS, _OPERATION_FAILURE, _OPERATION_CANCELLED)
 
 
+class LxdTimes:
+    """What this process spent waiting on LXD: requests, and the part of it on operations."""
+
+    requests = 0
+    seconds = 0.0
+    operation_seconds = 0.0
+
+
 class Lxd:
     """A connection to one LXD (or Incus) server and project."""
 
@@ -86,7 +94,21 @@ class Lxd:
     ) -> tuple[int, bytes]:
         """Send one request; return the HTTP status and the raw response body."""
         payload = None if body is None else json_dumps(body)
-        return self._transport.request(method, path, payload, timeout)
+        began = time.monotonic()
+        try:
+            return self._transport.request(method, path, payload, timeout)
+        finally:
+            LxdTimes.requests += 1
+            LxdTimes.seconds += time.monotonic() - began
+
+    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
+        """GET path, keeping at most limit bytes of the body, within timeout seconds."""
+        began = time.monotonic()
+        try:
+            return self._transport.request("GET", self.path(path), None, timeout, limit)
+        finally:
+            LxdTimes.requests += 1
+            LxdTimes.seconds += time.monotonic() - began
 
     def call(
         self, method: str, path: str, body: object = None, timeout: float | None = None
@@ -106,7 +128,13 @@ class Lxd:
         if not isinstance(operation, str) or not operation.startswith("/1.0/operations/"):
             raise LxdError(f"{what}: LXD returned an async response without an operation")
         budget = self.config.operation_timeout_seconds if timeout is None else timeout
-        deadline = time.monotonic() + budget
+        began = time.monotonic()
+        try:
+            self._wait(operation, what, budget, began + budget)
+        finally:
+            LxdTimes.operation_seconds += time.monotonic() - began
+
+    def _wait(self, operation: str, what: str, budget: float, deadline: float) -> None:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -21,10 +21,13 @@ from .specs import ExtraSpecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .bootstrap import Bootstrap
     from .config import Config
+
+    BeforeDelete = Callable[[Lxd, str, dict[str, Any]], None]
 
 # The address wait polls LXD: quickly at first (an address usually comes within 2 s of the
 # start), then less often, and never more often than twice the time the last poll took. Under a
@@ -196,10 +199,13 @@ class Provider:
         state = lxd.get_state(instance_id) if running_without_state else None
         return provider_instance(raw, state)
 
-    def delete_instance(self, instance_id: str) -> None:
-        """Stop (forced) and delete an instance; a missing one is already deleted."""
+    def delete_instance(self, instance_id: str, before: BeforeDelete | None = None) -> None:
+        """Stop (forced) and delete an instance; a missing one is already deleted.
+
+        before(lxd, name, instance) runs first when the instance exists (post-mortems).
+        """
         try:
-            lxd, _, _ = self._owned(instance_id)
+            lxd, meta, _ = self._owned(instance_id)
         except NotFoundError:
             # GARM deletes right after killing a create that timed out, and LXD may still be
             # running that create with the instance not yet in its database: wait for it and
@@ -212,9 +218,11 @@ class Provider:
             if not any(waited):
                 return
             try:
-                lxd, _, _ = self._owned(instance_id)
+                lxd, meta, _ = self._owned(instance_id)
             except NotFoundError:
                 return
+        if before is not None:
+            before(lxd, instance_id, meta)
         try:
             self._force_delete(instance_id, lxd)
         except NotFoundError:

@@ -21,12 +21,12 @@ use crate::stream::Stream;
 
 const USER_AGENT_VALUE: &str = concat!("garm-provider-lxd/", env!("CARGO_PKG_VERSION"));
 
-/// Status and complete body of one HTTP response.
+/// Status and body of one HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
-    /// The whole body, de-chunked.
+    /// The body, de-chunked: the whole of it unless a byte limit cut it.
     pub body: Bytes,
 }
 
@@ -49,6 +49,7 @@ struct Prepared {
     method: Method,
     uri: Uri,
     body: Option<Bytes>,
+    limit: Option<usize>,
 }
 
 /// A thread-safe client for one endpoint; each call blocks until its response is complete.
@@ -91,11 +92,25 @@ impl Client {
         body: Option<Bytes>,
         timeout: Option<Duration>,
     ) -> Result<Response, Error> {
+        self.request_bounded(method, path, body, timeout, None)
+    }
+
+    /// Like `request`, but keep at most `limit` bytes of the body (when given) and stop reading
+    /// there: bodies that the other end controls (files inside an instance) can be endless.
+    pub fn request_bounded(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Bytes>,
+        timeout: Option<Duration>,
+        limit: Option<usize>,
+    ) -> Result<Response, Error> {
         let prepared = Prepared {
             method: Method::from_bytes(method.as_bytes())
                 .map_err(|_| Error::Invalid(format!("invalid HTTP method {method:?}")))?,
             uri: parse_path(&self.endpoint.full_path(path), path)?,
             body,
+            limit,
         };
         let after = timeout.unwrap_or(self.timeout);
         self.runtime.block_on(async {
@@ -200,8 +215,8 @@ impl Client {
                 sender.ready().await?;
                 let response = sender.send_request(request).await?;
                 let status = response.status().as_u16();
-                let body = response.into_body().collect().await?.to_bytes();
-                Ok::<_, hyper::Error>(Response { status, body })
+                let (body, complete) = read_body(response.into_body(), prepared.limit).await?;
+                Ok::<_, hyper::Error>((Response { status, body }, complete))
             });
             poll_fn(|cx| {
                 if ended.is_none() {
@@ -214,7 +229,10 @@ impl Client {
             .await
         };
         match outcome {
-            Ok(response) => Ok((response, ended.is_none() && !sender.is_closed())),
+            // A body left unread makes the connection useless for the next request.
+            Ok((response, complete)) => {
+                Ok((response, complete && ended.is_none() && !sender.is_closed()))
+            }
             Err(err) => {
                 // A request cancelled because the connection failed: the connection's error
                 // says why.
@@ -251,6 +269,28 @@ impl Conn {
         let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut *driver).poll(cx).is_pending())).await;
         pending && !self.sender.is_closed()
     }
+}
+
+/// The body, or its first `limit` bytes; and whether all of it was read.
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    limit: Option<usize>,
+) -> hyper::Result<(Bytes, bool)> {
+    let Some(limit) = limit else {
+        return Ok((body.collect().await?.to_bytes(), true));
+    };
+    let mut kept: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            let room = limit - kept.len();
+            if data.len() > room {
+                kept.extend_from_slice(&data[..room]);
+                return Ok((Bytes::from(kept), false));
+            }
+            kept.extend_from_slice(&data);
+        }
+    }
+    Ok((Bytes::from(kept), true))
 }
 
 fn parse_path(full: &str, path: &str) -> Result<Uri, Error> {

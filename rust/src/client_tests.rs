@@ -326,3 +326,31 @@ fn post_never_goes_on_a_reused_connection() {
     );
     assert_eq!(body(post), "200 1");
 }
+
+#[test]
+fn bounded_request_keeps_the_first_bytes_and_drops_the_connection() {
+    let server = serve(
+        "bounded",
+        vec![
+            Box::new(|mut c| {
+                if read_request(&mut c).is_some() {
+                    respond(&mut c, &"x".repeat(100_000));
+                }
+            }),
+            Box::new(|mut c| {
+                while read_request(&mut c).is_some() {
+                    respond(&mut c, "{}");
+                }
+            }),
+        ],
+    );
+    let client = client(&server);
+    let cut = client.request_bounded("GET", "/big", None, None, Some(10));
+    assert_eq!(body(cut), "200 xxxxxxxxxx");
+    // The rest of the first body was never read: the next request needs a new connection.
+    assert_eq!(body(get(&client, "/1.0")), "200 {}");
+    let whole = client.request_bounded("GET", "/1.0", None, None, Some(10));
+    assert_eq!(body(whole), "200 {}");
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}

@@ -75,7 +75,7 @@ impl LxdTransport {
     }
 
     /// Send one request (path includes the query) and return (status, body bytes).
-    #[pyo3(signature = (method, path, body = None, timeout = None))]
+    #[pyo3(signature = (method, path, body = None, timeout = None, max_bytes = None))]
     fn request<'py>(
         &self,
         py: Python<'py>,
@@ -83,10 +83,14 @@ impl LxdTransport {
         path: &str,
         body: Option<&[u8]>,
         timeout: Option<f64>,
+        max_bytes: Option<usize>,
     ) -> PyResult<(u16, Bound<'py, PyBytes>)> {
         let timeout = timeout.map(seconds).transpose()?;
         let body = body.map(Bytes::copy_from_slice);
-        let response = py.detach(|| self.client.request(method, path, body, timeout))?;
+        let response = py.detach(|| {
+            self.client
+                .request_bounded(method, path, body, timeout, max_bytes)
+        })?;
         Ok((response.status, PyBytes::new(py, &response.body)))
     }
 

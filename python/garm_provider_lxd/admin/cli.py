@@ -208,13 +208,38 @@ def _add_runner_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
             "Print the install script's status lines and the end of "
             "/var/log/cloud-init-output.log of a runner instance (through LXD's file API), "
             "and its console log where the server keeps one. Only instances the provider "
-            "tagged; output is bounded and control characters are escaped."
+            "tagged; output is bounded and control characters are escaped. When the instance "
+            "is gone, prints the newest post-mortem DeleteInstance saved of it "
+            "([diagnostics] postmortem_dir)."
         ),
     )
     logs.add_argument("--config", metavar="FILE", required=True, help="provider config file")
     logs.add_argument("name", metavar="NAME", help="the runner instance")
     logs.add_argument(
         "--lines", type=int, default=100, metavar="N", help="lines of each log (default 100)"
+    )
+
+    stats = commands.add_parser(
+        "stats",
+        help="counts, failures and latencies of GARM commands, from the command record",
+        description=(
+            "Read the [diagnostics] command_log (and its rotated copies) and print, per "
+            "command and pool, how many ran, how many failed and why (most common first), and "
+            "p50/p90/p99 wall times. See docs/operating-runners.md."
+        ),
+    )
+    stats.add_argument("--config", metavar="FILE", required=True, help="provider config file")
+    stats.add_argument(
+        "--since", default="", metavar="DURATION", help="only the last DURATION, e.g. 1h, 7d"
+    )
+    stats.add_argument("--pool", default="", metavar="ID", help="only this pool")
+    output = stats.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument(
+        "--prometheus", action="store_true", help="print node_exporter textfile metrics"
+    )
+    stats.add_argument(
+        "--html", default="", metavar="FILE", help="also write a report with charts to FILE"
     )
 
     prune = commands.add_parser(
@@ -340,6 +365,18 @@ def run_operator(args: list[str], streams: Streams) -> int:
             )
     if options.command in ("status", "logs", "prune"):
         return _runner_command(options, streams)
+    if options.command == "stats":
+        from .stats import run_stats
+
+        return run_stats(
+            load_config(options.config),
+            _text(streams),
+            since=options.since,
+            pool=options.pool,
+            as_json=options.json,
+            prometheus=options.prometheus,
+            html=options.html,
+        )
     raise InputError("a subcommand is required (see --help)")
 
 

@@ -8,6 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..config import instance_projects
 from ..errors import EXIT_OK, InputError, LxdError, ProviderError
 from ..instances import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from ..postmortem import CLOUD_INIT_OUTPUT, STATUS_MARKERS
 from .pylxd_client import connect, lxd_errors, project_api
 from .terminal import decoded, for_terminal
 
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
 
     from ..config import Config
 
-CLOUD_INIT_OUTPUT = "/var/log/cloud-init-output.log"
-# What the default install script prints for each status it reports to GARM
-# (templates/install_runner.sh.j2, report()), and what install scripts print when they fail.
-STATUS_MARKERS = (b"garm-runner-status: ", b"runner install failed: ")
 DEFAULT_LINES = 100
 MAX_LINES = 10_000
 # Runner code writes these files: read at most this much of one (a symlink to /dev/zero
@@ -91,6 +88,10 @@ def _shown(line: bytes) -> str:
     return text + ("\u2026" if len(line) > MAX_LINE_CHARS else "")
 
 
+class RunnerGone(ProviderError):
+    """No instance of that name exists (any more)."""
+
+
 def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, str, dict[str, Any]]:
     """(project API, project, instance) of the provider-tagged instance name, else an error."""
     from pylxd.exceptions import NotFound
@@ -106,7 +107,7 @@ def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, s
                 continue
     where = ", ".join(project or "default" for project in projects)
     if not found:
-        raise ProviderError(f"instance {name} not found in project(s) {where}")
+        raise RunnerGone(f"instance {name} not found in project(s) {where}")
     tagged = [entry for entry in found if TAG_CONTROLLER in (entry[2].get("config") or {})]
     if not tagged:
         # Only runners: this command must not become a way to read any instance's files.
@@ -122,7 +123,16 @@ def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LI
         raise InputError(f"--lines: must be between 1 and {MAX_LINES}")
     validate_instance_name(name)
     client = connect(config)
-    api, project, instance = find_runner(client, config, name)
+    try:
+        api, project, instance = find_runner(client, config, name)
+    except RunnerGone:
+        # Gone: what DeleteInstance saved of it, if it did not come up.
+        from .postmortem_view import newest_postmortem, show_postmortem
+
+        saved = newest_postmortem(config.postmortem_dir, name) if config.postmortem_dir else None
+        if saved is None:
+            raise
+        return show_postmortem(saved, out, lines)
     node = api.instances[name]
     tags = instance.get("config") or {}
     status = str(instance.get("status") or "")

@@ -1,0 +1,127 @@
+"""Post-mortem rules that need no LXD: the came-up decision, redaction, the file and retention."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from garm_provider_lxd.config import Config, parse_config
+from garm_provider_lxd.postmortem import (
+    did_not_come_up,
+    redact_secrets,
+    redacted_instance,
+    save,
+)
+
+FINISHED = b"Cloud-init v. 22.4.2 finished at Mon, 07 Dec 2026 00:09:51 +0000. Up 5.3 seconds\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "log", "reason"),
+    [
+        ("Stopped", b"garm-runner-status: idle: ok\n", "instance is Stopped"),
+        ("Running", None, "cloud-init never ran"),
+        ("Running", b"garm-runner-status: installing: x\ngarm-runner-status: idle: ok\n", ""),
+        ("Running", b"garm-runner-status: idle: ok\ngarm-runner-status: failed: gone\n",
+         "last install status: garm-runner-status: failed: gone"),
+        ("Running", b"garm-runner-status: installing: downloading tools\n" + FINISHED,
+         "last install status: garm-runner-status: installing"),
+        ("Running", b"+ /tmp/real-install.sh\n+ rm -f /tmp/real-install.sh\n" + FINISHED, ""),
+        ("Running", b"+ /tmp/real-install.sh\ncurl: (22) error: 404\n" + FINISHED,
+         "GARM's install script did not succeed"),
+        ("Running", b"some other script\n" + FINISHED, ""),
+        ("Running", b"some other script, still running\n", "cloud-init did not finish"),
+    ],
+)  # fmt: skip
+def test_came_up_is_decided_from_what_the_instance_shows(
+    status: str, log: bytes | None, reason: str
+) -> None:
+    found = did_not_come_up(status, log)
+    assert (found == "") if not reason else (reason in found), found
+
+
+def test_config_keeps_only_lxd_keys_and_tags() -> None:
+    meta = {
+        "name": "r1",
+        "status": "Running",
+        "description": "free text",
+        "expanded_config": {"user.user-data": "secret"},
+        "config": {
+            "user.user-data": "#cloud-config token",
+            "cloud-init.user-data": "token",
+            "cloud-init.vendor-data": "x",
+            "environment.GITHUB_TOKEN": "ghp_x",
+            "user.runner-controller-id": "c",
+            "user.runner-pool-id": "p",
+            "limits.cpu": "2",
+            "volatile.uuid": "u",
+        },
+    }
+    kept = redacted_instance(meta)
+    assert kept["config"] == {
+        "user.runner-controller-id": "c",
+        "user.runner-pool-id": "p",
+        "limits.cpu": "2",
+        "volatile.uuid": "u",
+    }
+    assert kept["config_dropped"] == [
+        "cloud-init.user-data",
+        "cloud-init.vendor-data",
+        "environment.GITHUB_TOKEN",
+        "user.user-data",
+    ]
+    assert "expanded_config" not in kept and "description" not in kept
+    assert "secret" not in json.dumps(kept) and "token" not in json.dumps(kept["config"])
+
+
+def test_tokens_in_traces_are_redacted() -> None:
+    text = (
+        "+ BEARER_TOKEN=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n"
+        "curl -H 'Authorization: Bearer abc.def' http://x/?token=zzz\n"
+        "./config.sh --token AAAA --url u\n"
+    )
+    shown = redact_secrets(text)
+    for secret in ("eyJhbGciOiJIUzI1NiJ9", "abc.def", "zzz", "AAAA"):
+        assert secret not in shown
+    assert "Bearer ***" in shown and "--token ***" in shown
+
+
+def _config(tmp_path: Path, keep: int, days: int) -> Config:
+    return parse_config(
+        f'unix_socket_path = "/s"\n[diagnostics]\npostmortem_dir = "{tmp_path}/pm"\n'
+        f"postmortem_keep = {keep}\npostmortem_max_age_days = {days}\n".encode()
+    )
+
+
+def test_file_is_private_gzip_json_and_retention_applies(tmp_path: Path) -> None:
+    config = _config(tmp_path, keep=3, days=10)
+    directory = tmp_path / "pm"
+    directory.mkdir(mode=0o700)
+    old = directory / "ancient.20200101T000000Z.json.gz"
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 11 * 86400,) * 2)
+    other = directory / "notes.txt"  # not ours: never removed
+    other.write_text("keep me")
+    for index in range(5):
+        path = Path(save(config, f"runner-{index}", {"name": f"runner-{index}"}))
+        os.utime(path, (time.time() - 100 + index,) * 2)
+    names = sorted(p.name for p in directory.iterdir())
+    assert "notes.txt" in names and old.name not in names
+    kept = [n for n in names if n.endswith(".json.gz")]
+    assert [n.split(".")[0] for n in kept] == ["runner-2", "runner-3", "runner-4"]
+    newest = directory / kept[-1]
+    assert oct(newest.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(gzip.decompress(newest.read_bytes())) == {"name": "runner-4"}
+
+
+def test_symlinked_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "pm").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):
+        save(_config(tmp_path, 5, 5), "runner", {"name": "runner"})
+    assert list((tmp_path / "elsewhere").iterdir()) == []
