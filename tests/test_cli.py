@@ -185,7 +185,7 @@ def test_userdata_subcommand_bad_input_is_one_line() -> None:
 @pytest.mark.parametrize(
     "command",
     [["userdata"], ["check"], ["setup"], ["image"], ["image", "build"], ["status"], ["logs"],
-     ["prune"]],
+     ["prune"], ["stats"]],
 )  # fmt: skip
 def test_each_subcommands_help_shows_real_invocations(
     command: list[str], capsys: pytest.CaptureFixture[str]

@@ -165,6 +165,12 @@ examples:
   garm-provider-lxd prune --config {CONFIG} --controller-id <controller id>   # the plan
   garm-provider-lxd prune --config {CONFIG} --controller-id <controller id> \\
       --older-than 2h --apply""",
+    "stats": f"""\
+examples:
+  garm-provider-lxd stats --config {CONFIG} --since 1h
+  garm-provider-lxd stats --config {CONFIG} --pool <pool id> --html /tmp/garm-stats.html
+  garm-provider-lxd stats --config {CONFIG} --prometheus     # a node_exporter textfile
+(needs [diagnostics] command_log in the config; see docs/operating-runners.md)""",
 }
 
 
@@ -366,6 +372,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
     if options.command in ("status", "logs", "prune"):
         return _runner_command(options, streams)
     if options.command == "stats":
+        from ..config import load_config
         from .stats import run_stats
 
         return run_stats(
