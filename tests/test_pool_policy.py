@@ -575,3 +575,19 @@ def test_image_remote_on_an_allowed_or_declared_host_passes_the_policy(
         )
         assert proc.returncode == 0, proc.stderr
     assert probe_targets.closing in probe_targets.accepts()
+
+
+def test_check_shows_allowed_image_hosts_and_the_image_remote_verdict(
+    provider_bin: str, provider_config: Path, tmp_path: Path
+) -> None:
+    specs_file = tmp_path / "specs.json"
+    specs_file.write_text(json.dumps({"image_remote": {"addr": "https://mirror.example:8443/"}}))
+    proc = _check(provider_bin, provider_config, specs_file)
+    assert proc.returncode == 1
+    assert "FAIL  pool policy: extra specs: image_remote.addr: host mirror.example:8443" in (
+        proc.stdout
+    )
+    allowing = _config_with(provider_config, 'allow_image_hosts = ["mirror.example:*"]')
+    proc = _check(provider_bin, allowing, specs_file)
+    assert "pool policy: allow_image_hosts = ['mirror.example:*']" in proc.stdout
+    assert "ok    the extra specs are allowed by the pool policy" in proc.stdout

@@ -136,6 +136,7 @@ def describe_policy(policy: PoolPolicy) -> str:
             ("allow_config", policy.allow_config),
             ("allow_device_types", policy.allow_device_types),
             ("allow_projects", policy.allow_projects),
+            ("allow_image_hosts", policy.allow_image_hosts),
         )
         if values
     ]
