@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import LxdEnv, RunProvider, create_runner
+from conftest import LxdEnv, RunProvider, create_runner, socket_config
 
 # A pongo2 template LXD would evaluate in its own daemon (snapshots.pattern).
 NESTED_LOOPS = "{% for a in x %}{% for b in x %}{% endfor %}{% endfor %}"
@@ -480,3 +482,131 @@ def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(
     )
     assert proc.returncode == 0, proc.stderr
     assert not _exists(lxd_client, name)
+
+
+# TCP listeners in the test daemon's network namespace, where LXD would connect to a pool's
+# image_remote: one accepts and never answers, one accepts and hangs up, and a port nobody
+# listens on. Prints the three ports, then "accept <port>" for every connection.
+PROBE_LISTENERS = """
+import socket, sys, threading
+silent, closing, unused = (socket.create_server(("127.0.0.1", 0)) for _ in range(3))
+ports = [s.getsockname()[1] for s in (silent, closing, unused)]
+unused.close()
+print(*ports, flush=True)
+held = []
+def serve(server, keep):
+    while True:
+        conn, _ = server.accept()
+        print("accept", server.getsockname()[1], flush=True)
+        held.append(conn) if keep else conn.close()
+threading.Thread(target=serve, args=(closing, False), daemon=True).start()
+serve(silent, True)
+"""
+
+
+class ProbeTargets:
+    """The listeners' ports; accepts() stops them and returns the ports that were connected to."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self.silent, self.closing, self.closed = map(int, process.stdout.readline().split())
+
+    def accepts(self) -> list[int]:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=30)
+        return [int(line.split()[1]) for line in out.splitlines() if line.startswith("accept ")]
+
+
+@pytest.fixture
+def probe_targets(lxd_env: LxdEnv) -> Iterator[ProbeTargets]:
+    """The probe listeners, started in the test daemon's network namespace."""
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", lxd_env.netns, sys.executable, "-c", PROBE_LISTENERS],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield ProbeTargets(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_image_remote_on_an_undeclared_host_is_refused_before_any_connection(
+    run_provider: RunProvider,
+    tmp_path: Path,
+    lxd_env: LxdEnv,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    probe_targets: ProbeTargets,
+) -> None:
+    """A pool cannot make LXD probe ports: a closed one and a silent one both fail at once with
+    the policy line (old code: "connection refused", and a hang until the operation deadline).
+    """
+    config = socket_config(tmp_path / "probe.toml", lxd_env.socket, operation_timeout_seconds=10)
+    for port in (probe_targets.closed, probe_targets.silent):
+        specs = {"image_remote": {"addr": f"https://127.0.0.1:{port}/"}}
+        entry = f'allow_image_hosts = ["127.0.0.1:{port}"]'
+        proc, name = _create(run_provider, config, controller_id, specs)
+        _assert_refused(proc, "image_remote.addr", entry)
+        assert not _exists(lxd_client, name)
+        proc = run_provider(
+            "ValidatePoolInfo", config=config, controller_id=controller_id, extra_specs=specs
+        )
+        _assert_refused(proc, "image_remote.addr", entry)
+    assert probe_targets.accepts() == []
+
+
+def test_image_remote_on_an_allowed_or_declared_host_passes_the_policy(
+    run_provider: RunProvider,
+    tmp_path: Path,
+    lxd_env: LxdEnv,
+    controller_id: str,
+    lxd_client: pylxd.Client,
+    probe_targets: ProbeTargets,
+) -> None:
+    """Allowed by host (and port), or the addr of a declared remote: the policy lets it through,
+    and LXD really connects (which also shows the listeners above would have seen a probe).
+    """
+    closing = f"https://127.0.0.1:{probe_targets.closing}/"
+    silent = f"https://127.0.0.1:{probe_targets.silent}/"
+    allowed = socket_config(
+        tmp_path / "allowed.toml",
+        lxd_env.socket,
+        operation_timeout_seconds=10,
+        pool_policy={"allow_image_hosts": [f"127.0.0.1:{probe_targets.closing}"]},
+    )
+    proc, name = _create(run_provider, allowed, controller_id, {"image_remote": {"addr": closing}})
+    assert proc.returncode == 1, proc.stderr
+    assert b"pool policy" not in proc.stderr
+    assert not _exists(lxd_client, name)
+    declared = socket_config(tmp_path / "declared.toml", lxd_env.socket)
+    declared.write_text(declared.read_text() + f'[image_remotes.probe]\naddr = "{silent}"\n')
+    for config, addr in ((allowed, closing), (declared, silent)):
+        proc = run_provider(
+            "ValidatePoolInfo",
+            config=config,
+            controller_id=controller_id,
+            extra_specs={"image_remote": {"addr": addr}},
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert probe_targets.closing in probe_targets.accepts()
+
+
+def test_check_shows_allowed_image_hosts_and_the_image_remote_verdict(
+    provider_bin: str, provider_config: Path, tmp_path: Path
+) -> None:
+    specs_file = tmp_path / "specs.json"
+    specs_file.write_text(json.dumps({"image_remote": {"addr": "https://mirror.example:8443/"}}))
+    proc = _check(provider_bin, provider_config, specs_file)
+    assert proc.returncode == 1
+    assert "FAIL  pool policy: extra specs: image_remote.addr: host mirror.example:8443" in (
+        proc.stdout
+    )
+    allowing = _config_with(provider_config, 'allow_image_hosts = ["mirror.example:*"]')
+    proc = _check(provider_bin, allowing, specs_file)
+    assert "pool policy: allow_image_hosts = ['mirror.example:*']" in proc.stdout
+    assert "ok    the extra specs are allowed by the pool policy" in proc.stdout

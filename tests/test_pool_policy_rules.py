@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from garm_provider_lxd.config import Config, ImageRemote, PoolPolicy, parse_config
+from garm_provider_lxd.config import Config, ImageRemote, PoolPolicy, image_host, parse_config
 from garm_provider_lxd.errors import InputError
 from garm_provider_lxd.policy import (
     SAFE_CONFIG,
@@ -326,11 +326,102 @@ def test_projects(project: str, own: str, allowed: bool) -> None:
 
 
 def test_image_remote_must_be_verified_https() -> None:
-    _allowed({"image_remote": {"addr": "https://images.example"}})
-    assert "image_remote.addr" in _refusal({"image_remote": {"addr": "http://images.example"}})
-    message = _refusal({"image_remote": {"addr": "https://i.example", "skip_verify": True}})
+    hosts = PoolPolicy(allow_image_hosts=("images.example", "i.example"))
+    _allowed({"image_remote": {"addr": "https://images.example"}}, hosts)
+    message = _refusal({"image_remote": {"addr": "http://images.example"}}, hosts)
+    assert "image_remote.addr: plain http" in message
+    message = _refusal({"image_remote": {"addr": "https://i.example", "skip_verify": True}}, hosts)
     assert "image_remote.skip_verify" in message
     assert "[image_remotes]" in message
+
+
+def test_image_remote_on_an_unlisted_host_names_the_allowing_entry() -> None:
+    message = _refusal({"image_remote": {"addr": "https://10.99.0.1:54/streams"}})
+    assert message == (
+        "extra specs: image_remote.addr: host 10.99.0.1:54 is not allowed by the provider's pool "
+        'policy (allow it with [pool_policy] allow_image_hosts = ["10.99.0.1:54"], or declare '
+        "the server in the provider config's [image_remotes])"
+    )
+
+
+def test_image_remote_of_a_declared_remote_needs_no_allowance() -> None:
+    # The same addr as an [image_remotes] entry is the operator's own server, http included.
+    remotes = {
+        "mirror": ImageRemote(addr="https://mirror.internal/streams/"),
+        "plain": ImageRemote(addr="http://10.0.0.5:8080"),
+    }
+    _allowed({"image_remote": {"addr": "https://mirror.internal/streams"}}, image_remotes=remotes)
+    _allowed({"image_remote": {"addr": "http://10.0.0.5:8080/"}}, image_remotes=remotes)
+    for other in ("https://mirror.internal/other", "https://mirror.internal:8443/streams"):
+        message = _refusal({"image_remote": {"addr": other}}, image_remotes=remotes)
+        assert "allow_image_hosts" in message
+
+
+@pytest.mark.parametrize(
+    ("addr", "patterns", "allowed"),
+    [
+        ("https://images.example/streams", ("images.example",), True),
+        ("https://Images.Example/", ("images.example",), True),
+        ("https://images.example/", ("IMAGES.example",), True),
+        ("https://images.example:443/", ("images.example",), True),
+        # A port other than 443 is part of what the pattern must match.
+        ("https://images.example:8443/", ("images.example",), False),
+        ("https://images.example:8443/", ("images.example:8443",), True),
+        ("https://images.example:22/", ("images.example:8443",), False),
+        ("https://a.mirrors.example/", ("*.mirrors.example",), True),
+        ("https://a.mirrors.example:22/", ("*.mirrors.example",), False),
+        ("https://mirrors.example.evil/", ("*.mirrors.example",), False),
+        ("https://127.0.0.1:9/", ("127.0.0.1",), False),
+        ("https://127.0.0.1:9/", ("127.0.0.1:9",), True),
+        ("https://[2001:db8::1]:8443/", ("[2001:db8::1]:8443",), True),
+        ("https://[2001:db8::1]/", ("[2001:db8::1]",), True),
+        ("https://[2001:db8::1]/", ("2001:db8::1",), False),
+        # Anything but a plain host: refused whatever the patterns say.
+        ("https://images.example@10.0.0.1/", ("*",), False),
+        ("https://images.example%2e10.0.0.1/", ("*",), False),
+        ("https://images.example:/", ("*",), False),
+        ("https://images.example:99999/", ("*",), False),
+        ("https://images.example:0/", ("*",), False),
+        ("https://[fe80::1%25eth0]/", ("*",), False),
+        ("https://[::1/", ("*",), False),
+        ("https://images.example:+443/", ("*",), False),
+        ("https://ima_ges.example/", ("*",), False),
+        ("https://images.example/", ("*",), True),
+    ],
+)
+def test_image_remote_hosts(addr: str, patterns: tuple[str, ...], allowed: bool) -> None:
+    specs = {"image_remote": {"addr": addr}}
+    if allowed:
+        _allowed(specs, PoolPolicy(allow_image_hosts=patterns))
+    else:
+        message = _refusal(specs, PoolPolicy(allow_image_hosts=patterns))
+        assert message.startswith("extra specs: image_remote.addr: "), message
+
+
+def test_allow_image_hosts_is_read_from_the_config() -> None:
+    policy = parse_config(
+        b'unix_socket_path = "/s"\n[pool_policy]\nallow_image_hosts = ["*.mirrors.example"]\n'
+    ).pool_policy
+    assert policy.allow_image_hosts == ("*.mirrors.example",)
+    _allowed({"image_remote": {"addr": "https://eu.mirrors.example/streams"}}, policy)
+
+
+@pytest.mark.parametrize(
+    ("addr", "host"),
+    [
+        ("https://Images.Example/x", "images.example"),
+        ("https://images.example:443", "images.example"),
+        ("http://images.example:80/", "images.example"),
+        ("http://images.example:443/", "images.example:443"),
+        ("https://192.0.2.1:08443/", "192.0.2.1:8443"),
+        ("https://[2001:DB8::1]:443/", "[2001:db8::1]"),
+        ("https://user:pw@images.example/", ""),
+        ("https://images.example:1:2/", ""),
+        ("https:///x", ""),
+    ],
+)
+def test_image_host(addr: str, host: str) -> None:
+    assert image_host(addr) == host
 
 
 def test_no_specs_is_always_allowed() -> None:

@@ -33,6 +33,7 @@ class PoolPolicy(Record):
     allow_projects: tuple[str, ...] = ()  # LXD projects besides project_name
     allow_volumes: tuple[str, ...] = ()  # glob patterns of custom volumes, "pool/volume"
     allow_profiles: tuple[str, ...] = ()  # glob patterns of profiles used as they are
+    allow_image_hosts: tuple[str, ...] = ()  # glob patterns of image_remote hosts (host[:port])
 
 
 class Config(Record):
@@ -280,6 +281,41 @@ def http_url_problem(addr: str) -> str:
     return ""
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_HOST_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_IPV6_CHARS = frozenset("0123456789abcdef:.")
+
+
+def image_host(addr: str) -> str:
+    """The host of an http(s) URL as allow_image_hosts matches it ("" when it has no plain one).
+
+    Lower case, with the port only when it is not the scheme's default: `name`, `name:8443`,
+    `192.0.2.1`, `[2001:db8::1]:8443`. User information, percent escapes and any character a
+    host name or address does not have give "", so no URL parser can read another host in it.
+    """
+    scheme, _, rest = addr.partition("://")
+    authority = rest.partition("/")[0].lower()
+    if authority.startswith("["):
+        end = authority.find("]")
+        host, port = authority[: end + 1], authority[end + 1 :]
+        if end < 0 or ":" not in host or not _IPV6_CHARS.issuperset(host[1:-1]):
+            return ""
+    else:
+        host, colon, digits = authority.partition(":")
+        port = colon + digits
+        if not host or not _HOST_NAME_CHARS.issuperset(host):
+            return ""
+    if not port:
+        return host
+    digits = port[1:]
+    if port[0] != ":" or not (digits.isascii() and digits.isdigit()) or len(digits) > 5:
+        return ""
+    number = int(digits)
+    if not 0 < number < 65536:
+        return ""
+    return host if number == _DEFAULT_PORTS.get(scheme) else f"{host}:{number}"
+
+
 def parse_image_remote(
     entry: Mapping[str, Any], fail: Callable[[str, str], Exception]
 ) -> ImageRemote:
@@ -343,6 +379,7 @@ _POOL_POLICY_KEYS = (
     "allow_projects",
     "allow_volumes",
     "allow_profiles",
+    "allow_image_hosts",
 )
 
 
@@ -387,6 +424,7 @@ _POLICY_DESCRIPTIONS = {
     "allow_projects": "LXD projects pools may use besides project_name.",
     "allow_volumes": "Glob patterns of custom volumes (pool/volume) pools may attach.",
     "allow_profiles": "Glob patterns of profiles pools may use without their contents judged.",
+    "allow_image_hosts": "Glob patterns of the hosts (host or host:port) of pools' image_remote.",
 }
 
 

@@ -22,6 +22,10 @@ TAG_CONTROLLER = "user.runner-controller-id"
 TAG_POOL = "user.runner-pool-id"
 TAG_OS_TYPE = "user.os-type"
 TAG_OS_ARCH = "user.os-arch"
+# A value of its own for every CreateInstance call: what a failed create cleans up must be the
+# instance this call made, not one another call (another controller, or GARM's retry) made
+# under the same name in the meantime (docs/reliability.md, "Two creates for one name").
+TAG_CREATE_ID = "user.runner-create-id"
 REMOVE_ALL_CONCURRENCY = 8
 # Where LXD reads an instance's user data: cloud-init's own key on servers with the cloud_init
 # extension, the older user.* key before it.

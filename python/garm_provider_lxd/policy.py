@@ -160,7 +160,7 @@ def enforce_pool_policy(
     except _Refused as refused:
         raise _specs_error(refused) from None
     if specs.image_remote is not None:
-        _check_image_remote(specs.image_remote)
+        _check_image_remote(specs.image_remote, config)
     if profiles and read_profile is not None:
         _check_profiles(config, specs, profiles, read_profile)
 
@@ -329,12 +329,35 @@ def _check_override(
         )
 
 
-def _check_image_remote(remote: ImageRemote) -> None:
-    instead = "use https:// or name a remote from the provider config's [image_remotes]"
+def _check_image_remote(remote: ImageRemote, config: Config) -> None:
+    # The LXD server connects to whatever a pool's image_remote names, and its answer (refused
+    # at once, or a hang until the operation times out) comes back as GARM's fault text: a
+    # pool admin could map the LXD host's network. So only the operator's own servers (the
+    # addr of an [image_remotes] entry) or hosts it lists; checked before any request.
+    from .config import image_host
+
+    addr = remote.addr.rstrip("/")
+    if any(addr == declared.addr.rstrip("/") for declared in config.image_remotes.values()):
+        return
+    declare = "or declare the server in the provider config's [image_remotes]"
     if remote.addr.partition("://")[0] != "https":
-        raise InputError(f"extra specs: image_remote.addr: plain http is {_REFUSED} ({instead})")
+        raise InputError(
+            f"extra specs: image_remote.addr: plain http is {_REFUSED} (use https:// {declare})"
+        )
     if remote.skip_verify:
-        raise InputError(f"extra specs: image_remote.skip_verify: {_REFUSED} ({instead})")
+        raise InputError(f"extra specs: image_remote.skip_verify: {_REFUSED} ({declare[3:]})")
+    host = image_host(remote.addr)
+    if not host:
+        raise InputError(
+            "extra specs: image_remote.addr: only a plain host name or address (and port) can "
+            f"be allowed, without user information or escapes ({declare[3:]})"
+        )
+    patterns = config.pool_policy.allow_image_hosts
+    if not any(p.lower() == host or glob_match(p.lower(), host) for p in patterns):
+        raise InputError(
+            f"extra specs: image_remote.addr: host {host} is {_REFUSED} (allow it with "
+            f'[pool_policy] allow_image_hosts = ["{host}"], {declare})'
+        )
 
 
 def _specs_error(refused: _Refused) -> InputError:

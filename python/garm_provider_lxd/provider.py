@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from ._native import json_loads
@@ -10,6 +11,7 @@ from .errors import DuplicateError, InputError, LxdError, NotFoundError, Provide
 from .instances import (
     REMOVE_ALL_CONCURRENCY,
     TAG_CONTROLLER,
+    TAG_CREATE_ID,
     TAG_POOL,
     create_request,
     instance_profiles,
@@ -81,6 +83,7 @@ class Provider:
         name = bootstrap.name
         validate_instance_name(name)
         body = self.create_body(bootstrap, user_data)
+        create_id = body["config"][TAG_CREATE_ID] = os.urandom(16).hex()
         try:
             self.lxd.get_instance(name)
         except NotFoundError:
@@ -94,15 +97,18 @@ class Provider:
             return self._wait_for_address(name)
         except DuplicateError:
             raise
-        except NotFoundError:
-            # Someone removed it mid-create (RemoveAllInstances, an operator): exit code 30
-            # would tell GARM "no such instance", so report it as the failed create it is.
-            self._discard(name)
-            raise LxdError(f"instance {name} was removed while it was being created") from None
-        except BaseException:
-            # Whatever failed (including a signal turned into an exception by the CLI),
-            # nothing half-created may stay behind.
-            self._discard(name)
+        except BaseException as exc:
+            # Whatever failed (including a signal turned into an exception by the CLI), nothing
+            # this call created may stay behind, and nothing it did not create may go.
+            if self._discard(name, create_id) and isinstance(exc, LxdError):
+                # Another create of this name won the race (LXD 5.0 fails the loser's
+                # operation: "Instance is busy running a "create" operation", or "This
+                # "instances" entry already exists"); its instance stays.
+                raise DuplicateError(f"instance {name} already exists ({exc})") from None
+            if isinstance(exc, NotFoundError):
+                # Someone removed it mid-create (RemoveAllInstances, an operator): exit code 30
+                # would tell GARM "no such instance", so report it as the failed create it is.
+                raise LxdError(f"instance {name} was removed while it was being created") from None
             raise
 
     def create_body(self, bootstrap: Bootstrap, user_data: bytes) -> dict[str, Any]:
@@ -135,12 +141,26 @@ class Provider:
             time.sleep(min(pause, ADDRESS_POLL_MAX, max(deadline - now, 0.0)))
             interval = min(interval * ADDRESS_POLL_GROWTH, ADDRESS_POLL_MAX)
 
-    def _discard(self, name: str) -> None:
-        """Best-effort removal of a half-created instance."""
+    def _discard(self, name: str, create_id: str) -> bool:
+        """Best-effort removal of the instance this create made; True if another holds the name.
+
+        Only an instance tagged with this call's create id is deleted. When none is there yet,
+        the operations on the name are waited for first: a create still running (one this
+        call gave up on) would otherwise leave its instance behind.
+        """
         try:
+            try:
+                meta, _ = self.lxd.get_instance(name)
+            except NotFoundError:
+                if not self.lxd.wait_for_instance_operations(name):
+                    return False
+                meta, _ = self.lxd.get_instance(name)
+            if (meta.get("config") or {}).get(TAG_CREATE_ID) != create_id:
+                return True
             self._force_delete(name)
         except BaseException:  # the original error is the one to report
-            return
+            return False
+        return False
 
     # -- single-instance commands -----------------------------------------------------------
 

@@ -362,7 +362,11 @@ SPEC_KEYS: tuple[SpecKey, ...] = (
         {
             **image_remote_schema(),
             "additionalProperties": False,
-            "description": "Simplestreams server this pool's image alias is pulled from.",
+            "description": (
+                "Simplestreams server this pool's image alias is pulled from: one the provider "
+                "config declares in [image_remotes], or on a host in [pool_policy] "
+                "allow_image_hosts."
+            ),
         },
         _parse_image_remote,
     ),
@@ -376,8 +380,8 @@ EXTRA_SPECS_SCHEMA: dict[str, Any] = {
     "title": "garm-provider-lxd extra specs",
     "description": (
         "Per-pool settings. The provider config's [pool_policy] decides which config keys, "
-        "device types and projects a pool may use, so this schema accepts more than a given "
-        "provider may allow: CreateInstance and ValidatePoolInfo refuse the rest."
+        "device types, projects and image servers a pool may use, so this schema accepts more "
+        "than a given provider may allow: CreateInstance and ValidatePoolInfo refuse the rest."
     ),
     "type": "object",
     "properties": {key.name: dict(key.schema) for key in SPEC_KEYS},

@@ -354,3 +354,92 @@ fn bounded_request_keeps_the_first_bytes_and_drops_the_connection() {
     drop(client);
     assert!(!server.done.join().expect("server"));
 }
+
+fn respond_declaring(conn: &mut UnixStream, length: usize) {
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n");
+    conn.write_all(head.as_bytes()).expect("write");
+}
+
+#[test]
+fn body_at_the_cap_is_read_and_a_longer_one_is_refused_unread() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let server = serve(
+        "cap-declared",
+        vec![
+            Box::new(|mut c| {
+                read_request(&mut c);
+                respond(&mut c, &"x".repeat(1024));
+                // One byte over the cap, declared: the client must not wait for the body.
+                read_request(&mut c);
+                respond_declaring(&mut c, 1025);
+            }),
+            Box::new(move |mut c| {
+                read_request(&mut c);
+                respond(&mut c, "fresh");
+                let _ = release_rx.recv();
+            }),
+        ],
+    );
+    let client = client(&server).with_max_body(1024);
+    assert_eq!(
+        body(get(&client, "/1.0")),
+        format!("200 {}", "x".repeat(1024))
+    );
+    let text = body(get(&client, "/1.0/instances?recursion=1"));
+    assert!(
+        text.starts_with("error: LXD response to GET /1.0/instances from ")
+            && text.ends_with(" is larger than 1024 bytes; not read"),
+        "{text}"
+    );
+    // The refused response's connection is not reused: the next request opens a new one.
+    assert_eq!(body(get(&client, "/1.0")), "200 fresh");
+    let _ = release_tx.send(());
+    drop(client);
+    assert!(!server.done.join().expect("server"));
+}
+
+#[test]
+fn endless_chunked_body_stops_being_read_at_the_cap() {
+    const CAP: usize = 1 << 20;
+    let (sent_tx, sent_rx) = mpsc::channel();
+    let server = serve(
+        "cap-endless",
+        vec![Box::new(move |mut c| {
+            read_request(&mut c);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let chunk = format!("10000\r\n{}\r\n", "y".repeat(0x10000));
+            let mut sent = 0usize;
+            // Until the client hangs up (or far past anything a cap could allow).
+            while sent < 64 * CAP && c.write_all(chunk.as_bytes()).is_ok() {
+                sent += 0x10000;
+            }
+            let _ = sent_tx.send(sent);
+        })],
+    );
+    let client = client(&server).with_max_body(CAP);
+    let text = body(get(&client, "/1.0/instances"));
+    assert!(text.ends_with(" is larger than 1 MiB; not read"), "{text}");
+    drop(client);
+    let sent = sent_rx.recv().expect("server finished");
+    // The client hung up once past the cap: what the server got out is the cap plus what
+    // the socket buffers and one read of hyper's hold, nowhere near the 64 MiB it offered.
+    assert!(sent < 8 * CAP, "server sent {sent} bytes");
+}
+
+#[test]
+fn default_cap_is_max_body_bytes() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let server = serve(
+        "cap-default",
+        vec![Box::new(move |mut c| {
+            read_request(&mut c);
+            respond_declaring(&mut c, MAX_BODY_BYTES + 1);
+            let _ = release_rx.recv();
+        })],
+    );
+    let client = client(&server);
+    let text = body(get(&client, "/1.0/instances"));
+    let _ = release_tx.send(());
+    let limit = format!(" is larger than {} MiB; not read", MAX_BODY_BYTES >> 20);
+    assert!(text.ends_with(&limit), "{text}");
+}

@@ -38,6 +38,13 @@ pub enum Error {
     },
     /// The server answered with something that is not HTTP/1.1.
     Protocol { endpoint: String, detail: String },
+    /// The response body is longer than the client reads (`client::MAX_BODY_BYTES`).
+    TooLarge {
+        endpoint: String,
+        method: String,
+        path: String,
+        limit: usize,
+    },
     /// The request did not complete before its deadline.
     Timeout {
         endpoint: String,
@@ -73,6 +80,16 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
+/// A byte count as people read it: whole MiB when it is one, else bytes.
+fn size(bytes: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -89,6 +106,16 @@ impl fmt::Display for Error {
             Error::Protocol { endpoint, detail } => {
                 write!(f, "invalid HTTP response from LXD at {endpoint}: {detail}")
             }
+            Error::TooLarge {
+                endpoint,
+                method,
+                path,
+                limit,
+            } => write!(
+                f,
+                "LXD response to {method} {path} from {endpoint} is larger than {}; not read",
+                size(*limit)
+            ),
             Error::Timeout {
                 endpoint,
                 method,
@@ -123,7 +150,7 @@ impl From<Error> for PyErr {
         match err {
             Error::Invalid(_) | Error::Response(_) => PyValueError::new_err(msg),
             Error::Connection { .. } => LxdConnectionError::new_err(msg),
-            Error::Protocol { .. } => LxdError::new_err(msg),
+            Error::Protocol { .. } | Error::TooLarge { .. } => LxdError::new_err(msg),
             Error::Timeout { .. } => LxdTimeoutError::new_err(msg),
         }
     }

@@ -170,6 +170,7 @@ def describe_policy(policy: PoolPolicy) -> str:
             ("allow_projects", policy.allow_projects),
             ("allow_volumes", policy.allow_volumes),
             ("allow_profiles", policy.allow_profiles),
+            ("allow_image_hosts", policy.allow_image_hosts),
         )
         if values
     ]
