@@ -609,4 +609,6 @@ def test_check_shows_allowed_image_hosts_and_the_image_remote_verdict(
     allowing = _config_with(provider_config, 'allow_image_hosts = ["mirror.example:*"]')
     proc = _check(provider_bin, allowing, specs_file)
     assert "pool policy: allow_image_hosts = ['mirror.example:*']" in proc.stdout
-    assert "ok    the extra specs are allowed by the pool policy" in proc.stdout
+    assert "ok    the extra specs and the profiles they choose are allowed by the pool policy" in (
+        proc.stdout
+    )
