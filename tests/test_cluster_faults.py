@@ -58,6 +58,7 @@ class Cluster:
     client: pylxd.Client
     image: str
     socket: str
+    sockets: dict[str, str]
     state_dir: Path
 
 
@@ -81,11 +82,13 @@ class Fleet:
 def cluster() -> Cluster:
     """The test cluster, brought up (idempotently)."""
     values = run_env_script(CLUSTER_UP)
-    socket = values["CLUSTER_SOCKETS"].split(",")[0]
+    members, sockets = values["CLUSTER_MEMBERS"], values["CLUSTER_SOCKETS"]
+    by_member = dict(zip(members.split(","), sockets.split(","), strict=True))
     return Cluster(
-        client=pylxd.Client(endpoint=socket),
+        client=pylxd.Client(endpoint=by_member[HEALTHY]),
         image=values["CLUSTER_IMAGE"],
-        socket=socket,
+        socket=by_member[HEALTHY],
+        sockets=by_member,
         state_dir=Path(values["CLUSTER_DIR"]),
     )
 
@@ -440,10 +443,14 @@ def test_member_restart_in_a_burst(
     specs = {"target": RESTARTED}
     names = [f"garm-flb-{uuid.uuid4().hex[:10]}" for _ in range(BURST)]
 
-    def env(command: str, name: str = "") -> dict[str, str]:
-        return garm_env(
-            command, config, spare, pool_id=pool_id, instance_id=name, extra_specs=specs
-        )
+    # Half the commands go through member1 (which forwards them: the cluster-member case), half
+    # through the restarted member's own socket (which goes away: the single-server case).
+    direct = config.with_name("direct.toml")
+    direct.write_text(config.read_text().replace(cluster.socket, cluster.sockets[RESTARTED]))
+
+    def env(command: str, name: str) -> dict[str, str]:
+        via = direct if names.index(name) % 2 else config
+        return garm_env(command, via, spare, pool_id=pool_id, instance_id=name, extra_specs=specs)
 
     boots = [
         json.dumps(bootstrap_payload(n, pool_id=pool_id, extra_specs=specs)).encode() for n in names
@@ -451,7 +458,7 @@ def test_member_restart_in_a_burst(
     began = time.monotonic()
     created = burst(
         provider_bin,
-        [env("CreateInstance") for _ in names],
+        [env("CreateInstance", n) for n in names],
         boots,
         lambda: restart_member(cluster, RESTARTED),
     )
