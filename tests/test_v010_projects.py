@@ -262,10 +262,12 @@ def test_requests_without_allow_projects_are_unchanged(lxd_env: LxdEnv, controll
     provider, counter = counted(base, controller_id)
     provider.delete_instance("garm-nowhere")
     # A miss also asks whether LXD is still creating it (a create GARM killed; see
-    # docs/reliability.md), in the one project.
+    # docs/reliability.md), in the one project, and whether the server is a cluster (one with a
+    # member offline may still carry out a create sent there: docs/clusters-and-incus.md).
     assert counter.requests == [
         ("GET", "/1.0/instances/garm-nowhere?project=default"),
         ("GET", "/1.0/operations?recursion=1&project=default"),
+        ("GET", "/1.0?project=default"),
     ]
 
     allow = base + '[pool_policy]\nallow_projects = ["garm-a", "default", "garm-b"]\n'

@@ -54,7 +54,7 @@ class Config(Record):
     # Keys below are this provider's own; the Go provider ignores unknown keys, so a
     # config carrying them still loads there.
     address_wait_seconds: float = 10.0
-    request_timeout_seconds: float = 30.0
+    request_timeout_seconds: float = 45.0
     operation_timeout_seconds: float = 600.0
     # [diagnostics] (docs/operating-runners.md): empty paths turn each feature off.
     command_log: str = ""
@@ -121,7 +121,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "How long CreateInstance waits for an IPv4 address (default 10).",
     ),
     ConfigKey(
-        "request_timeout_seconds", "seconds", 30.0, "Deadline of one LXD request (default 30)."
+        "request_timeout_seconds", "seconds", 45.0, "Deadline of one LXD request (default 45)."
     ),
     ConfigKey(
         "operation_timeout_seconds",

@@ -44,7 +44,7 @@ class Lxd:
 
         self.config = config
         self.project = config.project_name
-        timeout = config.request_timeout_seconds or 30.0
+        timeout = config.request_timeout_seconds or 45.0
         try:
             if config.unix_socket_path:
                 self._transport = LxdTransport(unix_socket=config.unix_socket_path, timeout=timeout)
@@ -143,7 +143,7 @@ class Lxd:
             result = self.call(
                 "GET",
                 self.path(f"{operation}/wait", timeout=str(chunk)),
-                timeout=chunk + (self.config.request_timeout_seconds or 30.0),
+                timeout=chunk + (self.config.request_timeout_seconds or 45.0),
             )
             meta = result.get("metadata") or {}
             code = meta.get("status_code")
@@ -250,6 +250,17 @@ class Lxd:
             raise _error_for(envelope, status, f"delete instance {name}")
         self.wait(envelope, f"delete instance {name}")
 
+    def unreachable_members(self) -> list[str]:
+        """The cluster members LXD marks offline (none on a server that is not clustered)."""
+        if not (self.server().get("environment") or {}).get("server_clustered"):
+            return []
+        members = self.call("GET", "/1.0/cluster/members?recursion=1").get("metadata") or []
+        return [
+            str(member.get("server_name"))
+            for member in members
+            if isinstance(member, dict) and member.get("status") == "Offline"
+        ]
+
     def wait_for_instance_operations(self, name: str) -> bool:
         """Wait for this project's unfinished operations on instance name; say if any was seen.
 
@@ -297,7 +308,9 @@ class Lxd:
 
             clause = instance_filter(filters)
             if clause:
-                query["filter"] = clause
+                # LXD lists an instance on a member it cannot reach with status Error and no
+                # config, which a config filter alone would drop (LXD evaluates left to right).
+                query["filter"] = clause + " or status eq Error"
         status, data = self.raw("GET", self.path("/1.0/instances", **query))
         if status >= 400:
             raise _error_for(_decode(data, "GET", "instances"), status, "list instances")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from ._native import json_loads
+from ._native import json_dumps, json_loads
 from .config import instance_projects
 from .errors import DuplicateError, InputError, LxdError, NotFoundError, ProviderError
 from .instances import (
@@ -236,10 +236,12 @@ class Provider:
                 for project in self._projects()
             ]
             if not any(waited):
+                _refuse_while_members_unreachable(self.lxd, instance_id)
                 return
             try:
                 lxd, meta, _ = self._owned(instance_id)
             except NotFoundError:
+                _refuse_while_members_unreachable(self.lxd, instance_id)
                 return
         if before is not None:
             before(lxd, instance_id, meta)
@@ -336,15 +338,25 @@ class Provider:
 
     def list_instances(self, pool_id: str) -> bytes:
         """Return the ProviderInstance JSON array of this controller's (pool's) instances."""
-        listings = [listing for _, listing in self._listings(pool_id)]
+        listings = []
+        for _, listing, unreadable in self._listings(pool_id):
+            listings.append(listing)
+            if unreadable:
+                listings.append(
+                    json_dumps([_unknown_instance(item["name"]) for item in unreadable])
+                )
         if len(listings) == 1:
             return listings[0]
         # Each listing is a compact JSON array: join their items into one array.
         items = [listing[1:-1] for listing in listings if listing != b"[]"]
         return b"[" + b",".join(items) + b"]"
 
-    def _listings(self, pool_id: str) -> list[tuple[Lxd, bytes]]:
-        """(connection, ProviderInstance JSON array) for each project of _projects()."""
+    def _listings(self, pool_id: str) -> list[tuple[Lxd, bytes, list[dict[str, str]]]]:
+        """(connection, ProviderInstance JSON array, unreadable instances) per project.
+
+        The unreadable ones live on a cluster member LXD cannot reach: their tags, so their
+        owner, cannot be read (see unreadable_instances).
+        """
         from ._native import provider_instances
 
         filters = {TAG_CONTROLLER: self.controller_id}
@@ -355,7 +367,7 @@ class Provider:
             if self.lxd.has_extension("instances_state_selective_recursion")
             else "1"
         )
-        listings: list[tuple[Lxd, bytes]] = []
+        listings: list[tuple[Lxd, bytes, list[dict[str, str]]]] = []
         for index, project in enumerate(self._projects()):
             lxd = self.lxd.for_project(project)
             try:
@@ -364,21 +376,24 @@ class Provider:
                 if index == 0:
                     raise
                 continue  # an allowed project that does not exist (yet) holds no runners
-            listings.append((lxd, provider_instances(body, self.controller_id, pool_id or None)))
+            mine = provider_instances(body, self.controller_id, pool_id or None)
+            listings.append((lxd, mine, unreadable_instances(body)))
         return listings
 
     def remove_all_instances(self) -> None:
         """Delete every instance of this controller, a bounded number at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
+        listings = self._listings("")
         targets = [
-            (lxd, item["name"])
-            for lxd, listing in self._listings("")
-            for item in json_loads(listing)
+            (lxd, item["name"]) for lxd, listing, _ in listings for item in json_loads(listing)
         ]
-        if not targets:
-            return
+        unreadable = [item for _, _, items in listings for item in items]
         errors: list[ProviderError] = []
+        if unreadable:
+            errors.append(_unreachable_error(unreadable))
+        if not targets and not errors:
+            return
 
         def remove(target: tuple[Lxd, str]) -> None:
             lxd, name = target
@@ -389,13 +404,69 @@ class Provider:
             except ProviderError as exc:
                 errors.append(exc)
 
-        with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(targets))) as pool:
-            list(pool.map(remove, targets))
+        if targets:
+            with ThreadPoolExecutor(max_workers=min(REMOVE_ALL_CONCURRENCY, len(targets))) as pool:
+                list(pool.map(remove, targets))
         if errors:
+            failed = len(errors) - (1 if unreadable else 0)
             raise LxdError(
-                f"removed {len(targets) - len(errors)} of {len(targets)} instances; first error: "
+                f"removed {len(targets) - failed} of {len(targets)} instances; first error: "
                 f"{errors[0]}"
             )
+
+
+def unreadable_instances(body: bytes) -> list[dict[str, str]]:
+    """Instances an LXD listing shows without config: they live on a member it cannot reach.
+
+    LXD (5.0 to 6.x) lists those with status Error and only their name, project and location.
+    """
+    if b'"Error"' not in body:  # the common case costs a byte search, no parse
+        return []
+    items = json_loads(body).get("metadata") or []
+    return [
+        {"name": str(item.get("name")), "location": str(item.get("location") or "?")}
+        for item in items
+        if isinstance(item, dict) and item.get("status") == "Error" and not item.get("config")
+    ]
+
+
+def _unknown_instance(name: str) -> dict[str, Any]:
+    """The ProviderInstance of an instance whose state cannot be read: status "unknown"."""
+    return {
+        "provider_id": name,
+        "name": name,
+        "os_type": "unknown",
+        "os_name": "",
+        "os_version": "",
+        "os_arch": "",
+        "addresses": [],
+        "status": "unknown",
+    }
+
+
+def _members(unreadable: list[dict[str, str]]) -> str:
+    return ", ".join(sorted({item["location"] for item in unreadable}))
+
+
+def _unreachable_error(unreadable: list[dict[str, str]]) -> LxdError:
+    return LxdError(
+        f"cluster member(s) {_members(unreadable)} unreachable: cannot tell whether their "
+        f"{len(unreadable)} instance(s) belong to this controller; run again when they are back"
+    )
+
+
+def _refuse_while_members_unreachable(lxd: Lxd, name: str) -> None:
+    """Refuse to call a missing instance deleted while a member is offline.
+
+    A create sent to a member that then hung or dropped off the network is carried out when the
+    member comes back: an instance not found now may still appear.
+    """
+    offline = lxd.unreachable_members()
+    if offline:
+        raise LxdError(
+            f"instance {name} not found, but cluster member(s) {', '.join(offline)} are "
+            "offline and a create sent there may still land; try again when they are back"
+        )
 
 
 def _force_delete_once(lxd: Lxd, name: str) -> None:

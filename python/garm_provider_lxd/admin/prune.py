@@ -8,7 +8,15 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
 from ..instances import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
 from .pylxd_client import connect, lxd_errors, project_api, wait_for_operation
-from .status import Runner, human_age, list_runners, validate_id
+from .status import (
+    Runner,
+    flagged,
+    human_age,
+    list_runners,
+    unreachable_members,
+    unreachable_note,
+    validate_id,
+)
 from .terminal import for_terminal
 
 if TYPE_CHECKING:
@@ -38,7 +46,12 @@ def run_prune(
     validate_id("--controller-id", controller_id)
     threshold = parse_duration(older_than)
     client = connect(config)
-    runners = list_runners(client, config, controller_id=controller_id, addresses=False)
+    runners = [
+        flagged(runner, controller_id)
+        for runner in list_runners(client, config, controller_id=controller_id, addresses=False)
+    ]
+    # Instances on an unreachable member are never targets: their tags could not be read.
+    unreachable = unreachable_members(runners)
     targets = [
         r
         for r in runners
@@ -53,6 +66,8 @@ def run_prune(
             f"{verb} {for_terminal(r.name)} (project {for_terminal(r.project)}, {r.status}, "
             f"age {human_age(r.age_seconds)})\n"
         )
+    for member, count in sorted(unreachable.items()):
+        out.write(f"{unreachable_note(member, count)}; not pruned\n")
     out.flush()
     if not apply:
         out.write(
@@ -68,7 +83,7 @@ def run_prune(
         f"controller {controller_id}, {kept} kept, {len(errors)} failed\n"
     )
     out.flush()
-    return EXIT_ERROR if errors else EXIT_OK
+    return EXIT_ERROR if errors or unreachable else EXIT_OK
 
 
 def _delete_all(client: pylxd.Client, targets: list[Runner]) -> list[tuple[str, str]]:

@@ -33,6 +33,9 @@ NO_ADDRESS_AFTER_SECONDS = 10 * 60
 FLAG_NOT_RUNNING = "not-running-over-30m"
 FLAG_NO_ADDRESS = "no-address-over-10m"
 FLAG_OTHER_CONTROLLER = "other-controller"
+# LXD lists an instance on a cluster member it cannot reach with status Error and no config:
+# its owner cannot be read.
+FLAG_UNREACHABLE = "member-unreachable"
 RUNNING = "Running"
 
 
@@ -81,7 +84,8 @@ def list_runners(
     wanted = {TAG_CONTROLLER: controller_id, TAG_POOL: pool_id}
     clause = instance_filter({key: value for key, value in wanted.items() if value})
     if clause and client.has_api_extension("api_filtering"):
-        query["filter"] = clause
+        # Unreadable instances (FLAG_UNREACHABLE) too: LXD evaluates the filter left to right.
+        query["filter"] = clause + " or status eq Error"
     found: list[tuple[Any, str, dict[str, Any]]] = []
     for index, project in enumerate(instance_projects(config)):
         api = project_api(client, project)
@@ -94,6 +98,9 @@ def list_runners(
                 continue  # an allowed project that does not exist (yet) holds no runners
         for item in items:
             tags = item.get("config") or {}
+            if unreadable(item):
+                found.append((api, project, item))
+                continue
             if TAG_CONTROLLER not in tags:
                 continue  # not made by this provider
             if any(value and tags.get(key) != value for key, value in wanted.items()):
@@ -114,6 +121,16 @@ def list_runners(
         _runner(item, project=project, ipv4=ipv4s[i], now=now)
         for i, (_, project, item) in enumerate(found)
     ]
+
+
+def unreadable(item: dict[str, Any]) -> bool:
+    """Whether a listed instance lives on a cluster member LXD cannot reach."""
+    return item.get("status") == "Error" and not item.get("config")
+
+
+def unreachable_members(runners: list[Runner]) -> dict[str, int]:
+    """Member -> how many listed instances on it could not be read."""
+    return dict(Counter(r.location or "?" for r in runners if FLAG_UNREACHABLE in r.flags))
 
 
 def _leased_addresses(client: pylxd.Client, projects: set[str]) -> dict[tuple[str, Any], list[str]]:
@@ -205,6 +222,8 @@ def _timestamp(text: str) -> float:
 
 def flagged(runner: Runner, controller_id: str) -> Runner:
     """runner with the reasons it looks stuck or leaked."""
+    if not runner.controller_id:  # only unreadable instances lack the tag (list_runners)
+        return Runner(**{**asdict(runner), "flags": (FLAG_UNREACHABLE,)})
     flags = []
     if runner.status != RUNNING and runner.age_seconds > NOT_RUNNING_AFTER_SECONDS:
         flags.append(FLAG_NOT_RUNNING)
@@ -313,3 +332,13 @@ def _print_summary(runners: list[Runner], out: IO[str]) -> None:
         )
     for flag, count in sorted(Counter(f for r in runners for f in r.flags).items()):
         out.write(f"flagged {flag}: {count}\n")
+    for member, count in sorted(unreachable_members(runners).items()):
+        out.write(f"{unreachable_note(member, count)}\n")
+
+
+def unreachable_note(member: str, count: int) -> str:
+    """One line saying a member cannot be reached and how many instances that hides."""
+    return (
+        f"cluster member {for_terminal(member)} unreachable: {count} instance(s) on it could not "
+        "be read (owner and state unknown)"
+    )
