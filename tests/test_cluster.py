@@ -13,9 +13,9 @@ from typing import Any
 
 import pylxd
 import pytest
+from cluster_daemon import CLUSTER_UP
 from conftest import (
     CONTROLLER_ID_KEY,
-    REPO_ROOT,
     RunProvider,
     delete_controller_instances,
     run_env_script,
@@ -23,7 +23,6 @@ from conftest import (
 
 pytestmark = pytest.mark.cluster
 
-CLUSTER_UP = REPO_ROOT / "tests" / "env" / "cluster-up.sh"
 # Every member has its own copy of the managed bridge, with this subnet.
 CLUSTER_SUBNET = ipaddress.ip_network("10.164.0.0/24")
 GROUPS = {"g1": {"member1"}, "g2": {"member2", "member3"}}

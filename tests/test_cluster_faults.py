@@ -25,6 +25,7 @@ from typing import Any
 
 import pylxd
 import pytest
+from cluster_daemon import CLUSTER_UP
 from conftest import (
     CONTROLLER_ID_KEY,
     RunProvider,
@@ -34,7 +35,6 @@ from conftest import (
     run_operator,
 )
 from reliability.harness import Outcome, garm_env, run_many
-from test_cluster import CLUSTER_UP
 
 pytestmark = pytest.mark.cluster
 
