@@ -13,6 +13,7 @@ import pytest
 from hypothesis import strategies as st
 
 from garm_provider_lxd._native import LxdTransport, provider_instance, provider_instances
+from garm_provider_lxd.errors import LxdError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 import gen_instances
@@ -192,14 +193,14 @@ def test_odd_instance_matches_reference(instance: dict[str, Any], state: Any) ->
         ((LXD_FIXTURES / "error-404.json").read_bytes(), "LXD error response: Instance not found"),
     ],
 )
-def test_bad_listing_envelope_is_a_value_error(body: bytes, message: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_bad_listing_envelope_is_an_lxd_error(body: bytes, message: str) -> None:
+    with pytest.raises(LxdError, match=re.escape(message)):
         provider_instances(body, "c1", None)
 
 
-def test_bad_instance_envelopes_are_value_errors() -> None:
+def test_bad_instance_envelopes_are_lxd_errors() -> None:
     instance = (LXD_FIXTURES / "instance.json").read_bytes()
-    with pytest.raises(ValueError, match="the instance is not an LXD response"):
+    with pytest.raises(LxdError, match="the instance is not an LXD response"):
         provider_instance(b'{"metadata": []}', None)
-    with pytest.raises(ValueError, match="the instance state is an LXD error response"):
+    with pytest.raises(LxdError, match="the instance state is an LXD error response"):
         provider_instance(instance, (LXD_FIXTURES / "error-404.json").read_bytes())

@@ -66,7 +66,7 @@ def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> 
     """Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array.
 
     Keeps the instances tagged with `controller_id` and, unless `pool_id` is None, `pool_id`.
-    Raises ValueError when the body is not a sync LXD response with a metadata list.
+    Raises LxdError when the body is not a sync LXD response with a metadata list.
     """
 
 def provider_instance(instance: bytes, state: bytes | None) -> bytes:

@@ -148,9 +148,13 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> Self {
         let msg = err.to_string();
         match err {
-            Error::Invalid(_) | Error::Response(_) => PyValueError::new_err(msg),
+            Error::Invalid(_) => PyValueError::new_err(msg),
             Error::Connection { .. } => LxdConnectionError::new_err(msg),
-            Error::Protocol { .. } | Error::TooLarge { .. } => LxdError::new_err(msg),
+            // A body that is not what LXD sends is the server's fault, like a protocol error:
+            // one line naming it, exit 1, never an "internal error".
+            Error::Protocol { .. } | Error::TooLarge { .. } | Error::Response(_) => {
+                LxdError::new_err(msg)
+            }
             Error::Timeout { .. } => LxdTimeoutError::new_err(msg),
         }
     }
