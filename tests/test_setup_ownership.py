@@ -19,23 +19,11 @@ from typing import Any
 import pylxd
 import pytest
 from conftest import LxdEnv, run_operator
+from setup_runs import setup_args, setup_config
 
 from garm_provider_lxd.admin.setup import MANAGED_KEY
 
 TEST_ENV_BRIDGES = ("garmbr0", "garmbr1", "garmclbr0")  # tests/env/*: lxd, incus, cluster
-
-
-def _config(tmp_path: Path, lxd_env: LxdEnv, project: str) -> Path:
-    config = tmp_path / "c.toml"
-    config.write_text(f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "{project}"\n')
-    return config
-
-
-def _setup_args(config: Path, names: dict[str, str], *extra: str) -> list[str]:
-    return [
-        "setup", "--config", str(config), "--network", names["network"],
-        "--subnet", names["subnet"], "--acl", names["acl"], "--profile", names["profile"], *extra,
-    ]  # fmt: skip
 
 
 def _get(lxd_client: pylxd.Client, *path: str, project: str = "") -> Any:
@@ -61,7 +49,7 @@ def _get(lxd_client: pylxd.Client, *path: str, project: str = "") -> Any:
 def test_default_names_do_not_collide_with_the_test_environment(
     provider_bin: str, lxd_env: LxdEnv, tmp_path: Path, setup_names: dict[str, str]
 ) -> None:
-    config = _config(tmp_path, lxd_env, setup_names["project"])
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
     plan = run_operator(provider_bin, "setup", "--config", str(config))  # plan only
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "create network garm-runners\n" in plan.stdout
@@ -90,10 +78,10 @@ def test_an_existing_bridge_setup_did_not_create_is_refused_and_left_unchanged(
         }
     )
     before = _get(lxd_client, "networks", setup_names["network"])
-    config = _config(tmp_path, lxd_env, setup_names["project"])
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
 
     for apply in ([], ["--apply"]):  # the plan refuses as the change would
-        done = run_operator(provider_bin, *_setup_args(config, setup_names, *apply))
+        done = run_operator(provider_bin, *setup_args(config, setup_names, *apply))
 
         assert done.returncode == 1, done.stdout + done.stderr
         assert done.stdout == ""
@@ -116,8 +104,8 @@ def test_an_existing_object_that_already_fits_is_used_and_not_marked(
     setup_names: dict[str, str],
 ) -> None:
     # An ACL someone made that already has setup's rules (copied from a setup run elsewhere).
-    config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(config, setup_names)
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(config, setup_names)
     assert run_operator(provider_bin, *args, "--apply").returncode == 0
     acl = _get(lxd_client, "network-acls", setup_names["acl"])
     lxd_client.api["network-acls"][setup_names["acl"]].put(
@@ -145,8 +133,8 @@ def test_setup_updates_its_own_objects_and_keeps_the_operators_acl_rules(
     tmp_path: Path,
     setup_names: dict[str, str],
 ) -> None:
-    config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(config, setup_names)
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(config, setup_names)
     assert run_operator(provider_bin, *args, "--apply").returncode == 0
     for kind, path, project in (
         ("project", ("projects", setup_names["project"]), ""),
@@ -228,11 +216,11 @@ def test_the_acl_rejects_the_hosts_own_public_address(
     # 198.51.100.0/24 (TEST-NET-2) stands in for a public address of the host; nothing outside
     # the daemon's namespace is involved.
     public = f"198.51.100.{int(setup_names['network'][-2:], 16) % 250 + 1}"
-    config = _config(tmp_path, lxd_env, setup_names["project"])
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
     runner = f"garm-acl-probe-{uuid.uuid4().hex[:6]}"
     project = setup_names["project"]
     with _host_address(lxd_env.netns, public):
-        applied = run_operator(provider_bin, *_setup_args(config, setup_names), "--apply")
+        applied = run_operator(provider_bin, *setup_args(config, setup_names), "--apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
         host_rules = [rule for rule in egress if public in rule["destination"].split(",")]
@@ -250,7 +238,7 @@ def test_the_acl_rejects_the_hosts_own_public_address(
             _lxc(lxd_env, "delete", "--force", runner, "--project", project)
 
     # The address is gone: a re-run drops it from the ACL (setup's own object, its own rule).
-    rerun = run_operator(provider_bin, *_setup_args(config, setup_names), "--apply")
+    rerun = run_operator(provider_bin, *setup_args(config, setup_names), "--apply")
     assert f"update network ACL {setup_names['acl']}: egress" in rerun.stdout, rerun.stdout
     egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
     assert not any(public in rule["destination"] for rule in egress)

@@ -12,6 +12,7 @@ from typing import Any
 import pylxd
 import pytest
 from conftest import LxdEnv, run_operator
+from setup_runs import setup_args, setup_config
 
 from garm_provider_lxd.admin.setup import COW_DRIVERS
 
@@ -19,19 +20,6 @@ from garm_provider_lxd.admin.setup import COW_DRIVERS
 def _supported(lxd_client: pylxd.Client) -> set[str]:
     drivers = lxd_client.host_info["environment"].get("storage_supported_drivers") or []
     return {str(item["Name"]) for item in drivers}
-
-
-def _config(tmp_path: Path, lxd_env: LxdEnv, project: str) -> Path:
-    config = tmp_path / "c.toml"
-    config.write_text(f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "{project}"\n')
-    return config
-
-
-def _setup_args(config: Path, names: dict[str, str], *extra: str) -> list[str]:
-    return [
-        "setup", "--config", str(config), "--network", names["network"],
-        "--subnet", names["subnet"], "--acl", names["acl"], "--profile", names["profile"], *extra,
-    ]  # fmt: skip
 
 
 def _pools(lxd_client: pylxd.Client) -> set[str]:
@@ -54,8 +42,8 @@ def test_apply_creates_the_pool_and_puts_the_root_disk_on_it_once(
 ) -> None:
     if "btrfs" not in _supported(lxd_client):
         pytest.skip("the test LXD has no btrfs (install btrfs-progs before it starts)")
-    config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(
         config, setup_names, "--storage-pool", setup_names["pool"], "--storage-driver", "btrfs",
         "--storage-size", "2GiB",
     )  # fmt: skip
@@ -107,8 +95,8 @@ def test_an_unsupported_driver_is_one_line_and_changes_nothing(
     unsupported = [driver for driver in COW_DRIVERS if driver not in _supported(lxd_client)]
     if not unsupported:
         pytest.skip("the test LXD supports every copy-on-write driver")
-    config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(
         config,
         setup_names,
         "--storage-pool",
@@ -137,8 +125,8 @@ def test_an_existing_pool_with_another_driver_is_refused_before_any_change(
     other = [d for d in COW_DRIVERS if d != have and d in _supported(lxd_client)]
     if not other:
         pytest.skip("no supported copy-on-write driver differs from the default pool's")
-    config = _config(tmp_path, lxd_env, setup_names["project"])
-    args = _setup_args(
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(
         config, setup_names, "--storage-pool", lxd_env.pool, "--storage-driver", other[0]
     )
     done = run_operator(provider_bin, *args, "--apply")
@@ -171,10 +159,10 @@ def test_bad_storage_options_are_one_line_and_change_nothing(
     extra: list[str],
     message: str,
 ) -> None:
-    config = _config(tmp_path, lxd_env, setup_names["project"])
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
     if "--storage-pool" not in extra:
         extra = [*extra, "--storage-pool", setup_names["pool"]]
-    done = run_operator(provider_bin, *_setup_args(config, setup_names, *extra), "--apply")
+    done = run_operator(provider_bin, *setup_args(config, setup_names, *extra), "--apply")
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
@@ -193,9 +181,9 @@ def test_the_plan_proposes_a_copy_on_write_pool_when_root_disks_are_on_dir(
     if lxd_client.storage_pools.get(lxd_env.pool).driver != "dir":
         pytest.skip("the test LXD's default pool is not a dir pool")
     cow = [driver for driver in COW_DRIVERS if driver in _supported(lxd_client)]
-    config = _config(tmp_path, lxd_env, setup_names["project"])
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
     plan = run_operator(
-        provider_bin, *_setup_args(config, setup_names, "--storage-pool", lxd_env.pool)
+        provider_bin, *setup_args(config, setup_names, "--storage-pool", lxd_env.pool)
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"note   storage pool {lxd_env.pool} (driver dir) holds the runners' root disks" in (
