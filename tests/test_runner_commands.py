@@ -26,10 +26,18 @@ from typing import Any
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, delete_controller_instances, run_operator
+from conftest import (
+    CONTROLLER_ID_KEY,
+    LxdEnv,
+    RunProvider,
+    delete_controller_instances,
+    run_operator,
+)
 from e2e.driver import Scenario
 from test_e2e import bridge_address, e2e_ca, e2e_image, fake_garm, scenario, timings
 from test_incus import IncusEnv, incus_client, incus_env
+
+from garm_provider_lxd.instance_files import NotRegularFile, open_instance_files
 
 POOL_KEY = "user.runner-pool-id"
 CROWD = int(os.environ.get("GARM_TEST_STATUS_CROWD", "2000"))
@@ -450,7 +458,56 @@ def test_logs_refuses_a_symlinked_log(
         headers={"X-LXD-type": "symlink"},
     )
     proc = logs(provider_bin, provider_config, tagged_runner)
-    assert_one_line_failure(proc, "is not a regular file")
+    assert_one_line_failure(proc, "is a symbolic link, not a regular file; not read")
+
+
+def in_instance(lxd_env: LxdEnv, name: str, script: str) -> None:
+    """Run script in the instance as runner code would (the test may exec; `logs` never does)."""
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
+    subprocess.run(["lxc", "exec", name, "--", "sh", "-c", script], env=env, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+
+
+def test_logs_of_a_fifo_returns_and_the_runner_still_deletes(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_env: LxdEnv,
+    lxd_client: pylxd.Client,
+    run_provider: RunProvider,
+    controller_id: str,
+    tagged_runner: str,
+) -> None:
+    """Runner code makes its log a FIFO: `logs` says so at once without opening it, and LXD's
+    file server is not left waiting on it, so DeleteInstance works as usual right after.
+
+    Reading the FIFO through LXD's file API waits for a writer (for pylxd's 600 s read timeout,
+    while LXD cannot stop the instance): the timeout below is what fails then.
+    """
+    in_instance(lxd_env, tagged_runner, "mkdir -p /var/log; mkfifo /var/log/cloud-init-output.log")
+    proc = run_operator(provider_bin, "logs", "--config", str(provider_config), tagged_runner,
+                        timeout=60)  # fmt: skip
+    assert_one_line_failure(
+        proc,
+        f"/var/log/cloud-init-output.log in instance {tagged_runner} is a FIFO, "
+        "not a regular file; not read",
+    )
+    deleted = run_provider("DeleteInstance", config=provider_config, controller_id=controller_id,
+                           instance_id=tagged_runner)  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    assert not lxd_client.instances.exists(tagged_runner)
+
+
+def test_logs_refuses_a_fifo_swapped_in_after_the_check(
+    lxd_env: LxdEnv, lxd_client: pylxd.Client, tagged_runner: str
+) -> None:
+    """The race a runner could try: the path became a FIFO between the lstat and the open. The
+    open does not wait (read-write), and the open handle's own type turns it away."""
+    in_instance(lxd_env, tagged_runner, "mkdir -p /var/log && mkfifo /var/log/swapped")
+    with open_instance_files(lxd_client.api, tagged_runner, 10.0) as files:
+        with pytest.raises(NotRegularFile, match=r"^/var/log/swapped is a FIFO, not a regular"):
+            files.read_opened("/var/log/swapped", 1 << 20, lambda chunk: None)
+        assert files.file_type("/var/log/swapped") == "a FIFO"
+        assert files.file_type("/var/log/absent") is None
 
 
 def test_logs_of_a_stopped_container(
