@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,9 @@ BUILD_TIMEOUT = 900
 RUNNER_DIR = "/home/runner/actions-runner"
 # A runner URL for builds that fail before any download.
 UNUSED_URL = "http://10.161.0.1/r.tar.gz"
+# A checksum for builds that never download, or fail before the check.
+ANY_SHA256 = "0" * 64
+UNUSED_RUNNER = ("--runner-url", UNUSED_URL, "--runner-sha256", ANY_SHA256)
 
 
 def image_build(
@@ -61,6 +65,11 @@ def image_build(
         timeout=timeout,
         check=False,
     )
+
+
+def runner_args(garm: FakeGarm) -> tuple[str, ...]:
+    """--runner-url and --runner-sha256 of the stub runner the fake GARM serves."""
+    return ("--runner-url", garm.download_url, "--runner-sha256", garm.runner_sha256)
 
 
 def builder_name(stderr: str) -> str:
@@ -144,7 +153,8 @@ def test_bad_options_fail_before_connecting(
     """Bad options: one line, exit 1, and the (unreachable) server is never contacted."""
     config = tmp_path / "c.toml"
     config.write_text('unix_socket_path = "/nonexistent/unix.socket"\n')
-    defaults = {"--from": "img", "--alias": "x", "--runner-url": "http://h/r.tar.gz"}
+    defaults = {"--from": "img", "--alias": "x", "--runner-url": "http://h/r.tar.gz",
+                "--runner-sha256": ANY_SHA256}  # fmt: skip
     merged = dict(defaults)
     merged.update(zip(args[::2], args[1::2], strict=True))
     flat = [item for pair in merged.items() for item in pair]
@@ -153,12 +163,50 @@ def test_bad_options_fail_before_connecting(
     assert one_error_line(done) == message
 
 
+HTTPS_URL = "https://mirror.example/actions-runner-linux-x64-2.321.0.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("runner", "message"),
+    [
+        (["--runner-url", HTTPS_URL],
+         "--runner-sha256 is required (the SHA-256 listed with the runner release); "
+         "--insecure-skip-runner-checksum publishes an unverified download instead"),
+        (["--runner-url", UNUSED_URL, "--insecure-skip-runner-checksum"],
+         "--runner-url: an http:// URL needs --runner-sha256"),
+        (["--runner-url", UNUSED_URL], "--runner-url: an http:// URL needs --runner-sha256"),
+        (["--runner-url", HTTPS_URL, "--runner-sha256", ANY_SHA256,
+          "--insecure-skip-runner-checksum"],
+         "--runner-sha256 and --insecure-skip-runner-checksum exclude each other"),
+    ],
+)  # fmt: skip
+def test_unverified_runner_is_refused(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    runner: list[str],
+    message: str,
+) -> None:
+    """No checksum: refused (https only with the loudly named flag, http never), one line, exit
+    1, against the real server and nothing created."""
+    alias = f"unverified-{secrets.token_hex(3)}"
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
+                       *runner)  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done) == message
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+    assert not lxd_client.images.exists(alias, alias=True)
+
+
 def test_unreachable_server_is_one_line(provider_bin: str, tmp_path: Path) -> None:
     """A config whose socket does not exist: one line naming it, exit 1."""
     config = tmp_path / "c.toml"
     config.write_text('unix_socket_path = "/nonexistent/unix.socket"\n')
     done = image_build(provider_bin, config, "--from", "img", "--alias", "x",
-                       "--runner-url", "http://h/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert "cannot connect to /nonexistent/unix.socket" in one_error_line(done)
 
@@ -178,7 +226,7 @@ def test_missing_base_image_creates_nothing(
     missing = f"no-such-image-{secrets.token_hex(3)}"
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", missing, "--alias", missing,
-                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert one_error_line(done) == f"base image '{missing}' not found in project 'default'"
     assert builder_name(done.stderr) == ""
@@ -194,7 +242,7 @@ def test_base_image_names_are_not_read_as_paths(
     base = lxd_env.image + suffix
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", base, "--alias", "x",
-                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert one_error_line(done) == f"base image {base!r} not found in project 'default'"
     assert builders(lxd_client) == before
@@ -206,7 +254,7 @@ def test_missing_profile_leaves_no_builder(
     """LXD refusing the builder (an unknown profile): one line with LXD's reason, nothing left."""
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
-                       "--runner-url", "http://10.161.0.1/r.tar.gz",
+                       *UNUSED_RUNNER,
                        "--profile", "no-such-profile")  # fmt: skip
     assert done.returncode == 1
     line = one_error_line(done)
@@ -214,32 +262,51 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
-def test_sigterm_deletes_the_builder(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+@pytest.mark.parametrize(
+    ("signum", "after", "delay"),
+    [
+        (signal.SIGTERM, "creating builder", 0.3),  # the create request under way
+        (signal.SIGINT, "creating builder", 0.0),  # about to send it
+        (signal.SIGTERM, "waiting for cloud-init", 0.0),
+        (signal.SIGINT, "waiting for cloud-init", 0.0),
+    ],
+)
+def test_interrupted_build_leaves_no_builder(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    signum: signal.Signals,
+    after: str,
+    delay: float,
 ) -> None:
-    """SIGTERM while waiting on the builder: exit 1, one line saying so, the builder deleted.
+    """SIGTERM or Ctrl-C at any point: exit 1, one line saying so, and no builder left.
 
     The busybox test image has no cloud-init, so the builder waits until it is told to stop.
     """
+    before = set(builders(lxd_client))
     process = subprocess.Popen(
         [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", "--runner-url", "http://10.161.0.1/r.tar.gz"],
+         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
     seen = []
     for line in process.stderr:
         seen.append(line)
-        if "waiting for cloud-init" in line:
+        if after in line:
             break
-    process.terminate()
-    out, rest = process.communicate(timeout=120)
+    time.sleep(delay)
+    process.send_signal(signum)
+    out, rest = process.communicate(timeout=300)
     stderr = "".join(seen) + rest
     assert process.returncode == 1, stderr
     assert out == ""
-    assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+    said = "interrupted by signal 15" if signum == signal.SIGTERM else "interrupted"
+    assert stderr.splitlines()[-1] == f"garm-provider-lxd: {said}"
     name = builder_name(stderr)
     assert name and not lxd_client.instances.exists(name)
+    assert set(builders(lxd_client)) <= before
 
 
 def test_builder_stopped_early_is_not_published(
@@ -249,7 +316,7 @@ def test_builder_stopped_early_is_not_published(
     alias = f"never-{secrets.token_hex(3)}"
     process = subprocess.Popen(
         [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", alias, "--runner-url", "http://10.161.0.1/r.tar.gz"],
+         lxd_env.image, "--alias", alias, *UNUSED_RUNNER],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
@@ -332,7 +399,7 @@ def test_unknown_remote_creates_nothing(
     before = builders(lxd_client)
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", "ubuntu:24.04", "--alias", alias,
-                           "--runner-url", UNUSED_URL)  # fmt: skip
+                           *UNUSED_RUNNER)  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
         "image 'ubuntu:24.04': remote 'ubuntu' is not configured in image_remotes "
@@ -356,7 +423,7 @@ def test_refused_remote_leaves_no_builder(
     config = remote_config(tmp_path, lxd_env, {"closed": addr})
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", "closed:debian/12", "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line.startswith("image build: "), line
     assert f"{addr}/streams/v1/index.json" in line and "connection refused" in line, line
@@ -372,7 +439,7 @@ def test_vm_builder_of_a_container_image_is_refused(
     config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", lxd_env.image, "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
         "image build: Requested image's type \"container\" doesn't match instance type "
@@ -425,7 +492,7 @@ def test_vm_builder_is_refused_without_vm_support(
     before = builders(lxd_client)
     with parked_alias(lxd_client, empty_vm_image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", empty_vm_image, "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line.startswith("image build: "), line
     assert 'Instance type "virtual-machine" is not supported on this server' in line, line
@@ -587,7 +654,8 @@ def test_unreachable_url_fails_cleanly(
     """A runner URL on a closed port of the bridge: exit 1, one line naming the download."""
     url = f"http://{bridge_address}:9/tools/{FILENAME}"
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", url)  # fmt: skip
+                       "--alias", baked["alias"], "--runner-url", url,
+                       "--runner-sha256", ANY_SHA256)  # fmt: skip
     line = assert_failed_cleanly(done, lxd_client, baked)
     assert line.startswith(f"image build failed: download of {url} failed: ")
 
@@ -598,7 +666,7 @@ def test_timeout_fails_cleanly(
 ) -> None:
     """A builder that does not finish in --timeout: exit 1, builder deleted, alias unmoved."""
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", fake_garm.download_url,
+                       "--alias", baked["alias"], *runner_args(fake_garm),
                        "--timeout", "3")  # fmt: skip
     line = assert_failed_cleanly(done, lxd_client, baked)
     assert line.startswith("image build: the builder did not finish within 3 s (last seen: ")
@@ -611,7 +679,7 @@ def test_second_build_moves_the_alias_and_keeps_the_old_image(
     """Rebuilding under the same alias moves it; the previous image stays (unaliased)."""
     old = baked["fingerprint"]
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", fake_garm.download_url,
+                       "--alias", baked["alias"], *runner_args(fake_garm),
                        "--package", "curl")  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -643,7 +711,7 @@ def test_failing_package_fails_early_and_cleanly(
     started = time.time()
     with parked_alias(lxd_client, e2e_image) as (alias, fingerprint):
         done = image_build(provider_bin, provider_config, "--from", e2e_image, "--alias", alias,
-                           "--runner-url", fake_garm.download_url, "--package", "sudo",
+                           *runner_args(fake_garm), "--package", "sudo",
                            "--package", missing)  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
@@ -736,7 +804,7 @@ def test_build_from_a_simplestreams_remote(
         config = remote_config(tmp_path, lxd_env, {"e2ess": addr})
         try:
             done = image_build(provider_bin, config, "--from", "e2ess:garm/e2e", "--alias", alias,
-                               "--runner-url", fake_garm.download_url)  # fmt: skip
+                               *runner_args(fake_garm))  # fmt: skip
             assert done.returncode == 0, done.stderr
             made = json.loads(done.stdout)["fingerprint"]
             image = lxd_client.images.get_by_alias(alias)
