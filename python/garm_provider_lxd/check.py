@@ -10,6 +10,7 @@ from .config import Config, ImageRemote, PoolPolicy, instance_projects
 from .errors import ProviderError
 from .messages import redact_url
 from .specs import ExtraSpecs
+from .terminal import for_terminal
 
 # The API extensions the provider branches on, and what each one changes.
 EXTENSIONS = {
@@ -36,20 +37,24 @@ class Report:
 
     def ok(self, message: str) -> None:
         """Record a passed check."""
-        self.out.write(f"ok    {message}\n")
+        self._line("ok    ", message)
 
     def info(self, message: str) -> None:
         """Record a neutral fact."""
-        self.out.write(f"      {message}\n")
+        self._line("      ", message)
 
     def warn(self, message: str) -> None:
         """Record something that works but costs the operator (not a failure)."""
-        self.out.write(f"WARN  {message}\n")
+        self._line("WARN  ", message)
 
     def fail(self, message: str) -> None:
         """Record a failed check."""
         self.failures += 1
-        self.out.write(f"FAIL  {message}\n")
+        self._line("FAIL  ", message)
+
+    def _line(self, tag: str, message: str) -> None:
+        # Messages carry names and errors from the server and the pool's specs.
+        self.out.write(f"{tag}{for_terminal(message)}\n")
 
     def step(self, what: str, action: Callable[[], str]) -> bool:
         """Run one check; its return value is the ok message, an exception a failure."""

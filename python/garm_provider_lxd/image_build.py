@@ -16,6 +16,7 @@ from .errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderErro
 from .images import image_source
 from .messages import one_line
 from .pylxd_client import api_node, metadata
+from .terminal import for_terminal
 from .userdata import RUNNER_USER, runner_user, sh_quote
 
 if TYPE_CHECKING:
@@ -161,7 +162,8 @@ class _Progress:
         return time.monotonic() - self.started
 
     def say(self, text: str) -> None:
-        self.out.write(f"[{self.elapsed:6.1f}s] {text}\n")
+        # Steps carry what the builder wrote into its status files.
+        self.out.write(f"[{self.elapsed:6.1f}s] {for_terminal(text)}\n")
         self.out.flush()
 
 

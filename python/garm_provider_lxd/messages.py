@@ -44,7 +44,9 @@ def printable(value: str) -> str:
 
 
 def one_line(message: str, limit: int) -> str:
-    """message on one line of at most limit characters, its URLs redacted."""
+    """message on one line of at most limit characters, URLs redacted, controls escaped."""
+    from .terminal import for_terminal
+
     text = " ".join(message.split())
     if len(text) > 4 * limit:
         # Redact only a head of the text, cut between words so that no URL is cut before the
@@ -52,5 +54,6 @@ def one_line(message: str, limit: int) -> str:
         head = text[: 4 * limit]
         space = head.rfind(" ")
         text = (head[:space] if space > 0 else head.split("://", 1)[0]) + ELLIPSIS
-    text = redact_url(text)
+    # Redacted before escaping: an escape's backslash would end a URL before its password.
+    text = for_terminal(redact_url(text))
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
