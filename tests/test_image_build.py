@@ -33,6 +33,8 @@ from test_incus import IncusEnv, incus_client, incus_env
 
 from garm_provider_lxd.image_build import (
     BUILDER_PREFIX,
+    POLL_SECONDS,
+    STATE_DIR,
     BuildOptions,
     build_script,
     builder_user_data,
@@ -307,6 +309,39 @@ def test_interrupted_build_leaves_no_builder(
     name = builder_name(stderr)
     assert name and not lxd_client.instances.exists(name)
     assert set(builders(lxd_client)) <= before
+
+
+def test_fifo_in_the_builder_does_not_keep_it(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """Code in the builder makes its step file a FIFO: the build's polls do not wait on it (they
+    read over SFTP and refuse what is not a regular file), so SIGTERM still deletes the builder.
+
+    Through LXD's plain file API the poll waits for a writer, and LXD cannot stop the builder
+    meanwhile: the clean-up gives up and the builder stays.
+    """
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting for cloud-init" in line:
+            break
+    name = builder_name("".join(seen))
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
+    subprocess.run(["lxc", "exec", name, "--", "sh", "-c", f"mkdir -p {STATE_DIR}; "
+                    f"mkfifo {STATE_DIR}/step"], env=env, check=True, timeout=60)  # fmt: skip
+    time.sleep(3 * POLL_SECONDS)  # a few polls: each reads the step file
+    process.terminate()
+    _, rest = process.communicate(timeout=300)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+    assert not lxd_client.instances.exists(name)
 
 
 def test_builder_stopped_early_is_not_published(

@@ -28,6 +28,9 @@ BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
 STATE_DIR = "/var/lib/garm-image-build"
 POLL_SECONDS = 1.0
+# The builder's state files are a line or two; cloud-init's are a few KiB.
+MAX_STATE_FILE_BYTES = 64 << 10
+FILE_TIMEOUT = 10.0  # the longest wait for any one answer while reading one
 # How long the clean-up keeps trying to delete a builder that LXD reports busy.
 DELETE_SECONDS = 120.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -247,17 +250,21 @@ def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
 
 
 def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
-    # The file API rather than exec: one plain GET that needs no websocket, runs nothing in
-    # the guest while it shuts down, and tells a missing file (404) from an empty one.
-    from pylxd.exceptions import NotFound
+    # LXD's file server rather than exec: it runs nothing in the guest while it shuts down, and
+    # tells a missing file (404) from an empty one. Over SFTP, as `logs` reads runners' logs:
+    # what runs in the builder (packages, the runner's installdependencies.sh) could make these
+    # files FIFOs, which the plain file API would wait on, keeping the builder from stopping.
+    from .instance_files import NoSuchFile, open_instance_files
 
+    data = bytearray()
     try:
-        response = client.api.instances[name].files.get(params={"path": path}, is_api=False)
-    except NotFound:  # pylxd raises on 404 even for a raw request
+        with open_instance_files(client.api, name, FILE_TIMEOUT) as files:
+            files.read_regular(path, MAX_STATE_FILE_BYTES, data.extend)
+    except NoSuchFile:
         return 404, b""
-    except Exception:  # the builder may be stopping; the next poll retries
+    except ProviderError:  # the builder may be stopping; the next poll retries
         return 0, b""
-    return response.status_code, response.content
+    return 200, bytes(data)
 
 
 def _read(client: pylxd.Client, name: str, path: str) -> str:
