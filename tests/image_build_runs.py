@@ -15,6 +15,11 @@ from conftest import LxdEnv
 from garm_provider_lxd.admin.image_build import BUILDER_PREFIX
 
 BUILD_TIMEOUT = 900
+# A runner URL for builds that fail before any download.
+UNUSED_URL = "http://10.161.0.1/r.tar.gz"
+# A checksum for builds that never download, or fail before the check.
+ANY_SHA256 = "0" * 64
+UNUSED_RUNNER = ("--runner-url", UNUSED_URL, "--runner-sha256", ANY_SHA256)
 
 
 def image_build(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,11 @@ from garm_harness import run_provider
 CASE_TIMEOUT = 60.0
 # The CLI's cap on its one stderr line, plus its "garm-provider-lxd: " prefix and newline.
 MAX_STDERR_LINE = 520
+# What must never reach an operator's terminal raw (messages.for_terminal escapes it): C0, DEL,
+# C1, and invisible format characters (bidirectional overrides, zero-width characters, ...).
+TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
 
 CASES = load_cases()
 OFFLINE = [case for case in CASES if not case.needs_lxd]
@@ -52,6 +58,7 @@ def _check_outcome(case: Case, done: subprocess.CompletedProcess[bytes]) -> None
     assert len(stderr) <= MAX_STDERR_LINE, (case.name, len(stderr), stderr[:600])
     assert "internal error" not in stderr and "Traceback" not in stderr, (case.name, stderr)
     assert case.expect_stderr in stderr, (case.name, stderr)
+    assert not TERMINAL_CONTROLS.search(stderr.removesuffix("\n")), (case.name, stderr)
 
 
 @pytest.mark.parametrize("case", OFFLINE, ids=[case.name for case in OFFLINE])

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from image_build_runs import image_build, one_error_line
+from image_build_runs import ANY_SHA256, UNUSED_RUNNER, image_build, one_error_line
 
 from garm_provider_lxd.admin.image_build import (
     BuildOptions,
@@ -81,7 +81,8 @@ def test_bad_options_fail_before_connecting(
     """Bad options: one line, exit 1, and the (unreachable) server is never contacted."""
     config = tmp_path / "c.toml"
     config.write_text('unix_socket_path = "/nonexistent/unix.socket"\n')
-    defaults = {"--from": "img", "--alias": "x", "--runner-url": "http://h/r.tar.gz"}
+    defaults = {"--from": "img", "--alias": "x", "--runner-url": "http://h/r.tar.gz",
+                "--runner-sha256": ANY_SHA256}  # fmt: skip
     merged = dict(defaults)
     merged.update(zip(args[::2], args[1::2], strict=True))
     flat = [item for pair in merged.items() for item in pair]
@@ -95,7 +96,7 @@ def test_unreachable_server_is_one_line(provider_bin: str, tmp_path: Path) -> No
     config = tmp_path / "c.toml"
     config.write_text('unix_socket_path = "/nonexistent/unix.socket"\n')
     done = image_build(provider_bin, config, "--from", "img", "--alias", "x",
-                       "--runner-url", "http://h/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert "cannot connect to /nonexistent/unix.socket" in one_error_line(done)
 

@@ -25,6 +25,7 @@ from e2e.driver import Runner, Scenario, b64
 from e2e.harness import SEED_TEMPLATE, FakeGarm, runner_service
 from e2e.runner_tarball import FILENAME
 from image_build_runs import (
+    ANY_SHA256,
     assert_nothing_left,
     builder_name,
     delete_image,
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
     from incus_daemon import IncusEnv
 
 RUNNER_DIR = "/home/runner/actions-runner"
+
+
+def runner_args(garm: FakeGarm) -> tuple[str, ...]:
+    """--runner-url and --runner-sha256 of the stub runner the fake GARM serves."""
+    return ("--runner-url", garm.download_url, "--runner-sha256", garm.runner_sha256)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +196,8 @@ def test_unreachable_url_fails_cleanly(
     """A runner URL on a closed port of the bridge: exit 1, one line naming the download."""
     url = f"http://{bridge_address}:9/tools/{FILENAME}"
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", url)  # fmt: skip
+                       "--alias", baked["alias"], "--runner-url", url,
+                       "--runner-sha256", ANY_SHA256)  # fmt: skip
     line = assert_failed_cleanly(done, lxd_client, baked)
     assert line.startswith(f"image build failed: download of {url} failed: ")
 
@@ -201,7 +208,7 @@ def test_timeout_fails_cleanly(
 ) -> None:
     """A builder that does not finish in --timeout: exit 1, builder deleted, alias unmoved."""
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", fake_garm.download_url,
+                       "--alias", baked["alias"], *runner_args(fake_garm),
                        "--timeout", "3")  # fmt: skip
     line = assert_failed_cleanly(done, lxd_client, baked)
     assert line.startswith("image build: the builder did not finish within 3 s (last seen: ")
@@ -214,7 +221,7 @@ def test_second_build_moves_the_alias_and_keeps_the_old_image(
     """Rebuilding under the same alias moves it; the previous image stays (unaliased)."""
     old = baked["fingerprint"]
     done = image_build(provider_bin, baked["config"], "--from", "garm-cloudinit",
-                       "--alias", baked["alias"], "--runner-url", fake_garm.download_url,
+                       "--alias", baked["alias"], *runner_args(fake_garm),
                        "--package", "curl")  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -246,7 +253,7 @@ def test_failing_package_fails_early_and_cleanly(
     started = time.time()
     with parked_alias(lxd_client, e2e_image) as (alias, fingerprint):
         done = image_build(provider_bin, provider_config, "--from", e2e_image, "--alias", alias,
-                           "--runner-url", fake_garm.download_url, "--package", "sudo",
+                           *runner_args(fake_garm), "--package", "sudo",
                            "--package", missing)  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
@@ -339,7 +346,7 @@ def test_build_from_a_simplestreams_remote(
         config = remote_config(tmp_path, lxd_env, {"e2ess": addr})
         try:
             done = image_build(provider_bin, config, "--from", "e2ess:garm/e2e", "--alias", alias,
-                               "--runner-url", fake_garm.download_url)  # fmt: skip
+                               *runner_args(fake_garm))  # fmt: skip
             assert done.returncode == 0, done.stderr
             made = json.loads(done.stdout)["fingerprint"]
             image = lxd_client.images.get_by_alias(alias)

@@ -1,6 +1,7 @@
 """`garm-provider-lxd image build` on the real test LXD, the builds that fail fast: a missing
-base image, profile or remote, a signal, a builder stopped early, a VM builder the server or
-image cannot run. Nothing may be left behind. Options and script without a server are in
+base image, profile or remote, a runner without a checksum, a signal at any point, a FIFO in the
+builder, a builder stopped early, a VM builder the server or image cannot run. Nothing may be
+left behind. Options and script without a server are in
 test_image_build.py; whole builds (e2e) in test_image_build_e2e.py. See docs/runner-images.md.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +19,9 @@ import pylxd
 import pytest
 from conftest import LxdEnv
 from image_build_runs import (
+    ANY_SHA256,
+    UNUSED_RUNNER,
+    UNUSED_URL,
     assert_nothing_left,
     builder_name,
     delete_image,
@@ -26,12 +31,11 @@ from image_build_runs import (
     remote_config,
 )
 
-from garm_provider_lxd.admin.image_build import BUILDER_PREFIX
+from garm_provider_lxd.admin.image_build import BUILDER_PREFIX, POLL_SECONDS, STATE_DIR
 
 # The bridge's address (a closed port on it) comes from the end-to-end fixtures.
 pytest_plugins = ["e2e.fixtures"]
-# A runner URL for builds that fail before any download.
-UNUSED_URL = "http://10.161.0.1/r.tar.gz"
+HTTPS_URL = "https://mirror.example/actions-runner-linux-x64-2.321.0.tar.gz"
 
 
 def builders(client: pylxd.Client) -> list[str]:
@@ -46,7 +50,7 @@ def test_missing_base_image_creates_nothing(
     missing = f"no-such-image-{secrets.token_hex(3)}"
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", missing, "--alias", missing,
-                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert one_error_line(done) == f"base image '{missing}' not found in project 'default'"
     assert builder_name(done.stderr) == ""
@@ -62,7 +66,7 @@ def test_base_image_names_are_not_read_as_paths(
     base = lxd_env.image + suffix
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", base, "--alias", "x",
-                       "--runner-url", "http://10.161.0.1/r.tar.gz")  # fmt: skip
+                       *UNUSED_RUNNER)  # fmt: skip
     assert done.returncode == 1
     assert one_error_line(done) == f"base image {base!r} not found in project 'default'"
     assert builders(lxd_client) == before
@@ -74,7 +78,7 @@ def test_missing_profile_leaves_no_builder(
     """LXD refusing the builder (an unknown profile): one line with LXD's reason, nothing left."""
     before = builders(lxd_client)
     done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
-                       "--runner-url", "http://10.161.0.1/r.tar.gz",
+                       *UNUSED_RUNNER,
                        "--profile", "no-such-profile")  # fmt: skip
     assert done.returncode == 1
     line = one_error_line(done)
@@ -82,16 +86,100 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
-def test_sigterm_deletes_the_builder(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+@pytest.mark.parametrize(
+    ("runner", "message"),
+    [
+        (["--runner-url", HTTPS_URL],
+         "--runner-sha256 is required (the SHA-256 listed with the runner release); "
+         "--insecure-skip-runner-checksum publishes an unverified download instead"),
+        (["--runner-url", UNUSED_URL, "--insecure-skip-runner-checksum"],
+         "--runner-url: an http:// URL needs --runner-sha256"),
+        (["--runner-url", UNUSED_URL], "--runner-url: an http:// URL needs --runner-sha256"),
+        (["--runner-url", HTTPS_URL, "--runner-sha256", ANY_SHA256,
+          "--insecure-skip-runner-checksum"],
+         "--runner-sha256 and --insecure-skip-runner-checksum exclude each other"),
+    ],
+)  # fmt: skip
+def test_unverified_runner_is_refused(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    runner: list[str],
+    message: str,
 ) -> None:
-    """SIGTERM while waiting on the builder: exit 1, one line saying so, the builder deleted.
+    """No checksum: refused (https only with the loudly named flag, http never), one line, exit
+    1, against the real server and nothing created."""
+    alias = f"unverified-{secrets.token_hex(3)}"
+    before = builders(lxd_client)
+    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
+                       *runner)  # fmt: skip
+    assert done.returncode == 1
+    assert one_error_line(done) == message
+    assert builder_name(done.stderr) == ""
+    assert builders(lxd_client) == before
+    assert not lxd_client.images.exists(alias, alias=True)
+
+
+@pytest.mark.parametrize(
+    ("signum", "after", "delay"),
+    [
+        (signal.SIGTERM, "creating builder", 0.3),  # the create request under way
+        (signal.SIGINT, "creating builder", 0.0),  # about to send it
+        (signal.SIGTERM, "waiting for cloud-init", 0.0),
+        (signal.SIGINT, "waiting for cloud-init", 0.0),
+    ],
+)
+def test_interrupted_build_leaves_no_builder(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_client: pylxd.Client,
+    lxd_env: LxdEnv,
+    signum: signal.Signals,
+    after: str,
+    delay: float,
+) -> None:
+    """SIGTERM or Ctrl-C at any point: exit 1, one line saying so, and no builder left.
 
     The busybox test image has no cloud-init, so the builder waits until it is told to stop.
     """
+    before = set(builders(lxd_client))
     process = subprocess.Popen(
         [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", "--runner-url", "http://10.161.0.1/r.tar.gz"],
+         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if after in line:
+            break
+    time.sleep(delay)
+    process.send_signal(signum)
+    out, rest = process.communicate(timeout=300)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    assert out == ""
+    said = "interrupted by signal 15" if signum == signal.SIGTERM else "interrupted"
+    assert stderr.splitlines()[-1] == f"garm-provider-lxd: {said}"
+    name = builder_name(stderr)
+    assert name and not lxd_client.instances.exists(name)
+    assert set(builders(lxd_client)) <= before
+
+
+def test_fifo_in_the_builder_does_not_keep_it(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """Code in the builder makes its step file a FIFO: the build's polls do not wait on it (they
+    read over SFTP and refuse what is not a regular file), so SIGTERM still deletes the builder.
+
+    Through LXD's plain file API the poll waits for a writer, and LXD cannot stop the builder
+    meanwhile: the clean-up gives up and the builder stays.
+    """
+    process = subprocess.Popen(
+        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
+         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
@@ -100,14 +188,17 @@ def test_sigterm_deletes_the_builder(
         seen.append(line)
         if "waiting for cloud-init" in line:
             break
+    name = builder_name("".join(seen))
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
+    subprocess.run(["lxc", "exec", name, "--", "sh", "-c", f"mkdir -p {STATE_DIR}; "
+                    f"mkfifo {STATE_DIR}/step"], env=env, check=True, timeout=60)  # fmt: skip
+    time.sleep(3 * POLL_SECONDS)  # a few polls: each reads the step file
     process.terminate()
-    out, rest = process.communicate(timeout=120)
+    _, rest = process.communicate(timeout=300)
     stderr = "".join(seen) + rest
     assert process.returncode == 1, stderr
-    assert out == ""
     assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
-    name = builder_name(stderr)
-    assert name and not lxd_client.instances.exists(name)
+    assert not lxd_client.instances.exists(name)
 
 
 def test_builder_stopped_early_is_not_published(
@@ -117,7 +208,7 @@ def test_builder_stopped_early_is_not_published(
     alias = f"never-{secrets.token_hex(3)}"
     process = subprocess.Popen(
         [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", alias, "--runner-url", "http://10.161.0.1/r.tar.gz"],
+         lxd_env.image, "--alias", alias, *UNUSED_RUNNER],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
@@ -150,7 +241,7 @@ def test_unknown_remote_creates_nothing(
     before = builders(lxd_client)
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", "ubuntu:24.04", "--alias", alias,
-                           "--runner-url", UNUSED_URL)  # fmt: skip
+                           *UNUSED_RUNNER)  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
         "image 'ubuntu:24.04': remote 'ubuntu' is not configured in image_remotes "
@@ -174,7 +265,7 @@ def test_refused_remote_leaves_no_builder(
     config = remote_config(tmp_path, lxd_env, {"closed": addr})
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", "closed:debian/12", "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line.startswith("image build: "), line
     assert f"{addr}/streams/v1/index.json" in line and "connection refused" in line, line
@@ -190,7 +281,7 @@ def test_vm_builder_of_a_container_image_is_refused(
     config = remote_config(tmp_path, lxd_env, {}, 'instance_type = "virtual-machine"\n')
     with parked_alias(lxd_client, lxd_env.image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", lxd_env.image, "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line == (
         "image build: Requested image's type \"container\" doesn't match instance type "
@@ -243,7 +334,7 @@ def test_vm_builder_is_refused_without_vm_support(
     before = builders(lxd_client)
     with parked_alias(lxd_client, empty_vm_image) as (alias, fingerprint):
         done = image_build(provider_bin, config, "--from", empty_vm_image, "--alias", alias,
-                           "--runner-url", UNUSED_URL, "--timeout", "60")  # fmt: skip
+                           *UNUSED_RUNNER, "--timeout", "60")  # fmt: skip
         line = assert_nothing_left(done, lxd_client, alias, fingerprint)
     assert line.startswith("image build: "), line
     assert 'Instance type "virtual-machine" is not supported on this server' in line, line

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv
+from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider, run_operator
 from e2e.driver import Scenario
+from e2e.harness import container_sh
 from operator_runs import POOL_KEY, assert_one_line_failure, config_file, run_command
+
+from garm_provider_lxd.admin.instance_files import NotRegularFile, open_instance_files
 
 MAX_LOG_OUTPUT = 100 * 1100 + 2000  # 100 lines of at most ~1,000 characters, plus headers
 # The e2e scenario's fixtures (a booted runner's cloud-init output).
@@ -87,7 +90,55 @@ def test_logs_refuses_a_symlinked_log(
         headers={"X-LXD-type": "symlink"},
     )
     proc = logs(provider_bin, provider_config, tagged_runner)
-    assert_one_line_failure(proc, "is not a regular file")
+    assert_one_line_failure(proc, "is a symbolic link, not a regular file; not read")
+
+
+def in_instance(lxd_env: LxdEnv, name: str, script: str) -> None:
+    """Run script in the instance as runner code would (the test may exec; `logs` never does)."""
+    done = container_sh(lxd_env.lxd_dir, name, script)
+    assert done.returncode == 0, done.stderr
+
+
+def test_logs_of_a_fifo_returns_and_the_runner_still_deletes(
+    provider_bin: str,
+    provider_config: Path,
+    lxd_env: LxdEnv,
+    lxd_client: pylxd.Client,
+    run_provider: RunProvider,
+    controller_id: str,
+    tagged_runner: str,
+) -> None:
+    """Runner code makes its log a FIFO: `logs` says so at once without opening it, and LXD's
+    file server is not left waiting on it, so DeleteInstance works as usual right after.
+
+    Reading the FIFO through LXD's file API waits for a writer (for pylxd's 600 s read timeout,
+    while LXD cannot stop the instance): the timeout below is what fails then.
+    """
+    in_instance(lxd_env, tagged_runner, "mkdir -p /var/log; mkfifo /var/log/cloud-init-output.log")
+    proc = run_operator(provider_bin, "logs", "--config", str(provider_config), tagged_runner,
+                        timeout=60)  # fmt: skip
+    assert_one_line_failure(
+        proc,
+        f"/var/log/cloud-init-output.log in instance {tagged_runner} is a FIFO, "
+        "not a regular file; not read",
+    )
+    deleted = run_provider("DeleteInstance", config=provider_config, controller_id=controller_id,
+                           instance_id=tagged_runner)  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    assert not lxd_client.instances.exists(tagged_runner)
+
+
+def test_logs_refuses_a_fifo_swapped_in_after_the_check(
+    lxd_env: LxdEnv, lxd_client: pylxd.Client, tagged_runner: str
+) -> None:
+    """The race a runner could try: the path became a FIFO between the lstat and the open. The
+    open does not wait (read-write), and the open handle's own type turns it away."""
+    in_instance(lxd_env, tagged_runner, "mkdir -p /var/log && mkfifo /var/log/swapped")
+    with open_instance_files(lxd_client.api, tagged_runner, 10.0) as files:
+        with pytest.raises(NotRegularFile, match=r"^/var/log/swapped is a FIFO, not a regular"):
+            files.read_opened("/var/log/swapped", 1 << 20, lambda chunk: None)
+        assert files.file_type("/var/log/swapped") == "a FIFO"
+        assert files.file_type("/var/log/absent") is None
 
 
 def test_logs_of_a_stopped_container(

@@ -1,4 +1,15 @@
-"""Text that reaches an error line: URLs without credentials, one line of bounded length."""
+"""Text that reaches a person: the one escaping rule of every line printed for one, and error
+lines (URLs without credentials, one line of bounded length).
+
+Runner code writes the files `logs` prints and can set the config values `status` shows; pool
+admins name spec keys and instances; LXD servers and builders answer with text of their own.
+Escape sequences in any of it could retitle the window, plant links (OSC 8), clear the screen,
+rewrite earlier lines (carriage return, cursor movement), ring the bell, or reorder and hide
+what is shown (bidirectional overrides, zero-width and other invisible format characters).
+for_terminal prints every such character as a visible escape instead: `\\x1b`, `\\x9b`,
+`\\u202e`. It lives here, not with the operator commands, because every stderr line of the
+GARM commands goes through it too (one_line).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +21,36 @@ REDACTED = "***"
 _AUTHORITY_END = "/?#'\"<>`\\ "
 # Where a URL in a message ends.
 _URL_END = "'\"<>`\\ "
+# Invisible format characters that change how the text around them is shown: bidirectional
+# marks, embeddings, overrides and isolates; zero-width spaces and joiners; line and paragraph
+# separators; the word joiner and invisible operators; the byte order mark; interlinear
+# annotation marks.
+_FORMAT_CHARACTERS = (
+    (0x061C, 0x061D), (0x180E, 0x180F), (0x200B, 0x2010), (0x2028, 0x202F), (0x2060, 0x2065),
+    (0x2066, 0x2070), (0xFEFF, 0xFF00), (0xFFF9, 0xFFFC),
+)  # fmt: skip
+# C0 controls (ESC, BEL, CR, ...), DEL and the C1 controls (CSI U+009B, OSC U+009D, ...).
+_CONTROLS = ((0x00, 0x20), (0x7F, 0xA0))
+# translate's tables (single-line, multiline), built on the first escape: the GARM commands
+# import this module on every run and print nothing for a person when they succeed.
+_TABLES: list[dict[int, str]] = []
+
+
+def for_terminal(text: str, *, multiline: bool = False) -> str:
+    """text with control characters shown as escapes (newlines and tabs kept when multiline)."""
+    # Every character escaped is one str.isprintable calls unprintable (categories Cc, Cf, Zl,
+    # Zp): printable text, the common case, is returned as it is.
+    if text.isprintable():
+        return text
+    if not _TABLES:
+        escapes = {code: f"\\x{code:02x}" for low, high in _CONTROLS for code in range(low, high)}
+        escapes.update(
+            (code, f"\\u{code:04x}")
+            for low, high in _FORMAT_CHARACTERS
+            for code in range(low, high)
+        )
+        _TABLES.extend((escapes, {**escapes, ord("\n"): "\n", ord("\t"): "\t"}))
+    return text.translate(_TABLES[multiline])
 
 
 def redact_url(text: str) -> str:
@@ -44,7 +85,7 @@ def printable(value: str) -> str:
 
 
 def one_line(message: str, limit: int) -> str:
-    """message on one line of at most limit characters, its URLs redacted."""
+    """message on one line of at most limit characters, URLs redacted, controls escaped."""
     text = " ".join(message.split())
     if len(text) > 4 * limit:
         # Redact only a head of the text, cut between words so that no URL is cut before the
@@ -52,7 +93,8 @@ def one_line(message: str, limit: int) -> str:
         head = text[: 4 * limit]
         space = head.rfind(" ")
         text = (head[:space] if space > 0 else head.split("://", 1)[0]) + ELLIPSIS
-    text = redact_url(text)
+    # Redacted before escaping: an escape's backslash would end a URL before its password.
+    text = for_terminal(redact_url(text))
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 

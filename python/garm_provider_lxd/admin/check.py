@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from ..config import Config, ImageRemote, PoolPolicy, instance_projects
 from ..errors import ProviderError
-from ..messages import error_line, redact_url
+from ..messages import error_line, for_terminal, redact_url
 from ..specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
@@ -36,20 +36,24 @@ class Report:
 
     def ok(self, message: str) -> None:
         """Record a passed check."""
-        self.out.write(f"ok    {message}\n")
+        self._line("ok    ", message)
 
     def info(self, message: str) -> None:
         """Record a neutral fact."""
-        self.out.write(f"      {message}\n")
+        self._line("      ", message)
 
     def warn(self, message: str) -> None:
         """Record something that works but costs the operator (not a failure)."""
-        self.out.write(f"WARN  {message}\n")
+        self._line("WARN  ", message)
 
     def fail(self, message: str) -> None:
         """Record a failed check."""
         self.failures += 1
-        self.out.write(f"FAIL  {message}\n")
+        self._line("FAIL  ", message)
+
+    def _line(self, tag: str, message: str) -> None:
+        # Messages carry names and errors from the server and the pool's specs.
+        self.out.write(f"{tag}{for_terminal(message)}\n")
 
     def step(self, what: str, action: Callable[[], str]) -> bool:
         """Run one check; its return value is the ok message, an exception a failure."""

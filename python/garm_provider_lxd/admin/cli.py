@@ -293,7 +293,14 @@ def _add_image_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     )  # fmt: skip
     build.add_argument("--alias", required=True, help="alias to publish (moved if it exists)")
     build.add_argument("--runner-url", metavar="URL", required=True, help="runner tarball URL")
-    build.add_argument("--runner-sha256", metavar="HEX", default="", help="expected SHA-256")
+    build.add_argument(
+        "--runner-sha256", metavar="HEX", default="",
+        help="the tarball's SHA-256 (required, unless --insecure-skip-runner-checksum)",
+    )  # fmt: skip
+    build.add_argument(
+        "--insecure-skip-runner-checksum", action="store_true",
+        help="publish an https:// download without checking it (never for http://)",
+    )  # fmt: skip
     build.add_argument(
         "--package", dest="packages", metavar="NAME", action="append", default=[],
         help="extra package to install (repeatable)",
@@ -356,6 +363,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
             alias=options.alias,
             runner_url=options.runner_url,
             runner_sha256=options.runner_sha256,
+            insecure_skip_runner_checksum=options.insecure_skip_runner_checksum,
             packages=tuple(options.packages),
             profile=options.profile,
             timeout=options.timeout,

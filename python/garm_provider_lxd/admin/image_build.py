@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -13,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from ..images import image_source
 from ..instances import user_data_key
-from ..messages import one_line
+from ..messages import for_terminal, one_line
 from ..userdata import RUNNER_USER, runner_user, sh_quote
 from .pylxd_client import api_node, metadata
 
@@ -26,6 +29,12 @@ BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
 STATE_DIR = "/var/lib/garm-image-build"
 POLL_SECONDS = 1.0
+# The builder's state files are a line or two; cloud-init's are a few KiB.
+MAX_STATE_FILE_BYTES = 64 << 10
+FILE_TIMEOUT = 10.0  # the longest wait for any one answer while reading one
+# How long the clean-up keeps trying to delete a builder that LXD reports busy.
+DELETE_SECONDS = 120.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOPPED_CONFIRMATIONS = 3
 # Image properties the build records (besides the base image's own os/release/...).
 PROPERTY_BASE = "garm_base_image"
@@ -47,6 +56,7 @@ class BuildOptions:
     alias: str
     runner_url: str
     runner_sha256: str = ""
+    insecure_skip_runner_checksum: bool = False
     packages: tuple[str, ...] = ()
     profile: str = "default"
     timeout: float = 1800.0
@@ -65,6 +75,16 @@ def validate(options: BuildOptions) -> None:
         raise InputError("--runner-url: must not contain white space")
     if options.runner_sha256 and not _SHA256.fullmatch(options.runner_sha256):
         raise InputError("--runner-sha256: must be 64 lower-case hex digits")
+    # The image runs every job of the pools that use it: its runner must be the one meant.
+    if options.runner_sha256 and options.insecure_skip_runner_checksum:
+        raise InputError("--runner-sha256 and --insecure-skip-runner-checksum exclude each other")
+    if not options.runner_sha256 and scheme == "http":
+        raise InputError("--runner-url: an http:// URL needs --runner-sha256")
+    if not options.runner_sha256 and not options.insecure_skip_runner_checksum:
+        raise InputError(
+            "--runner-sha256 is required (the SHA-256 listed with the runner release); "
+            "--insecure-skip-runner-checksum publishes an unverified download instead"
+        )
     for name in options.packages:
         if not _PACKAGE.fullmatch(name):
             raise InputError(f"--package: {name!r} is not a package name")
@@ -156,7 +176,8 @@ class _Progress:
         return time.monotonic() - self.started
 
     def say(self, text: str) -> None:
-        self.out.write(f"[{self.elapsed:6.1f}s] {text}\n")
+        # Steps carry what the builder wrote into its status files.
+        self.out.write(f"[{self.elapsed:6.1f}s] {for_terminal(text)}\n")
         self.out.flush()
 
 
@@ -170,8 +191,9 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     source = image_source(options.base, config.image_remotes)
     with lxd_errors("image build"):
         base_fingerprint = _check_base(client, source, options.base)
+    # The name is chosen before the create request: whenever the build stops, even while that
+    # request is on its way, the clean-up knows which instance can be there and that it is ours.
     name = BUILDER_PREFIX + secrets.token_hex(4)
-    created = False
     try:
         with lxd_errors("image build"):
             progress.say(f"creating builder {name} from {options.base}")
@@ -189,7 +211,6 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
                 },
                 wait=True,
             )
-            created = True
             builder = client.instances.get(name)
             builder.start(wait=True)
             progress.say("builder started; waiting for cloud-init")
@@ -204,10 +225,10 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
             progress.say(f"published {fingerprint[:12]} as {options.alias}")
     except BaseException:
         # The failure is what the operator needs to read; a failed delete must not hide it.
-        if created:
+        with _signals_ignored():
             _delete_builder(client, name, quiet=True)
         raise
-    if created:
+    with _signals_ignored():
         _delete_builder(client, name)
     result = {
         "fingerprint": fingerprint,
@@ -239,17 +260,21 @@ def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
 
 
 def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
-    # The file API rather than exec: one plain GET that needs no websocket, runs nothing in
-    # the guest while it shuts down, and tells a missing file (404) from an empty one.
-    from pylxd.exceptions import NotFound
+    # LXD's file server rather than exec: it runs nothing in the guest while it shuts down, and
+    # tells a missing file (404) from an empty one. Over SFTP, as `logs` reads runners' logs:
+    # what runs in the builder (packages, the runner's installdependencies.sh) could make these
+    # files FIFOs, which the plain file API would wait on, keeping the builder from stopping.
+    from .instance_files import NoSuchFile, open_instance_files
 
+    data = bytearray()
     try:
-        response = client.api.instances[name].files.get(params={"path": path}, is_api=False)
-    except NotFound:  # pylxd raises on 404 even for a raw request
+        with open_instance_files(client.api, name, FILE_TIMEOUT) as files:
+            files.read_regular(path, MAX_STATE_FILE_BYTES, data.extend)
+    except NoSuchFile:
         return 404, b""
-    except Exception:  # the builder may be stopping; the next poll retries
+    except ProviderError:  # the builder may be stopping; the next poll retries
         return 0, b""
-    return response.status_code, response.content
+    return 200, bytes(data)
 
 
 def _read(client: pylxd.Client, name: str, path: str) -> str:
@@ -383,22 +408,81 @@ def _move_alias(client: pylxd.Client, alias: str, fingerprint: str) -> str:
     return previous
 
 
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGTERM and SIGINT wait while the builder is deleted: a second one must not stop that."""
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> None:
-    from pylxd.exceptions import LXDAPIException, NotFound
+    """Delete the builder, whatever state the build left it in (or nothing, if there is none).
+
+    LXD may still be running the create or start request when the build was interrupted, or
+    only about to register it: wait for the operations on the builder, then force-stop and
+    delete it, again while LXD answers that it is busy; "not there" counts once it has been
+    seen twice, POLL_SECONDS apart, with no operation on the name in between.
+    """
+    from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
+    deadline = time.monotonic() + DELETE_SECONDS
+    absent = 0
+    while True:
+        try:
+            outcome = _delete_once(client, name)
+        except (LXDAPIException, RequestException) as exc:
+            outcome = "busy"
+            if time.monotonic() > deadline:
+                if quiet:
+                    return
+                raise LxdError(
+                    f"image build: could not delete the builder {name}: {_one_line(str(exc))}"
+                ) from None
+        absent = absent + 1 if outcome == "absent" else 0
+        if outcome == "done" or absent == 2:
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def _delete_once(client: pylxd.Client, name: str) -> str:
+    """One attempt at deleting the builder: "done", "absent" (nothing under way) or "busy"."""
+    from pylxd.exceptions import NotFound
+
+    busy = _wait_for_operations_on(client, name)
     try:
         builder = client.instances.get(name)
-        if builder.status != "Stopped":
-            builder.stop(force=True, wait=True)
-        builder.delete(wait=True)
     except NotFound:
-        return
-    except (LXDAPIException, RequestException) as exc:
-        if not quiet:
-            raise LxdError(
-                f"image build: could not delete the builder {name}: {_one_line(str(exc))}"
-            ) from None
+        return "busy" if busy else "absent"
+    if builder.config.get(BUILDER_TAG) != "true":
+        return "done"  # another instance took the name: not ours to delete
+    if builder.status != "Stopped":
+        builder.stop(force=True, wait=True)
+    builder.delete(wait=True)
+    return "done"
+
+
+def _wait_for_operations_on(client: pylxd.Client, name: str) -> bool:
+    """Wait for LXD's running operations on instance name; False when there were none."""
+    from pylxd.exceptions import NotFound
+
+    listed = metadata(client.api.operations.get(params={"recursion": "1"})) or {}
+    wanted = f"/1.0/instances/{name}"
+    found = False
+    for operation in listed.get("running") or []:
+        resources = (operation.get("resources") or {}).get("instances") or []
+        if any(str(r).split("?")[0] == wanted for r in resources):
+            found = True
+            node = api_node(client, "operations", str(operation.get("id")), "wait")
+            try:
+                node.get(params={"timeout": str(int(DELETE_SECONDS))})
+            except NotFound:  # finished and gone meanwhile
+                continue
+    return found
 
 
 def _one_line(text: str) -> str:

@@ -8,9 +8,10 @@ from typing import IO, TYPE_CHECKING, Any
 from ..config import instance_projects
 from ..errors import EXIT_OK, InputError, LxdError, ProviderError
 from ..instances import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from ..messages import for_terminal
 from ..postmortem import CLOUD_INIT_OUTPUT, STATUS_MARKERS
 from .pylxd_client import connect, lxd_errors, project_api
-from .terminal import decoded, for_terminal
+from .terminal import decoded
 
 if TYPE_CHECKING:
     import pylxd
@@ -25,6 +26,8 @@ MAX_DOWNLOAD_BYTES = 64 << 20
 MAX_TAIL_BYTES = 1 << 20
 MAX_LINE_CHARS = 1000
 MAX_STATUS_LINES = 50
+# Longest wait for any one answer while reading a file of the instance.
+FILE_TIMEOUT = 10.0
 _CHUNK = 64 << 10
 
 
@@ -136,7 +139,7 @@ def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LI
     node = api.instances[name]
     tags = instance.get("config") or {}
     status = str(instance.get("status") or "")
-    output = _file_tail(node, CLOUD_INIT_OUTPUT, name, status)
+    output = _file_tail(api, CLOUD_INIT_OUTPUT, name, status)
     console = _console_tail(node)
     out.write(
         f"== {name} (project {for_terminal(project or 'default')}, {for_terminal(status)}, "
@@ -166,27 +169,25 @@ def _write_section(out: IO[str], title: str, tail: Tail, lines: int) -> None:
         out.write(line + "\n")
 
 
-def _file_tail(node: Any, path: str, name: str, status: str) -> Tail | None:
-    """The tail of a file in the instance, None when it does not exist."""
-    from pylxd.exceptions import LXDAPIException, NotFound
-    from requests import RequestException
+def _file_tail(api: Any, path: str, name: str, status: str) -> Tail | None:
+    """The tail of a regular file in the instance, None when it does not exist."""
+    from .instance_files import NoSuchFile, NotRegularFile, open_instance_files
 
+    tail = Tail()
     try:
-        response = node.files.get(params={"path": path}, is_api=False, stream=True)
-    except NotFound:
-        return None
-    except (LXDAPIException, RequestException) as exc:
-        from ..messages import one_line
-
-        state = "" if status == "Running" else f" (it is {status})"
+        with open_instance_files(api, name, FILE_TIMEOUT) as files:
+            tail.truncated = files.read_regular(path, MAX_DOWNLOAD_BYTES, tail.feed)
+    except NotRegularFile as exc:
         raise LxdError(
-            f"cannot read {path} from instance {name}{state}: {one_line(str(exc), 300)}"
+            f"{path} in instance {name} is {exc.kind}, not a regular file; not read"
         ) from None
-    if response.headers.get("X-LXD-type", "file") != "file":
-        response.close()
-        raise LxdError(f"{path} in instance {name} is not a regular file; not read")
-    with lxd_errors(f"read {path} from instance {name}"):
-        return read_tail(response)
+    except NoSuchFile:
+        return None
+    except LxdError as exc:
+        state = "" if status == "Running" else f" (it is {status})"
+        raise LxdError(f"cannot read {path} from instance {name}{state}: {exc}") from None
+    tail.close()
+    return tail
 
 
 def _console_tail(node: Any) -> Tail | str:

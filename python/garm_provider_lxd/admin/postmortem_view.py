@@ -9,8 +9,8 @@ import os
 from typing import IO, Any
 
 from ..errors import EXIT_OK, ProviderError
+from ..messages import for_terminal
 from ..postmortem import SUFFIX
-from .terminal import for_terminal
 
 MAX_COMPRESSED_BYTES = 16 << 20  # a post-mortem is < 200 KB; refuse anything far bigger
 MAX_JSON_BYTES = 64 << 20

@@ -7,6 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EXIT_ERROR, EXIT_OK, InputError, LxdError
 from ..instances import REMOVE_ALL_CONCURRENCY, TAG_CONTROLLER
+from ..messages import for_terminal
 from .pylxd_client import connect, lxd_errors, project_api, wait_for_operation
 from .status import (
     Runner,
@@ -17,7 +18,6 @@ from .status import (
     unreachable_note,
     validate_id,
 )
-from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd

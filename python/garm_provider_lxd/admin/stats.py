@@ -9,7 +9,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EXIT_OK, InputError
-from .terminal import for_terminal
+from ..messages import for_terminal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from ..errors import InputError
-from .terminal import for_terminal
+from ..messages import for_terminal
 
 WIDTH = 860
 PLOT_HEIGHT = 260

@@ -19,8 +19,8 @@ from ..instances import (
     instance_filter,
     is_garm_id,
 )
+from ..messages import for_terminal
 from .pylxd_client import connect, lxd_errors, project_api
-from .terminal import for_terminal
 
 if TYPE_CHECKING:
     import pylxd
