@@ -72,9 +72,14 @@ class Provider:
         enforce_pool_policy(self.operator_config, self.specs, profiles, self.profile)
 
     def profile(self, name: str) -> dict[str, Any] | None:
-        """A profile of the pool's project as LXD has it (None if absent), read once a process."""
+        """A profile of the pool's project as LXD has it (None if absent), shared for a minute."""
+        from .profile_cache import cached_profile
+
         if name not in self._profiles:
-            self._profiles[name] = self.lxd.get_profile(name)
+            server = self.config.unix_socket_path or self.config.url
+            self._profiles[name] = cached_profile(
+                server, self.lxd.project, name, lambda: self.lxd.get_profile(name)
+            )
         return self._profiles[name]
 
     def create_instance(self, bootstrap: Bootstrap, user_data: bytes) -> bytes:
