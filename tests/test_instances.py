@@ -2,7 +2,10 @@
 
 The id rule used to have two copies that disagreed (the GARM commands' accepted non-ASCII
 letters, the operator commands' did not); the ASCII-only rule won (docs/operating-runners.md,
-"Which ids are accepted"). The unit tests need no LXD; the last one lists on the real test LXD.
+"Which ids are accepted"). Which runner a name means (choose_runner) had a copy in each program
+too; one rule now serves both, with whose runners count as its one parameter
+(docs/operating-runners.md, "Which runner a name means"). The unit tests need no LXD; the last
+one lists on the real test LXD.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ import pytest
 from conftest import LxdEnv
 
 from garm_provider_lxd.config import parse_config
-from garm_provider_lxd.instances import TAG_CONTROLLER, TAG_POOL, instance_filter, is_garm_id
+from garm_provider_lxd.errors import NotFoundError, ProviderError
+from garm_provider_lxd.instances import (
+    TAG_CONTROLLER,
+    TAG_POOL,
+    NotARunner,
+    choose_runner,
+    instance_filter,
+    is_garm_id,
+)
 from garm_provider_lxd.provider import Provider
 
 UUID = "8c1b6a4e-2f0d-4c55-9d1e-3a7b2c9e0f11"
@@ -59,3 +70,53 @@ def test_list_with_a_non_ascii_controller_sends_no_filter_on_real_lxd(lxd_env: L
     assert provider.list_instances("") == b"[]"
     listings = [path for path in paths if path.startswith("/1.0/instances?")]
     assert listings and not any("filter" in path for path in listings)
+
+
+OTHER = "0d6f1c2b-7a44-4e1e-8b0a-5c2f9e3d1a77"
+PROJECTS = ("runners", "default")
+
+
+def _meta(controller: str | None) -> dict[str, Any]:
+    return {"config": {TAG_CONTROLLER: controller} if controller else {"user.other": "x"}}
+
+
+@pytest.mark.parametrize("controller_id", [UUID, None])
+def test_the_one_runner_found_is_chosen_beside_other_instances(controller_id: str | None) -> None:
+    found = [("untagged", _meta(None)), ("ours", _meta(UUID))]
+    assert choose_runner("r", PROJECTS, found, controller_id=controller_id) == "ours"
+
+
+def test_garm_counts_only_its_controllers_runner_and_logs_counts_any() -> None:
+    found = [("theirs", _meta(OTHER)), ("ours", _meta(UUID))]
+    assert choose_runner("r", PROJECTS, found, controller_id=UUID) == "ours"
+    with pytest.raises(ProviderError, match=r"^instance r is a runner in several projects"):
+        choose_runner("r", PROJECTS, found, controller_id=None)
+
+
+@pytest.mark.parametrize(
+    ("controller_id", "whose"),
+    [(UUID, "this GARM controller"), (None, "garm-provider-lxd")],
+)
+def test_only_other_instances_of_that_name_is_not_a_runner(
+    controller_id: str | None, whose: str
+) -> None:
+    found = [("a", _meta(None)), ("b", _meta(OTHER if controller_id else None))]
+    with pytest.raises(NotARunner, match=f"^instance r is not a runner of {whose}$"):
+        choose_runner("r", PROJECTS, found, controller_id=controller_id)
+
+
+def test_two_runners_of_one_controller_is_an_error_naming_the_projects() -> None:
+    found = [("a", _meta(UUID)), ("b", _meta(UUID))]
+    with pytest.raises(ProviderError, match=r"several projects \(runners, default\); refusing"):
+        choose_runner("r", PROJECTS, found, controller_id=UUID)
+
+
+def test_nothing_found_is_not_found_in_every_project_looked_in() -> None:
+    with pytest.raises(
+        NotFoundError, match=r"^instance r not found in project\(s\) runners, default$"
+    ):
+        choose_runner("r", PROJECTS, [], controller_id=UUID)
+    with pytest.raises(NotFoundError) as raised:
+        choose_runner("r", ("",), [], controller_id=None)
+    assert not isinstance(raised.value, NotARunner)
+    assert str(raised.value).endswith("project(s) default")

@@ -157,7 +157,7 @@ def test_another_controllers_instance_in_an_allowed_project_is_not_touched(
     for command in ("GetInstance", "StopInstance", "StartInstance"):
         proc = garm(command, instance_id=name, pool_id=pool_id, **v010)
         assert proc.returncode == 30, (command, proc.stderr)
-        assert b"not managed by this GARM controller" in proc.stderr
+        assert b"is not a runner of this GARM controller" in proc.stderr
     assert garm("DeleteInstance", instance_id=name, pool_id=pool_id, **v010).returncode == 0
     listed = garm("ListInstances", pool_id=pool_id, **v010)
     assert (listed.returncode, json.loads(listed.stdout)) == (0, [])

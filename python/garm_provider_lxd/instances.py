@@ -7,12 +7,14 @@ operator commands (admin/) list, read and prune them by the same tags.
 from __future__ import annotations
 
 from .bootstrap import ARCHITECTURES
-from .errors import InputError
+from .errors import InputError, NotFoundError, ProviderError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from typing import Any
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, TypeVar
+
+    Found = TypeVar("Found")
 
     from .bootstrap import Bootstrap
     from .config import Config
@@ -60,6 +62,44 @@ def instance_filter(tags: Mapping[str, str]) -> str:
     if not all(is_garm_id(value) for value in tags.values()):
         return ""
     return " and ".join(f"config.{key} eq {value}" for key, value in tags.items())
+
+
+class NotARunner(NotFoundError):
+    """An instance of that name exists, but is not a runner of the caller's controller."""
+
+
+def choose_runner(
+    name: str,
+    projects: Sequence[str],
+    found: Sequence[tuple[Found, Mapping[str, Any]]],
+    *,
+    controller_id: str | None,
+) -> Found:
+    """The one runner among what a lookup of name in every project found (handle, metadata).
+
+    A runner carries TAG_CONTROLLER: with controller_id, that controller's (the GARM commands
+    never touch another controller's instance); with None, any controller's (the operator's
+    `logs`). Nothing found is NotFoundError, only other instances NotARunner, and a runner in
+    several projects is an error, never a guess (docs/operating-runners.md, "Projects").
+    """
+    runners = [
+        handle
+        for handle, meta in found
+        if (tag := (meta.get("config") or {}).get(TAG_CONTROLLER))
+        and (controller_id is None or tag == controller_id)
+    ]
+    where = ", ".join(project or "default" for project in projects)
+    if len(runners) > 1:
+        raise ProviderError(
+            f"instance {name} is a runner in several projects ({where}); "
+            "refusing to guess which one is meant"
+        )
+    if runners:
+        return runners[0]
+    if found:
+        whose = "this GARM controller" if controller_id is not None else "garm-provider-lxd"
+        raise NotARunner(f"instance {name} is not a runner of {whose}")
+    raise NotFoundError(f"instance {name} not found in project(s) {where}")
 
 
 def user_data_key(has_extension: Callable[[str], bool]) -> str:

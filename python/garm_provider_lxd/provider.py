@@ -13,6 +13,7 @@ from .instances import (
     TAG_CONTROLLER,
     TAG_CREATE_ID,
     TAG_POOL,
+    choose_runner,
     create_request,
     instance_profiles,
     pool_config,
@@ -182,38 +183,18 @@ class Provider:
     def _owned(self, instance_id: str, *, full: bool = False) -> tuple[Lxd, dict[str, Any], bytes]:
         """Return (connection to its project, metadata, raw JSON) of this controller's instance.
 
-        Looks in every project of _projects() (one GET each); two projects holding this
-        controller's instance of that name is an error.
+        Looks in every project of _projects() (one GET each); instances.choose_runner decides.
         """
         projects = self._projects()
-        found: list[tuple[Lxd, dict[str, Any], bytes]] = []
-        foreign = False
+        found: list[tuple[tuple[Lxd, dict[str, Any], bytes], dict[str, Any]]] = []
         for project in projects:
             lxd = self.lxd.for_project(project)
             try:
                 meta, raw = lxd.get_instance(instance_id, full=full)
             except NotFoundError:
-                if len(projects) == 1:
-                    raise
                 continue
-            if (meta.get("config") or {}).get(TAG_CONTROLLER) == self.controller_id:
-                found.append((lxd, meta, raw))
-            else:
-                foreign = True
-        if len(found) > 1:
-            where = ", ".join(lxd.project or "default" for lxd, _, _ in found)
-            raise ProviderError(
-                f"instance {instance_id} of this GARM controller exists in several projects "
-                f"({where}); refusing to guess which one is meant"
-            )
-        if not found:
-            if foreign:
-                raise NotFoundError(
-                    f"instance {instance_id} is not managed by this GARM controller"
-                )
-            where = ", ".join(project or "default" for project in projects)
-            raise NotFoundError(f"instance {instance_id} not found in projects {where}")
-        return found[0]
+            found.append(((lxd, meta, raw), meta))
+        return choose_runner(instance_id, projects, found, controller_id=self.controller_id)
 
     def get_instance(self, instance_id: str) -> bytes:
         """Return the ProviderInstance JSON of one instance."""

@@ -6,8 +6,8 @@ from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
 from ..config import instance_projects
-from ..errors import EXIT_OK, InputError, LxdError, ProviderError
-from ..instances import TAG_CONTROLLER, TAG_POOL, validate_instance_name
+from ..errors import EXIT_OK, InputError, LxdError, NotFoundError, ProviderError
+from ..instances import TAG_CONTROLLER, TAG_POOL, NotARunner, choose_runner, validate_instance_name
 from ..messages import for_terminal
 from ..postmortem import CLOUD_INIT_OUTPUT, STATUS_MARKERS
 from .pylxd_client import connect, lxd_errors, project_api
@@ -96,7 +96,7 @@ class RunnerGone(ProviderError):
 
 
 def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, str, dict[str, Any]]:
-    """(project API, project, instance) of the provider-tagged instance name, else an error."""
+    """(project API, project, instance) of the runner name, of any controller, else an error."""
     from pylxd.exceptions import NotFound
 
     projects = instance_projects(config)
@@ -105,19 +105,17 @@ def find_runner(client: pylxd.Client, config: Config, name: str) -> tuple[Any, s
         api = project_api(client, project)
         with lxd_errors(f"get instance {name}"):
             try:
-                found.append((api, project, api.instances[name].get().json()["metadata"]))
+                meta = api.instances[name].get().json()["metadata"]
             except NotFound:
                 continue
-    where = ", ".join(project or "default" for project in projects)
-    if not found:
-        raise RunnerGone(f"instance {name} not found in project(s) {where}")
-    tagged = [entry for entry in found if TAG_CONTROLLER in (entry[2].get("config") or {})]
-    if not tagged:
-        # Only runners: this command must not become a way to read any instance's files.
-        raise ProviderError(f"instance {name} is not a runner of garm-provider-lxd; refusing")
-    if len(tagged) > 1:
-        raise ProviderError(f"instance {name} is a runner in several projects ({where})")
-    return tagged[0]
+        found.append(((api, project, meta), meta))
+    try:
+        # Any controller's runner, but only runners: `logs` must not read any instance's files.
+        return choose_runner(name, projects, found, controller_id=None)
+    except NotARunner as exc:
+        raise ProviderError(f"{exc}; refusing") from None
+    except NotFoundError as exc:
+        raise RunnerGone(str(exc)) from None
 
 
 def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LINES) -> int:
