@@ -2,7 +2,9 @@
 
 The id rule used to have two copies that disagreed (the GARM commands' accepted non-ASCII
 letters, the operator commands' did not); the ASCII-only rule won (docs/operating-runners.md,
-"Which ids are accepted"). Which runner a name means (choose_runner) had a copy in each program
+"Which ids are accepted"). IPv4 reading was Rust in GetInstance and Python in `status`, which
+differed on an address without a family and on the order; the Rust rule won (state_ipv4). Which
+runner a name means (choose_runner) had a copy in each program
 too; one rule now serves both, with whose runners count as its one parameter
 (docs/operating-runners.md, "Which runner a name means"). The unit tests need no LXD; the last
 one lists on the real test LXD.
@@ -10,6 +12,7 @@ one lists on the real test LXD.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -120,3 +123,30 @@ def test_nothing_found_is_not_found_in_every_project_looked_in() -> None:
         choose_runner("r", ("",), [], controller_id=None)
     assert not isinstance(raised.value, NotARunner)
     assert str(raised.value).endswith("project(s) default")
+
+
+def test_status_reads_ipv4_by_the_rule_getinstance_uses() -> None:
+    from garm_provider_lxd._native import json_dumps, provider_instance
+    from garm_provider_lxd.admin.status import _ipv4
+
+    state = {
+        "status": "Running",
+        "network": {
+            "lo": {"addresses": [{"family": "inet", "address": "127.0.0.1", "scope": "global"}]},
+            "eth1": {"addresses": [{"address": "10.9.0.2", "scope": "global"}]},
+            "eth0": {
+                "addresses": [
+                    {"family": "inet", "address": "10.9.0.1", "scope": "global"},
+                    {"family": "inet", "address": "169.254.1.1", "scope": "link"},
+                    {"family": "inet6", "address": "fd42::1", "scope": "global"},
+                ]
+            },
+        },
+    }
+    instance = {"type": "sync", "metadata": {"name": "r", "status": "Running"}}
+    envelope = {"type": "sync", "metadata": state}
+    got = json.loads(provider_instance(json_dumps(instance), json_dumps(envelope)))
+    v4 = tuple(a["address"] for a in got["addresses"] if ":" not in a["address"])
+    assert v4 == ("10.9.0.2", "10.9.0.1")  # no family is still IPv4; the server's order
+    assert _ipv4(state) == v4
+    assert _ipv4(None) == _ipv4({}) == ()

@@ -13,6 +13,7 @@ __all__ = [
     "json_loads",
     "provider_instance",
     "provider_instances",
+    "state_ipv4",
     "toml_loads",
 ]
 
@@ -71,6 +72,12 @@ def provider_instances(body: bytes, controller_id: str, pool_id: str | None) -> 
 
 def provider_instance(instance: bytes, state: bytes | None) -> bytes:
     """Convert GET /1.0/instances/<name> (+ optional /state) into ProviderInstance JSON."""
+
+def state_ipv4(state: bytes) -> list[str]:
+    """The global IPv4 addresses of an instance state object (not an envelope), but `lo`'s.
+
+    Raises LxdError when the bytes are not JSON.
+    """
 
 def cloud_config(spec: bytes) -> bytes:
     """Render a #cloud-config document from its JSON description (see rust/src/cloudinit.rs)."""

@@ -307,6 +307,16 @@ pub fn provider_instance(instance: &[u8], state: Option<&[u8]>) -> Result<Vec<u8
     Ok(serde_json::to_vec(&instance.convert(state))?)
 }
 
+/// The global IPv4 addresses in an instance state object (the `metadata` of
+/// `GET /1.0/instances/<name>/state`), every interface but `lo`, in server order: the one rule
+/// for what counts as a runner's address, shared by GetInstance and the operator's `status`.
+pub fn state_ipv4(state: &[u8]) -> Result<Vec<String>, Error> {
+    let Obj(state): Obj<State<'_>> = serde_json::from_slice(state)
+        .map_err(|e| Error::Response(format!("the instance state is not JSON: {e}")))?;
+    let network = state.and_then(|s| s.network.0).unwrap_or_default();
+    Ok(network.v4.into_iter().map(Cow::into_owned).collect())
+}
+
 /// Convert a GET /1.0/instances?recursion=1|2 response into a ProviderInstance JSON array.
 #[pyfunction(name = "provider_instances")]
 pub fn provider_instances_py<'py>(
@@ -328,6 +338,12 @@ pub fn provider_instance_py<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let json = py.detach(|| provider_instance(instance, state))?;
     Ok(PyBytes::new(py, &json))
+}
+
+/// The global IPv4 addresses of an instance state object (see `state_ipv4`).
+#[pyfunction(name = "state_ipv4")]
+pub fn state_ipv4_py(py: Python<'_>, state: &[u8]) -> PyResult<Vec<String>> {
+    Ok(py.detach(|| state_ipv4(state))?)
 }
 
 #[cfg(test)]

@@ -210,3 +210,41 @@ fn single_instance_needs_objects() {
         Some("the instance state has no metadata".into())
     );
 }
+
+#[test]
+fn state_ipv4_is_the_global_ipv4_of_every_interface_but_lo() {
+    let state = json!({"status": "Running", "network": {
+        "lo": {"addresses": [{"family": "inet", "address": "127.0.0.1", "scope": "global"}]},
+        "eth0": {"addresses": [
+            {"family": "inet", "address": "10.1.0.5", "scope": "global"},
+            {"family": "inet", "address": "169.254.0.1", "scope": "link"},
+            {"family": "inet6", "address": "fd42::5", "scope": "global"},
+            {"address": "10.1.0.6", "scope": "global"},
+            {"family": "inet", "address": "", "scope": "global"}
+        ]},
+        "eth1": null
+    }});
+    let body = serde_json::to_vec(&state).unwrap();
+    assert_eq!(state_ipv4(&body).unwrap(), ["10.1.0.5", "10.1.0.6"]);
+    assert_eq!(state_ipv4(b"null").unwrap(), Vec::<String>::new());
+    assert_eq!(state_ipv4(b"{}").unwrap(), Vec::<String>::new());
+    assert!(state_ipv4(b"{").is_err());
+}
+
+#[test]
+fn state_ipv4_of_a_captured_running_state_matches_get_instance() {
+    let Value::Object(envelope) = serde_json::from_slice(RUNNING).unwrap() else {
+        panic!("fixture is an object")
+    };
+    let state = serde_json::to_vec(&envelope["metadata"]).unwrap();
+    let got = json_of(provider_instance(INSTANCE, Some(RUNNING)));
+    let v4: Vec<String> = got["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap().to_string())
+        .filter(|a| !a.contains(':'))
+        .collect();
+    assert_eq!(state_ipv4(&state).unwrap(), v4);
+    assert!(!v4.is_empty());
+}

@@ -22,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cloudinit::b64encode_py, m)?)?;
     m.add_function(wrap_pyfunction!(instances::provider_instances_py, m)?)?;
     m.add_function(wrap_pyfunction!(instances::provider_instance_py, m)?)?;
+    m.add_function(wrap_pyfunction!(instances::state_ipv4_py, m)?)?;
     m.add(
         "LINUX_DISTROS",
         pyo3::types::PyTuple::new(m.py(), instances::LINUX_DISTROS)?,

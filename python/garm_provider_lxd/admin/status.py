@@ -177,15 +177,10 @@ def _states(targets: list[tuple[Any, str, dict[str, Any]]]) -> list[dict[str, An
 
 
 def _ipv4(state: dict[str, Any] | None) -> tuple[str, ...]:
-    """The global IPv4 addresses of an instance state's NICs."""
-    network = (state or {}).get("network") or {}
-    return tuple(
-        str(address.get("address"))
-        for nic, details in sorted(network.items())
-        if nic != "lo"
-        for address in (details or {}).get("addresses") or ()
-        if address.get("family") == "inet" and address.get("scope") == "global"
-    )
+    """The global IPv4 addresses of an instance state's NICs (the GARM commands' rule)."""
+    from .._native import json_dumps, state_ipv4
+
+    return tuple(state_ipv4(json_dumps(state))) if state else ()
 
 
 def _runner(item: dict[str, Any], *, project: str, ipv4: tuple[str, ...], now: float) -> Runner:
