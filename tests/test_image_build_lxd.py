@@ -22,6 +22,7 @@ from image_build_runs import (
     ANY_SHA256,
     UNUSED_RUNNER,
     UNUSED_URL,
+    RunningBuild,
     assert_nothing_left,
     builder_name,
     delete_image,
@@ -144,22 +145,12 @@ def test_interrupted_build_leaves_no_builder(
     The busybox test image has no cloud-init, so the builder waits until it is told to stop.
     """
     before = set(builders(lxd_client))
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if after in line:
-            break
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER)  # fmt: skip
+    build.wait_for(after)
     time.sleep(delay)
-    process.send_signal(signum)
-    out, rest = process.communicate(timeout=300)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    out, stderr = build.finish(signum)
+    assert build.process.returncode == 1, stderr
     assert out == ""
     said = "interrupted by signal 15" if signum == signal.SIGTERM else "interrupted"
     assert stderr.splitlines()[-1] == f"garm-provider-lxd: {said}"
@@ -177,26 +168,15 @@ def test_fifo_in_the_builder_does_not_keep_it(
     Through LXD's plain file API the poll waits for a writer, and LXD cannot stop the builder
     meanwhile: the clean-up gives up and the builder stays.
     """
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if "waiting for cloud-init" in line:
-            break
-    name = builder_name("".join(seen))
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER)  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
     subprocess.run(["lxc", "exec", name, "--", "sh", "-c", f"mkdir -p {STATE_DIR}; "
                     f"mkfifo {STATE_DIR}/step"], env=env, check=True, timeout=60)  # fmt: skip
     time.sleep(3 * POLL_SECONDS)  # a few polls: each reads the step file
-    process.terminate()
-    _, rest = process.communicate(timeout=300)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    _, stderr = build.finish(signal.SIGTERM)
+    assert build.process.returncode == 1, stderr
     assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
     assert not lxd_client.instances.exists(name)
 
@@ -206,26 +186,16 @@ def test_builder_stopped_early_is_not_published(
 ) -> None:
     """Someone stops the builder before it sealed: exit 1, nothing published, builder gone."""
     alias = f"never-{secrets.token_hex(3)}"
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", alias, *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if "waiting for cloud-init" in line:
-            break
-    name = builder_name("".join(seen))
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
+                         *UNUSED_RUNNER)  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
     lxd_client.instances.get(name).stop(force=True, wait=True)
     try:
-        out, rest = process.communicate(timeout=120)
+        out, stderr = build.finish(None, timeout=120)
     finally:  # a regression publishes the alias: do not leave it behind
         if lxd_client.images.exists(alias, alias=True):
             lxd_client.images.get_by_alias(alias).delete(wait=True)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    assert build.process.returncode == 1, stderr
     assert out == ""
     last = stderr.splitlines()[-1]
     assert last.startswith("garm-provider-lxd: image build: the builder stopped before the build")
