@@ -309,3 +309,43 @@ def test_vm_builder_is_refused_without_vm_support(
     assert line.startswith("image build: "), line
     assert 'Instance type "virtual-machine" is not supported on this server' in line, line
     assert builders(lxd_client) == before
+
+
+def test_a_builder_lxd_will_not_delete_is_named_with_the_command_to_delete_it(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """A builder LXD refuses to delete (someone set security.protection.delete on it): the
+    clean-up retries until its deadline, then one line names the builder, LXD's reason and the
+    command that deletes it; the build still ends with its own line and exit 1, and the command
+    works once the protection is gone.
+    """
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER, "--cleanup-timeout", "5")  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
+    builder = lxd_client.api.instances[name]
+    builder.patch(json={"config": {"security.protection.delete": "true"}})
+    try:
+        out, stderr = build.finish(signal.SIGTERM)
+        assert build.process.returncode == 1, stderr
+        assert out == ""
+        assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+        left = [line for line in stderr.splitlines() if " is still there " in line]
+        assert len(left) == 1, stderr
+        assert f"the builder {name} is still there after 5 s of clean-up (" in left[0]
+        assert "protected" in left[0]  # LXD's reason
+        command = left[0].partition("; delete it with: ")[2]
+        assert command == f"lxc delete --force --project default {name}"
+        assert lxd_client.instances.exists(name)
+        builder.patch(json={"config": {"security.protection.delete": "false"}})
+        env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
+        deleted = subprocess.run(command.split(), env=env, capture_output=True, text=True,
+                                 timeout=120, check=False)  # fmt: skip
+        assert deleted.returncode == 0, deleted.stderr
+        assert not lxd_client.instances.exists(name)
+    finally:
+        if lxd_client.instances.exists(name):
+            builder.patch(json={"config": {"security.protection.delete": "false"}})
+            instance = lxd_client.instances.get(name)
+            if instance.status != "Stopped":
+                instance.stop(force=True, wait=True)
+            instance.delete(wait=True)
