@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pylxd
 import pytest
+from adversarial_corpus import Case, invocation, load_cases
 from conftest import LxdEnv
+from corpus_runs import check_outcome, run_case
 from image_build_runs import (
-    ANY_SHA256,
     UNUSED_RUNNER,
-    UNUSED_URL,
     RunningBuild,
     assert_nothing_left,
     builder_name,
@@ -36,7 +36,6 @@ from garm_provider_lxd.admin.image_build import BUILDER_PREFIX, POLL_SECONDS, ST
 
 # The bridge's address (a closed port on it) comes from the end-to-end fixtures.
 pytest_plugins = ["e2e.fixtures"]
-HTTPS_URL = "https://mirror.example/actions-runner-linux-x64-2.321.0.tar.gz"
 
 
 def builders(client: pylxd.Client) -> list[str]:
@@ -87,37 +86,29 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
-@pytest.mark.parametrize(
-    ("runner", "message"),
-    [
-        (["--runner-url", HTTPS_URL],
-         "--runner-sha256 is required (the SHA-256 listed with the runner release); "
-         "--insecure-skip-runner-checksum publishes an unverified download instead"),
-        (["--runner-url", UNUSED_URL, "--insecure-skip-runner-checksum"],
-         "--runner-url: an http:// URL needs --runner-sha256"),
-        (["--runner-url", UNUSED_URL], "--runner-url: an http:// URL needs --runner-sha256"),
-        (["--runner-url", HTTPS_URL, "--runner-sha256", ANY_SHA256,
-          "--insecure-skip-runner-checksum"],
-         "--runner-sha256 and --insecure-skip-runner-checksum exclude each other"),
-    ],
-)  # fmt: skip
+IMAGE_BUILD_CASES = [
+    case for case in load_cases(via="operator") if case.spec["argv"][:2] == ["image", "build"]
+]
+
+
+@pytest.mark.parametrize("case", IMAGE_BUILD_CASES, ids=[case.name for case in IMAGE_BUILD_CASES])
 def test_unverified_runner_is_refused(
+    case: Case,
     provider_bin: str,
-    provider_config: Path,
     lxd_client: pylxd.Client,
     lxd_env: LxdEnv,
-    runner: list[str],
-    message: str,
+    controller_id: str,
+    tmp_path: Path,
 ) -> None:
-    """No checksum: refused (https only with the loudly named flag, http never), one line, exit
-    1, against the real server and nothing created."""
-    alias = f"unverified-{secrets.token_hex(3)}"
+    """The corpus's `image build` cases (testdata/adversarial/operator): no checksum is refused
+    (https only with the loudly named flag, http never), as are a checksum or URL that is not
+    one; one line, exit 1, against the real server and nothing created."""
     before = builders(lxd_client)
-    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
-                       *runner)  # fmt: skip
-    assert done.returncode == 1
-    assert one_error_line(done) == message
-    assert builder_name(done.stderr) == ""
+    call = invocation(case, tmp_path, lxd_env.socket, controller_id)
+    done = run_case(case, call, provider_bin)
+    check_outcome(case, done)
+    alias = call.argv_tail[call.argv_tail.index("--alias") + 1]
+    assert builder_name(done.stderr.decode()) == ""
     assert builders(lxd_client) == before
     assert not lxd_client.images.exists(alias, alias=True)
 

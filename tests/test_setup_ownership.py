@@ -18,6 +18,7 @@ from typing import Any
 
 import pylxd
 import pytest
+from adversarial_corpus import Case, load_cases
 from conftest import LxdEnv, run_operator
 from setup_runs import lxd_object, setup_args, setup_config
 
@@ -226,25 +227,15 @@ def test_the_acl_rejects_the_hosts_own_public_address(
     assert not any(public in rule["destination"] for rule in egress)
 
 
-@pytest.mark.parametrize(
-    ("reported", "kept"),
-    [
-        ("203.0.113.9", ["203.0.113.9"]),
-        ("[2001:db8::7]:8443", ["2001:db8::7"]),
-        ("198.51.100.3:8443", ["198.51.100.3"]),
-        ("fe80::1%eth0", []),  # link-local, scoped
-        ("127.0.0.1", []),
-        ("0.0.0.0", []),
-        ("224.0.0.1", []),
-        ("not-an-address\x1b]0;x\x07", []),
-        ("1" * 100_000, []),
-        ("", []),
-    ],
-)
-def test_addresses_a_server_reports_are_parsed_not_trusted(reported: str, kept: list[str]) -> None:
-    # What a hostile or broken server could say: the real test LXD only reports real addresses.
+HOST_ADDRESS_CASES = load_cases(via="host_addresses")
+
+
+@pytest.mark.parametrize("case", HOST_ADDRESS_CASES, ids=[case.name for case in HOST_ADDRESS_CASES])
+def test_addresses_a_server_reports_are_parsed_not_trusted(case: Case) -> None:
+    """What a hostile or broken server could report (testdata/adversarial/host_addresses): only
+    addresses the ACL can reject are kept. The real test LXD only reports real addresses."""
     from garm_provider_lxd.admin.host_addresses import _add, _strip_port
 
     found: set[Any] = set()
-    _add(found, _strip_port(reported))
-    assert sorted(str(address) for address in found) == kept
+    _add(found, _strip_port(case.reported))
+    assert sorted(str(address) for address in found) == case.spec["expect_kept"]
