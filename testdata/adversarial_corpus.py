@@ -1,8 +1,9 @@
-"""The adversarial corpus: inputs a GARM pool admin controls, each case one JSON file.
+"""The adversarial corpus: inputs a GARM pool admin, runner code, another GARM controller, the
+LXD server or an operator's command line controls, each case one JSON file.
 
-Shared by tests/test_bad_input_corpus.py (every case ends as expected, with one short stderr line)
-and benches/bench_adversarial.py (CPU time and peak RSS of every case). The format is in
-testdata/adversarial/README.md.
+Shared by tests/test_bad_input_corpus.py and the tests that make a case's setting (every case
+ends as expected, with one short stderr line) and benches/bench_adversarial.py (CPU time and peak
+RSS of every case that is one provider process). The format is in testdata/adversarial/README.md.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ VIA_KEYS = {
 }
 for _via in ("create", "validate", "config"):
     VIA_KEYS[_via] = VIA_KEYS["userdata"]
-# What each kind needs besides about, via and (but for host_addresses) expect_exit.
+# What each via needs besides about, via and (but for host_addresses) expect_exit.
 REQUIRED_KEYS = {
     "operator": {"argv"},
     "race": {"hold_loser_until", "rounds", "expect_loser_exit", "expect_loser_stderr"},
@@ -128,13 +129,15 @@ def _check(name: str, spec: dict[str, Any]) -> None:
         argv = spec["argv"]
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError(f"{name}: argv must be a list of strings")
-        runner_file = spec.get("runner_file", {"path": "/x", "type": "fifo"})
-        if set(runner_file) - {"path", "type", "target"} or not str(
-            runner_file.get("path", "")
-        ).startswith("/"):
-            raise ValueError(f"{name}: runner_file needs an absolute path and a type")
-        if runner_file.get("type") not in RUNNER_FILE_TYPES:
-            raise ValueError(f"{name}: runner_file type must be one of {RUNNER_FILE_TYPES}")
+        runner_file = spec.get("runner_file")
+        if runner_file is not None and (
+            set(runner_file) - {"path", "type", "target"}
+            or not str(runner_file.get("path", "")).startswith("/")
+            or runner_file.get("type") not in RUNNER_FILE_TYPES
+        ):
+            raise ValueError(
+                f"{name}: runner_file needs an absolute path and a type of {RUNNER_FILE_TYPES}"
+            )
     if via == "race":
         if spec["hold_loser_until"] not in HOLD_LOSER_UNTIL:
             raise ValueError(f"{name}: hold_loser_until must be one of {HOLD_LOSER_UNTIL}")
