@@ -8,6 +8,10 @@ need LXD use the test daemon from tests/env/lxd-up.sh. Every case runs as one wh
 as GARM runs the provider; the bound for any input a pool admin controls is 2 s of CPU and
 256 MB of peak RSS (docs/security.md). Exit 1 when a case misses the bound or its expected exit
 code. Writes adversarial.md and adversarial.json.
+
+Cases that are not one provider process (a runner to make first, two creates racing, a fake
+server, a parser fed directly: see testdata/adversarial/README.md) are not measured; the bench
+says which it skipped and why, and lists them in its results.
 """
 
 from __future__ import annotations
@@ -67,8 +71,8 @@ def row(case: Case, samples: list[Sample]) -> dict[str, object]:
     }
 
 
-def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
-    """The results table, worst CPU first."""
+def markdown(rows: list[dict[str, object]], meta: dict[str, object], skipped: list[Case]) -> str:
+    """The results table, worst CPU first, then the cases not measured."""
     ordered = sorted(rows, key=lambda r: -float(str(r["cpu_s"])))
     misses = [r for r in rows if not r["ok"]]
     lines = [
@@ -95,6 +99,10 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         )
     lines += ["", "What each case is:", ""]
     lines += [f"- `{r['case']}`: {r['about']}" for r in sorted(rows, key=lambda r: str(r["case"]))]
+    if skipped:
+        lines += ["", "Not measured (not one provider process; run by the tests named in "
+                  "testdata/adversarial/README.md):", ""]  # fmt: skip
+        lines += [f"- `{case.name}` ({case.via}): {case.about}" for case in skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -104,6 +112,12 @@ def bench(args: argparse.Namespace, out: Path) -> int:
     cases = load_cases()
     if args.only:
         cases = [case for case in cases if args.only in case.name]
+    skipped = [case for case in cases if not case.one_process]
+    cases = [case for case in cases if case.one_process]
+    if skipped:
+        kinds = ", ".join(sorted({case.kind for case in skipped}))
+        log(f"skipped {len(skipped)} case(s) of {kinds}: not one provider process (a runner, a "
+            "race, a fake server or a parser to set up first); their tests run them")  # fmt: skip
     if not Path(args.socket).exists() and any(case.needs_lxd for case in cases):
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
         return len(cases)
@@ -123,7 +137,7 @@ def bench(args: argparse.Namespace, out: Path) -> int:
         "runs": runs,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "adversarial.md").write_text(markdown(rows, meta))
+    (out / "adversarial.md").write_text(markdown(rows, meta, skipped))
     (out / "adversarial.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     misses = [r for r in rows if not r["ok"]]
     for r in misses:

@@ -1,8 +1,9 @@
-"""The adversarial corpus: inputs a GARM pool admin controls, each case one JSON file.
+"""The adversarial corpus: inputs a GARM pool admin, runner code, another GARM controller, the
+LXD server or an operator's command line controls, each case one JSON file.
 
-Shared by tests/test_bad_input_corpus.py (every case ends as expected, with one short stderr line)
-and benches/bench_adversarial.py (CPU time and peak RSS of every case). The format is in
-testdata/adversarial/README.md.
+Shared by tests/test_bad_input_corpus.py and the tests that make a case's setting (every case
+ends as expected, with one short stderr line) and benches/bench_adversarial.py (CPU time and peak
+RSS of every case that is one provider process). The format is in testdata/adversarial/README.md.
 """
 
 from __future__ import annotations
@@ -19,14 +20,38 @@ from typing import Any
 from garm_harness import bootstrap_payload, garm_env
 
 CORPUS = Path(__file__).resolve().parent / "adversarial"
-VIAS = ("userdata", "create", "validate", "config")
-# What a case may hold; anything else is a typo in the corpus, refused when it loads.
-CASE_KEYS = frozenset(
-    {"about", "via", "bootstrap", "extra_specs", "generate", "generate_map"}
-    | {"config_toml", "config_base", "config_path", "expect_exit", "expect_stderr", "secret"}
-)
+# Cases that are one provider process, run by invocation(): GARM's commands and `userdata`, and
+# operator commands (`operator` cases without a runner are run offline).
+PROCESS_VIAS = ("userdata", "create", "validate", "config", "operator")
+# Cases that need a setting of their own, each run by the test named in the README.
+SETTING_VIAS = ("race", "transport", "host_addresses")
+VIAS = PROCESS_VIAS + SETTING_VIAS
+COMMON_KEYS = frozenset({"about", "via", "expect_exit", "expect_stderr", "secret"})
+# What a case may hold, by how it runs; anything else is a typo in the corpus, refused when it
+# loads, so that a misspelt key cannot turn a case into a no-op.
+VIA_KEYS = {
+    "userdata": {"bootstrap", "extra_specs", "generate", "generate_map"}
+    | {"config_toml", "config_base", "config_path"},
+    "operator": {"argv", "runner_file", "config_toml"},
+    "race": {"hold_loser_until", "rounds", "expect_loser_exit", "expect_loser_stderr"},
+    "transport": {"framing", "body_bytes"},
+    "host_addresses": {"reported", "reported_repeat", "expect_kept"},
+}
+for _via in ("create", "validate", "config"):
+    VIA_KEYS[_via] = VIA_KEYS["userdata"]
+# What each via needs besides about, via and (but for host_addresses) expect_exit.
+REQUIRED_KEYS = {
+    "operator": {"argv"},
+    "race": {"hold_loser_until", "rounds", "expect_loser_exit", "expect_loser_stderr"},
+    "transport": {"framing", "body_bytes"},
+    "host_addresses": {"expect_kept"},
+}
 SPECIAL_CONFIG_PATHS = ("/dev/zero", "fifo", "directory", "big")
 BIG_CONFIG_BYTES = 64 << 20
+RUNNER_FILE_TYPES = ("fifo", "symlink", "directory")
+HOLD_LOSER_UNTIL = ("winner-done", "winner-started")
+FRAMINGS = ("chunked", "length")
+LOSER_EXITS = (1, 31)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +67,34 @@ class Case:
     secret: str = ""  # must never appear in anything the provider prints
 
     @property
+    def kind(self) -> str:
+        """The corpus folder the case is in (specs, operator, race, ...)."""
+        return self.name.split("/")[0]
+
+    @property
     def needs_lxd(self) -> bool:
         """Whether running the case talks to the LXD daemon."""
-        return self.via != "userdata"
+        if self.via == "operator":
+            return "runner_file" in self.spec or "{runner}" in self.spec["argv"]
+        return self.via not in ("userdata", "host_addresses")
+
+    @property
+    def one_process(self) -> bool:
+        """Whether invocation() makes the case one provider process (no runner, server or race
+        to set up first)."""
+        return self.via in PROCESS_VIAS and "runner_file" not in self.spec
+
+    def expected_stderr(self, runner: str = "") -> str:
+        """expect_stderr with the runner's name in place of {runner}."""
+        return self.expect_stderr.replace("{runner}", runner)
+
+    @property
+    def reported(self) -> str:
+        """host_addresses: what the server reports as one of its addresses."""
+        if "reported_repeat" in self.spec:
+            text, count = self.spec["reported_repeat"]
+            return str(text) * int(count)
+        return str(self.spec["reported"])
 
 
 @dataclasses.dataclass
@@ -58,30 +108,64 @@ class Invocation:
     project: str = "default"  # where a create that succeeds puts the instance
 
 
-def load_cases(root: Path = CORPUS) -> list[Case]:
-    """Read every case under root (one subfolder per kind), sorted by name."""
+def _check(name: str, spec: dict[str, Any]) -> None:
+    """Refuse a case that is not well formed (see testdata/adversarial/README.md)."""
+    via = spec.get("via")
+    if via not in VIAS:
+        raise ValueError(f"{name}: via must be one of {', '.join(VIAS)}")
+    unknown = sorted(set(spec) - COMMON_KEYS - VIA_KEYS[via])
+    if unknown:
+        raise ValueError(f"{name}: unknown key {unknown[0]!r} for via {via}")
+    missing = sorted(REQUIRED_KEYS.get(via, set()) - set(spec))
+    if missing:
+        raise ValueError(f"{name}: via {via} needs {missing[0]!r}")
+    if via != "host_addresses" and spec.get("expect_exit") not in (0, 1):
+        raise ValueError(f"{name}: expect_exit must be 0 or 1")
+    if not isinstance(spec.get("about"), str) or not spec["about"]:
+        raise ValueError(f"{name}: about must say what the attack is")
+    if spec.get("config_path", "/dev/zero") not in SPECIAL_CONFIG_PATHS:
+        raise ValueError(f"{name}: config_path must be one of {SPECIAL_CONFIG_PATHS}")
+    if via == "operator":
+        argv = spec["argv"]
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError(f"{name}: argv must be a list of strings")
+        runner_file = spec.get("runner_file")
+        if runner_file is not None and (
+            set(runner_file) - {"path", "type", "target"}
+            or not str(runner_file.get("path", "")).startswith("/")
+            or runner_file.get("type") not in RUNNER_FILE_TYPES
+        ):
+            raise ValueError(
+                f"{name}: runner_file needs an absolute path and a type of {RUNNER_FILE_TYPES}"
+            )
+    if via == "race":
+        if spec["hold_loser_until"] not in HOLD_LOSER_UNTIL:
+            raise ValueError(f"{name}: hold_loser_until must be one of {HOLD_LOSER_UNTIL}")
+        if not set(spec["expect_loser_exit"]) <= set(LOSER_EXITS) or spec["expect_exit"] != 0:
+            raise ValueError(f"{name}: the winner exits 0, the loser one of {LOSER_EXITS}")
+    if via == "transport" and spec["framing"] not in FRAMINGS:
+        raise ValueError(f"{name}: framing must be one of {FRAMINGS}")
+    if via == "host_addresses" and ("reported" in spec) == ("reported_repeat" in spec):
+        raise ValueError(f"{name}: exactly one of reported and reported_repeat")
+
+
+def load_cases(root: Path = CORPUS, via: str = "") -> list[Case]:
+    """Read every case under root (one subfolder per kind), sorted by name; only those of one
+    via when it is given."""
     cases = []
     for path in sorted(root.glob("*/*.json")):
         name = f"{path.parent.name}/{path.stem}"
         spec = json.loads(path.read_text())
-        unknown = sorted(set(spec) - CASE_KEYS)
-        if unknown:
-            raise ValueError(f"{name}: unknown key {unknown[0]!r}")
-        if spec.get("via") not in VIAS:
-            raise ValueError(f"{name}: via must be one of {', '.join(VIAS)}")
-        if spec.get("expect_exit") not in (0, 1):
-            raise ValueError(f"{name}: expect_exit must be 0 or 1")
-        if not isinstance(spec.get("about"), str) or not spec["about"]:
-            raise ValueError(f"{name}: about must say what the attack is")
-        if spec.get("config_path", "/dev/zero") not in SPECIAL_CONFIG_PATHS:
-            raise ValueError(f"{name}: config_path must be one of {SPECIAL_CONFIG_PATHS}")
+        _check(name, spec)
+        if via and spec["via"] != via:
+            continue
         cases.append(
             Case(
                 name=name,
                 about=spec["about"],
                 via=spec["via"],
                 spec=spec,
-                expect_exit=spec["expect_exit"],
+                expect_exit=spec.get("expect_exit", 0),
                 expect_stderr=spec.get("expect_stderr", ""),
                 secret=spec.get("secret", ""),
             )
@@ -142,10 +226,20 @@ def write_config(case: Case, workdir: Path, socket: str) -> Path:
     return path
 
 
-def invocation(case: Case, workdir: Path, socket: str, controller_id: str) -> Invocation:
-    """Return how to run the case: the provider's arguments, environment and stdin."""
+def invocation(
+    case: Case, workdir: Path, socket: str, controller_id: str, runner: str = ""
+) -> Invocation:
+    """Return how to run the case: the provider's arguments, environment and stdin.
+
+    An operator command runs as a person runs it, with an empty environment; {config} in its
+    argv is the case's config file, {runner} the runner the test made.
+    """
     name = f"adv-{uuid.uuid4().hex[:12]}"
     config = write_config(case, workdir, socket)
+    if case.via == "operator":
+        argv = [a.replace("{config}", str(config)).replace("{runner}", runner)
+                for a in case.spec["argv"]]  # fmt: skip
+        return Invocation(argv, {}, b"")
     bootstrap = build_bootstrap(case, name)
     payload = json.dumps(bootstrap, separators=(",", ":")).encode()
     if case.via == "userdata":

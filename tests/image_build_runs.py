@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,35 @@ def image_build(
         timeout=timeout,
         check=False,
     )
+
+
+class RunningBuild:
+    """An `image build` running in the background, its stderr read a line at a time."""
+
+    def __init__(self, provider_bin: str, config: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [provider_bin, "image", "build", "--config", str(config), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.seen: list[str] = []
+
+    def wait_for(self, text: str) -> str:
+        """Read stderr up to the first line containing text; return the builder's name."""
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.seen.append(line)
+            if text in line:
+                break
+        return builder_name("".join(self.seen))
+
+    def finish(
+        self, signum: signal.Signals | None = signal.SIGTERM, timeout: float = 300
+    ) -> tuple[str, str]:
+        """Send signum (None: nothing) and wait for the end; return stdout and all of stderr."""
+        if signum is not None:
+            self.process.send_signal(signum)
+        out, rest = self.process.communicate(timeout=timeout)
+        return out, "".join(self.seen) + rest
 
 
 def builder_name(stderr: str) -> str:

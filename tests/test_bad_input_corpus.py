@@ -1,70 +1,63 @@
-"""The adversarial corpus (testdata/adversarial): every case ends as expected, cleanly and soon."""
+"""The adversarial corpus (testdata/adversarial): every case ends as expected, cleanly and soon.
+
+The cases that are one provider process run here; the others run in the tests named in
+testdata/adversarial/README.md (SETTINGS below), which make the runner, server or race they need.
+"""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from adversarial_corpus import Case, invocation, load_cases
 from conftest import REPO_ROOT, LxdEnv
+from corpus_runs import check_outcome, run_case
 
 from garm_provider_lxd._native import LxdTransport, json_loads
 
-sys.path.insert(0, str(REPO_ROOT / "testdata"))
-from adversarial_corpus import Case, Invocation, invocation, load_cases
-from garm_harness import run_provider
-
-# Generous: the provider's own bound is 2 s of CPU; a loaded CI machine stretches wall time.
-CASE_TIMEOUT = 60.0
-# The CLI's cap on its one stderr line, plus its "garm-provider-lxd: " prefix and newline.
-MAX_STDERR_LINE = 520
-# What must never reach an operator's terminal raw (messages.for_terminal escapes it): C0, DEL,
-# C1, and invisible format characters (bidirectional overrides, zero-width characters, ...).
-TERMINAL_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
-)
-
 CASES = load_cases()
-OFFLINE = [case for case in CASES if not case.needs_lxd]
-ONLINE = [case for case in CASES if case.needs_lxd]
+OFFLINE = [case for case in CASES if case.one_process and not case.needs_lxd]
+ONLINE = [case for case in CASES if case.one_process and case.needs_lxd]
+# Where the cases that are not one process run: the test that makes their setting.
+SETTINGS = {
+    "operator (runner_file)": "tests/test_logs_lxd.py",
+    "race": "tests/test_reliability_concurrency.py",
+    "transport": "tests/test_response_cap.py",
+    "host_addresses": "tests/test_setup_ownership.py",
+}
 
 
 def test_the_corpus_covers_every_kind_of_input() -> None:
-    kinds = {case.name.split("/")[0] for case in CASES}
+    kinds = {case.kind for case in CASES}
     assert {"templates", "ca_bundles", "configs", "specs", "bootstrap"} <= kinds, kinds
+    assert {"operator", "race", "transport", "host_addresses"} <= kinds, kinds
 
 
-def _run(case: Case, call: Invocation, provider_bin: str) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return run_provider(
-            provider_bin, call.env, call.stdin, timeout=CASE_TIMEOUT, args=call.argv_tail
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{case.name}: still running after {CASE_TIMEOUT:.0f} s")
+def test_every_case_has_a_test_that_runs_it() -> None:
+    for case in CASES:
+        if case.one_process:
+            continue
+        setting = "operator (runner_file)" if case.via == "operator" else case.via
+        test = REPO_ROOT / SETTINGS[setting]
+        assert f'load_cases(via="{case.via}")' in test.read_text(), (case.name, test)
 
 
-def _check_outcome(case: Case, done: subprocess.CompletedProcess[bytes]) -> None:
-    stderr = done.stderr.decode(errors="replace")
-    if case.secret:
-        assert case.secret.encode() not in done.stdout + done.stderr, case.name
-    assert done.returncode == case.expect_exit, (case.name, done.returncode, stderr[:600])
-    if done.returncode == 0:
-        return
-    assert done.stdout == b"", (case.name, done.stdout[:200])
-    assert len(stderr.splitlines()) == 1, (case.name, stderr[:600])
-    assert len(stderr) <= MAX_STDERR_LINE, (case.name, len(stderr), stderr[:600])
-    assert "internal error" not in stderr and "Traceback" not in stderr, (case.name, stderr)
-    assert case.expect_stderr in stderr, (case.name, stderr)
-    assert not TERMINAL_CONTROLS.search(stderr.removesuffix("\n")), (case.name, stderr)
+def test_a_misspelt_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "race").mkdir()
+    (tmp_path / "race" / "typo.json").write_text(
+        '{"about": "a", "via": "race", "hold_loser_until": "winner-done", "rounds": 1,'
+        ' "expect_exit": 0, "expect_loser_exit": [31], "expect_loser_stderr": [],'
+        ' "expect_loser_exits": [1]}'
+    )
+    with pytest.raises(ValueError, match=r"^race/typo: unknown key 'expect_loser_exits'"):
+        load_cases(tmp_path)
 
 
 @pytest.mark.parametrize("case", OFFLINE, ids=[case.name for case in OFFLINE])
 def test_offline_case(case: Case, provider_bin: str, tmp_path: Path) -> None:
     call = invocation(case, tmp_path, "/nonexistent/unix.socket", str(uuid.uuid4()))
-    _check_outcome(case, _run(case, call, provider_bin))
+    check_outcome(case, run_case(case, call, provider_bin))
 
 
 @pytest.mark.parametrize("case", ONLINE, ids=[case.name for case in ONLINE])
@@ -77,8 +70,8 @@ def test_lxd_case(
     controller_id: str,
 ) -> None:
     call = invocation(case, tmp_path, lxd_env.socket, controller_id)
-    done = _run(case, call, provider_bin)
-    _check_outcome(case, done)
+    done = run_case(case, call, provider_bin)
+    check_outcome(case, done)
     if call.instance_name and done.returncode != 0:
         # A refused create leaves nothing behind, in any project.
         status, body = transport.request("GET", "/1.0/instances?all-projects=true", None, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pylxd
 from conftest import LxdEnv, run_operator
+from setup_runs import lxd_object, setup_args, setup_config
 
 
 def test_check_passes_on_a_working_config(provider_bin: str, provider_config: Path) -> None:
@@ -74,23 +75,8 @@ def test_check_reports_an_unreachable_server(provider_bin: str, tmp_path: Path) 
 def test_setup_plans_then_applies_then_has_nothing_to_do(
     provider_bin: str, lxd_env: Any, lxd_client: Any, tmp_path: Path, setup_names: dict[str, str]
 ) -> None:
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'unix_socket_path = "{lxd_env.socket}"\nproject_name = "{setup_names["project"]}"\n'
-    )
-    args = [
-        "setup",
-        "--config",
-        str(config),
-        "--network",
-        setup_names["network"],
-        "--subnet",
-        setup_names["subnet"],
-        "--acl",
-        setup_names["acl"],
-        "--profile",
-        setup_names["profile"],
-    ]
+    config = setup_config(tmp_path, lxd_env, setup_names["project"])
+    args = setup_args(config, setup_names)
     plan = run_operator(provider_bin, *args)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"create project {setup_names['project']}" in plan.stdout
@@ -103,13 +89,12 @@ def test_setup_plans_then_applies_then_has_nothing_to_do(
     network = lxd_client.networks.get(setup_names["network"])
     assert network.config["security.acls"] == setup_names["acl"]
     assert network.config["ipv4.address"] == setup_names["subnet"]
-    acl = lxd_client.api["network-acls"][setup_names["acl"]].get().json()["metadata"]
+    acl = lxd_object(lxd_client, "network-acls", setup_names["acl"])
     assert "10.0.0.0/8" in acl["egress"][0]["destination"]
     assert acl["egress"][0]["action"] == "reject"
-    profile = lxd_client.api.profiles[setup_names["profile"]].get(
-        params={"project": setup_names["project"]}
-    )
-    devices = profile.json()["metadata"]["devices"]
+    profile = lxd_object(lxd_client, "profiles", setup_names["profile"],
+                         project=setup_names["project"])  # fmt: skip
+    devices = profile["devices"]
     assert devices["eth0"]["network"] == setup_names["network"]
 
     again = run_operator(provider_bin, *args, "--apply")

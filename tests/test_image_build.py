@@ -5,14 +5,21 @@ The builds themselves, on the real test LXD and Incus, are in test_image_build_l
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pylxd
 import pytest
 from image_build_runs import ANY_SHA256, UNUSED_RUNNER, image_build, one_error_line
 
+from garm_provider_lxd.admin import image_build as image_build_module
 from garm_provider_lxd.admin.image_build import (
+    BuilderLeft,
     BuildOptions,
+    _delete_builder,
     build_script,
     builder_user_data,
     display_url,
@@ -73,6 +80,7 @@ def test_builder_user_data_creates_the_runner_user() -> None:
         (["--package", "git;rm -rf /"], "--package: 'git;rm -rf /' is not a package name"),
         (["--alias", "a/b"], "--alias: 'a/b' is not a valid image alias"),
         (["--timeout", "0"], "--timeout: must be between 1 and 86400 seconds"),
+        (["--cleanup-timeout", "0"], "--cleanup-timeout: must be between 1 and 3600 seconds"),
     ],
 )
 def test_bad_options_fail_before_connecting(
@@ -107,3 +115,110 @@ def test_builder_user_data_installs_each_package_once() -> None:
                            packages=("git", "curl", "jq"))  # fmt: skip
     assert packages(options) == ["curl", "tar", "git", "jq"]
     assert "PACKAGES='curl tar git jq'\n" in build_script(options)
+
+
+STUCK_BUILDER = "garm-image-build-0badc0de"
+# An old clean-up that never looks at its deadline polls without end: the fake stops it here.
+MAX_POLLS = 10_000
+
+
+class _Clock:
+    """Time for the clean-up under test: it moves only when the clean-up sleeps or waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.polls = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.polls += 1
+        assert self.polls < MAX_POLLS, "the clean-up is still polling: it has no deadline"
+        self.now += seconds
+
+
+class _Response:
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status_code = status
+        self.body = body
+
+    def json(self) -> dict[str, Any]:
+        return self.body
+
+
+class _StuckNode:
+    """LXD's API as far as the clean-up reads it, with one create operation on the builder that
+    never ends and no instance of its name yet."""
+
+    def __init__(self, clock: _Clock, path: str = "") -> None:
+        self.clock = clock
+        self.path = path
+
+    def __getitem__(self, segment: str) -> _StuckNode:
+        return _StuckNode(self.clock, f"{self.path}/{segment}")
+
+    __getattr__ = __getitem__
+
+    def get(self, params: dict[str, str] | None = None, **_: Any) -> _Response:
+        if self.path == "/operations":
+            running = [
+                {"id": "op1", "resources": {"instances": [f"/1.0/instances/{STUCK_BUILDER}"]}}
+            ]
+            return _Response(200, {"type": "sync", "metadata": {"running": running}})
+        if self.path == "/operations/op1/wait":  # LXD answers when its timeout is up
+            self.clock.now += float((params or {}).get("timeout", "0"))
+            return _Response(200, {"type": "sync", "metadata": {"status": "Running"}})
+        raise pylxd.exceptions.NotFound(_Response(404, {"type": "error", "error": "Not found"}))
+
+
+class _StuckClient:
+    def __init__(self, clock: _Clock) -> None:
+        self.api = _StuckNode(clock)
+        self.instances = self  # the clean-up may ask pylxd's manager for the instance
+        self.host_info = {"environment": {"server": "lxd"}}
+
+    def get(self, name: str) -> Any:
+        return self.api["instances"][name].get()
+
+
+def test_a_stuck_operation_on_the_builder_ends_at_the_deadline_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operation on the builder that never finishes (the create of a builder under load):
+    the clean-up stops at its deadline and names the builder and the command that deletes it.
+
+    A fake, because the real server cannot be made to keep an operation running at will.
+    """
+    clock = _Clock()
+    monkeypatch.setattr(image_build_module, "time", clock)
+    with pytest.raises(BuilderLeft) as left:
+        _delete_builder(_StuckClient(clock), STUCK_BUILDER)
+    assert str(left.value) == (
+        f"image build: the builder {STUCK_BUILDER} is still there after 120 s of clean-up "
+        "(an LXD operation on it is still running); delete it with: "
+        f"lxc delete --force --project default {STUCK_BUILDER}"
+    )
+    assert clock.now < 120 + 2 * image_build_module.WAIT_SLACK_SECONDS
+
+
+def test_sigterm_during_a_poll_of_the_builders_files_ends_the_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM while a poll reads one of the builder's files ends the build (and so deletes the
+    builder); a failed read is retried, an interruption is not. It was once taken for a failed
+    read: the build went on polling until its --timeout, the builder running all along.
+
+    A fake file reader, because when the signal lands within a real read is a matter of timing.
+    """
+    from garm_provider_lxd.admin import instance_files
+    from garm_provider_lxd.errors import ProviderError
+    from garm_provider_lxd.invocation import signals_as_exceptions
+
+    def reader_interrupted(*_: object) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal handler did not run")
+
+    monkeypatch.setattr(instance_files, "open_instance_files", reader_interrupted)
+    with signals_as_exceptions(), pytest.raises(ProviderError, match=r"^interrupted by signal 15$"):
+        image_build_module._fetch(_StuckClient(_Clock()), STUCK_BUILDER, "/x")

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pylxd
 import pytest
+from adversarial_corpus import Case, invocation, load_cases
 from conftest import LxdEnv
+from corpus_runs import check_outcome, run_case
 from image_build_runs import (
-    ANY_SHA256,
     UNUSED_RUNNER,
-    UNUSED_URL,
+    RunningBuild,
     assert_nothing_left,
     builder_name,
     delete_image,
@@ -35,7 +36,6 @@ from garm_provider_lxd.admin.image_build import BUILDER_PREFIX, POLL_SECONDS, ST
 
 # The bridge's address (a closed port on it) comes from the end-to-end fixtures.
 pytest_plugins = ["e2e.fixtures"]
-HTTPS_URL = "https://mirror.example/actions-runner-linux-x64-2.321.0.tar.gz"
 
 
 def builders(client: pylxd.Client) -> list[str]:
@@ -86,37 +86,29 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
-@pytest.mark.parametrize(
-    ("runner", "message"),
-    [
-        (["--runner-url", HTTPS_URL],
-         "--runner-sha256 is required (the SHA-256 listed with the runner release); "
-         "--insecure-skip-runner-checksum publishes an unverified download instead"),
-        (["--runner-url", UNUSED_URL, "--insecure-skip-runner-checksum"],
-         "--runner-url: an http:// URL needs --runner-sha256"),
-        (["--runner-url", UNUSED_URL], "--runner-url: an http:// URL needs --runner-sha256"),
-        (["--runner-url", HTTPS_URL, "--runner-sha256", ANY_SHA256,
-          "--insecure-skip-runner-checksum"],
-         "--runner-sha256 and --insecure-skip-runner-checksum exclude each other"),
-    ],
-)  # fmt: skip
+IMAGE_BUILD_CASES = [
+    case for case in load_cases(via="operator") if case.spec["argv"][:2] == ["image", "build"]
+]
+
+
+@pytest.mark.parametrize("case", IMAGE_BUILD_CASES, ids=[case.name for case in IMAGE_BUILD_CASES])
 def test_unverified_runner_is_refused(
+    case: Case,
     provider_bin: str,
-    provider_config: Path,
     lxd_client: pylxd.Client,
     lxd_env: LxdEnv,
-    runner: list[str],
-    message: str,
+    controller_id: str,
+    tmp_path: Path,
 ) -> None:
-    """No checksum: refused (https only with the loudly named flag, http never), one line, exit
-    1, against the real server and nothing created."""
-    alias = f"unverified-{secrets.token_hex(3)}"
+    """The corpus's `image build` cases (testdata/adversarial/operator): no checksum is refused
+    (https only with the loudly named flag, http never), as are a checksum or URL that is not
+    one; one line, exit 1, against the real server and nothing created."""
     before = builders(lxd_client)
-    done = image_build(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
-                       *runner)  # fmt: skip
-    assert done.returncode == 1
-    assert one_error_line(done) == message
-    assert builder_name(done.stderr) == ""
+    call = invocation(case, tmp_path, lxd_env.socket, controller_id)
+    done = run_case(case, call, provider_bin)
+    check_outcome(case, done)
+    alias = call.argv_tail[call.argv_tail.index("--alias") + 1]
+    assert builder_name(done.stderr.decode()) == ""
     assert builders(lxd_client) == before
     assert not lxd_client.images.exists(alias, alias=True)
 
@@ -144,22 +136,12 @@ def test_interrupted_build_leaves_no_builder(
     The busybox test image has no cloud-init, so the builder waits until it is told to stop.
     """
     before = set(builders(lxd_client))
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if after in line:
-            break
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER)  # fmt: skip
+    build.wait_for(after)
     time.sleep(delay)
-    process.send_signal(signum)
-    out, rest = process.communicate(timeout=300)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    out, stderr = build.finish(signum)
+    assert build.process.returncode == 1, stderr
     assert out == ""
     said = "interrupted by signal 15" if signum == signal.SIGTERM else "interrupted"
     assert stderr.splitlines()[-1] == f"garm-provider-lxd: {said}"
@@ -177,26 +159,15 @@ def test_fifo_in_the_builder_does_not_keep_it(
     Through LXD's plain file API the poll waits for a writer, and LXD cannot stop the builder
     meanwhile: the clean-up gives up and the builder stays.
     """
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", "x", *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if "waiting for cloud-init" in line:
-            break
-    name = builder_name("".join(seen))
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER)  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
     subprocess.run(["lxc", "exec", name, "--", "sh", "-c", f"mkdir -p {STATE_DIR}; "
                     f"mkfifo {STATE_DIR}/step"], env=env, check=True, timeout=60)  # fmt: skip
     time.sleep(3 * POLL_SECONDS)  # a few polls: each reads the step file
-    process.terminate()
-    _, rest = process.communicate(timeout=300)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    _, stderr = build.finish(signal.SIGTERM)
+    assert build.process.returncode == 1, stderr
     assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
     assert not lxd_client.instances.exists(name)
 
@@ -206,26 +177,16 @@ def test_builder_stopped_early_is_not_published(
 ) -> None:
     """Someone stops the builder before it sealed: exit 1, nothing published, builder gone."""
     alias = f"never-{secrets.token_hex(3)}"
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", alias, *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if "waiting for cloud-init" in line:
-            break
-    name = builder_name("".join(seen))
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", alias,
+                         *UNUSED_RUNNER)  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
     lxd_client.instances.get(name).stop(force=True, wait=True)
     try:
-        out, rest = process.communicate(timeout=120)
+        out, stderr = build.finish(None, timeout=120)
     finally:  # a regression publishes the alias: do not leave it behind
         if lxd_client.images.exists(alias, alias=True):
             lxd_client.images.get_by_alias(alias).delete(wait=True)
-    stderr = "".join(seen) + rest
-    assert process.returncode == 1, stderr
+    assert build.process.returncode == 1, stderr
     assert out == ""
     last = stderr.splitlines()[-1]
     assert last.startswith("garm-provider-lxd: image build: the builder stopped before the build")
@@ -339,3 +300,43 @@ def test_vm_builder_is_refused_without_vm_support(
     assert line.startswith("image build: "), line
     assert 'Instance type "virtual-machine" is not supported on this server' in line, line
     assert builders(lxd_client) == before
+
+
+def test_a_builder_lxd_will_not_delete_is_named_with_the_command_to_delete_it(
+    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
+) -> None:
+    """A builder LXD refuses to delete (someone set security.protection.delete on it): the
+    clean-up retries until its deadline, then one line names the builder, LXD's reason and the
+    command that deletes it; the build still ends with its own line and exit 1, and the command
+    works once the protection is gone.
+    """
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
+                         *UNUSED_RUNNER, "--cleanup-timeout", "5")  # fmt: skip
+    name = build.wait_for("waiting for cloud-init")
+    builder = lxd_client.api.instances[name]
+    builder.patch(json={"config": {"security.protection.delete": "true"}})
+    try:
+        out, stderr = build.finish(signal.SIGTERM)
+        assert build.process.returncode == 1, stderr
+        assert out == ""
+        assert stderr.splitlines()[-1] == "garm-provider-lxd: interrupted by signal 15"
+        left = [line for line in stderr.splitlines() if " is still there " in line]
+        assert len(left) == 1, stderr
+        assert f"the builder {name} is still there after 5 s of clean-up (" in left[0]
+        assert "protected" in left[0]  # LXD's reason
+        command = left[0].partition("; delete it with: ")[2]
+        assert command == f"lxc delete --force --project default {name}"
+        assert lxd_client.instances.exists(name)
+        builder.patch(json={"config": {"security.protection.delete": "false"}})
+        env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": lxd_env.lxd_dir}
+        deleted = subprocess.run(command.split(), env=env, capture_output=True, text=True,
+                                 timeout=120, check=False)  # fmt: skip
+        assert deleted.returncode == 0, deleted.stderr
+        assert not lxd_client.instances.exists(name)
+    finally:
+        if lxd_client.instances.exists(name):
+            builder.patch(json={"config": {"security.protection.delete": "false"}})
+            instance = lxd_client.instances.get(name)
+            if instance.status != "Stopped":
+                instance.stop(force=True, wait=True)
+            instance.delete(wait=True)

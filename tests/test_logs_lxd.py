@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import subprocess
 import uuid
 from pathlib import Path
 
 import pylxd
 import pytest
-from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider, run_operator
+from adversarial_corpus import Case, invocation, load_cases
+from conftest import CONTROLLER_ID_KEY, LxdEnv, RunProvider
+from corpus_runs import check_outcome, run_case
 from e2e.driver import Scenario
 from e2e.harness import container_sh
 from operator_runs import POOL_KEY, assert_one_line_failure, config_file, run_command
@@ -78,51 +81,50 @@ def test_logs_bounds_a_huge_log(
     assert "A" * 1000 + "\u2026" in proc.stdout
 
 
-def test_logs_refuses_a_symlinked_log(
-    provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, tagged_runner: str
-) -> None:
-    instance = lxd_client.api.instances[tagged_runner]
-    with contextlib.suppress(pylxd.exceptions.LXDAPIException):
-        instance.files.post(params={"path": "/var/log"}, headers={"X-LXD-type": "directory"})
-    instance.files.post(
-        params={"path": "/var/log/cloud-init-output.log"},
-        data=b"/dev/zero",
-        headers={"X-LXD-type": "symlink"},
-    )
-    proc = logs(provider_bin, provider_config, tagged_runner)
-    assert_one_line_failure(proc, "is a symbolic link, not a regular file; not read")
-
-
 def in_instance(lxd_env: LxdEnv, name: str, script: str) -> None:
     """Run script in the instance as runner code would (the test may exec; `logs` never does)."""
     done = container_sh(lxd_env.lxd_dir, name, script)
     assert done.returncode == 0, done.stderr
 
 
-def test_logs_of_a_fifo_returns_and_the_runner_still_deletes(
+def make_runner_file(lxd_env: LxdEnv, name: str, wanted: dict[str, str]) -> None:
+    """Make what a corpus case's runner_file says at its path in the instance, as runner code
+    can: a FIFO, a symbolic link or a directory."""
+    path = shlex.quote(wanted["path"])
+    make = {
+        "fifo": f"mkfifo {path}",
+        "symlink": f"ln -s {shlex.quote(wanted.get('target', '/dev/zero'))} {path}",
+        "directory": f"mkdir {path}",
+    }[wanted["type"]]
+    in_instance(lxd_env, name, f"mkdir -p $(dirname {path}) && rm -rf {path} && {make}")
+
+
+RUNNER_FILE_CASES = [case for case in load_cases(via="operator") if "runner_file" in case.spec]
+
+
+@pytest.mark.parametrize("case", RUNNER_FILE_CASES, ids=[case.name for case in RUNNER_FILE_CASES])
+def test_logs_of_a_hostile_log_file_returns_and_the_runner_still_deletes(
+    case: Case,
     provider_bin: str,
-    provider_config: Path,
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
     run_provider: RunProvider,
     controller_id: str,
     tagged_runner: str,
+    tmp_path: Path,
 ) -> None:
-    """Runner code makes its log a FIFO: `logs` says so at once without opening it, and LXD's
-    file server is not left waiting on it, so DeleteInstance works as usual right after.
+    """Runner code makes its log a FIFO, a link or a directory (testdata/adversarial/operator):
+    `logs` says so at once without opening it, and LXD's file server is not left waiting on
+    it, so DeleteInstance works as usual right after.
 
-    Reading the FIFO through LXD's file API waits for a writer (for pylxd's 600 s read timeout,
-    while LXD cannot stop the instance): the timeout below is what fails then.
+    Reading a FIFO through LXD's file API waits for a writer (for pylxd's 600 s read timeout,
+    while LXD cannot stop the instance): the case's time limit is what fails then.
     """
-    in_instance(lxd_env, tagged_runner, "mkdir -p /var/log; mkfifo /var/log/cloud-init-output.log")
-    proc = run_operator(provider_bin, "logs", "--config", str(provider_config), tagged_runner,
-                        timeout=60)  # fmt: skip
-    assert_one_line_failure(
-        proc,
-        f"/var/log/cloud-init-output.log in instance {tagged_runner} is a FIFO, "
-        "not a regular file; not read",
-    )
-    deleted = run_provider("DeleteInstance", config=provider_config, controller_id=controller_id,
+    make_runner_file(lxd_env, tagged_runner, case.spec["runner_file"])
+    call = invocation(case, tmp_path, lxd_env.socket, controller_id, runner=tagged_runner)
+    check_outcome(case, run_case(case, call, provider_bin), runner=tagged_runner)
+    config = Path(call.argv_tail[call.argv_tail.index("--config") + 1])
+    deleted = run_provider("DeleteInstance", config=config, controller_id=controller_id,
                            instance_id=tagged_runner)  # fmt: skip
     assert deleted.returncode == 0, deleted.stderr
     assert not lxd_client.instances.exists(tagged_runner)

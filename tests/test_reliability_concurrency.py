@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from adversarial_corpus import Case, load_cases
 from reliability.faultproxy import Fault, FaultProxy
 from reliability.harness import (
     Outcome,
@@ -172,16 +173,13 @@ def test_remove_all_racing_a_create_converges(
         assert _snapshot(lxd_client, [keep["name"]]) == before
 
 
-# LXD 5.0.2's answers to the losing create of one name: its operation fails with one of these
-# (recorded on the test daemon), never an HTTP 409.
-LOSING_CREATE_ERRORS = (
-    'Instance is busy running a "create" operation',  # while the winner's create runs
-    'This "instances" entry already exists',  # after the winner's create ended
-)
+# The losing create of one name, as the corpus says (testdata/adversarial/race): LXD 5.0.2 fails
+# its operation (recorded on the test daemon), never with an HTTP 409.
+RACE_CASES = load_cases(via="race")
 CREATE_POST = r"^/1\.0/instances(\?|$)"
 
 
-@pytest.mark.parametrize("winner_done", [True, False], ids=["after-winner", "during-winner"])
+@pytest.mark.parametrize("case", RACE_CASES, ids=[case.name for case in RACE_CASES])
 def test_losing_create_of_one_name_leaves_the_winners_instance(
     provider: Provider,
     fault_proxy: FaultProxy,
@@ -190,17 +188,18 @@ def test_losing_create_of_one_name_leaves_the_winners_instance(
     lxd_client: Any,
     controller: str,
     other_controller: str,
-    winner_done: bool,
+    case: Case,
 ) -> None:
     """Two controllers create one name: the loser exits 31 or 1, the winner keeps its instance.
 
     The proxy holds the loser's POST (it has already seen the name free) until the winner's
-    create has ended, or only until its operation has started; during a create the window is
-    a matter of timing, so that case runs three times.
+    create has ended, or only until its operation has started (the case's hold_loser_until);
+    during a create the window is a matter of timing, so that case runs several rounds.
     """
     # GARM-like deadlines: the loser's POST waits in the proxy while the winner creates.
     config = socket_config(tmp_path / "race.toml", fault_proxy.path, address_wait_seconds=3)
-    for _ in range(1 if winner_done else 3):
+    winner_done = case.spec["hold_loser_until"] == "winner-done"
+    for _ in range(case.spec["rounds"]):
         boot = bootstrap(f"garm-dup-{uuid.uuid4().hex[:8]}")
         held = fault_proxy.add(Fault.HOLD_REQUEST, "POST", CREATE_POST, times=1)
         started = None if winner_done else fault_proxy.add(Fault.HOLD, "POST", CREATE_POST)
@@ -219,11 +218,11 @@ def test_losing_create_of_one_name_leaves_the_winners_instance(
             fault_proxy.clear()
             loser, winner = losing.result(), winning.result()
 
-        assert winner.returncode == 0, winner.error
+        assert winner.returncode == case.expect_exit, winner.error
         assert winner.json()["name"] == boot["name"]
         line = one_line_failure(loser, loser.returncode)
-        assert loser.returncode in (31, 1), line
-        assert any(error in line for error in LOSING_CREATE_ERRORS), line
+        assert loser.returncode in case.spec["expect_loser_exit"], line
+        assert any(error in line for error in case.spec["expect_loser_stderr"]), line
         # The winner keeps its instance, running; the loser made none.
         assert boot["name"] in tagged(lxd_client, other_controller)
         assert lxd_client.instances.get(boot["name"]).status == "Running"

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+from adversarial_corpus import Case, load_cases
 from conftest import RunProvider, create_runner, socket_config
 
 from garm_provider_lxd._native import LxdTransport
@@ -119,32 +121,58 @@ def test_a_listing_of_5000_real_instances_is_read(
     assert len(json.loads(listed.stdout)) == LISTED
 
 
-def test_a_listing_past_the_cap_is_one_line_and_not_read(
-    run_provider: RunProvider, transport: LxdTransport, controller_id: str, tmp_path: Path
-) -> None:
-    # Chunked, so the length is known only by reading; it ends 32 MiB past the cap, which
-    # bounds what code without a cap would read.
+TRANSPORT_CASES = load_cases(via="transport")
+# What a server sends at most of a body it declares with Content-Length: a provider that waited
+# for the rest would wait until its request timeout.
+DECLARED_SENT = 1 << 20
+
+
+def _past_the_cap(case: Case) -> Callable[[Any], None]:
+    """The listing a corpus case describes: chunked up to body_bytes, or a Content-Length of
+    body_bytes with at most DECLARED_SENT of it sent."""
+    size = case.spec["body_bytes"]
+
     def answer(handler: Any) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
+        if case.spec["framing"] == "length":
+            handler.send_header("Content-Length", str(size))
+            handler.end_headers()
+            handler.wfile.write(b" " * min(size, DECLARED_SENT))
+            handler.server.sent += min(size, DECLARED_SENT)
+            return
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         chunk = f"{CHUNK:x}\r\n".encode() + b" " * CHUNK + b"\r\n"
-        while handler.server.sent < CAP + (32 << 20):
+        while handler.server.sent < size:
             handler.wfile.write(chunk)
             handler.server.sent += CHUNK
         handler.wfile.write(b"0\r\n\r\n")
 
-    with serving(tmp_path, transport, answer) as server:
+    return answer
+
+
+@pytest.mark.parametrize("case", TRANSPORT_CASES, ids=[case.name for case in TRANSPORT_CASES])
+def test_a_listing_past_the_cap_is_one_line_and_not_read(
+    run_provider: RunProvider,
+    transport: LxdTransport,
+    controller_id: str,
+    tmp_path: Path,
+    case: Case,
+) -> None:
+    """The corpus's bodies over the cap (testdata/adversarial/transport): chunked, so the length
+    is known only by reading (it ends 32 MiB past the cap, which bounds what code without a cap
+    would read), or declared, so nothing need be read."""
+    with serving(tmp_path, transport, _past_the_cap(case)) as server:
         config = socket_config(tmp_path / "served.toml", server.path)
         listed = _list(run_provider, config, controller_id, "")
         sent = server.sent
-    assert listed.returncode == 1
+    assert listed.returncode == case.expect_exit
     assert listed.stdout == b""
     line = listed.stderr.decode()
     assert line.count("\n") == 1, line
     assert line.endswith(
-        f"LXD response to GET /1.0/instances from {server.path} is larger than 256 MiB; not read\n"
+        f"LXD response to GET /1.0/instances from {server.path} {case.expect_stderr}\n"
     ), line
     # The provider hung up near the cap instead of reading the rest.
     assert sent < CAP + (16 << 20)

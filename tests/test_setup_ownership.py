@@ -18,32 +18,13 @@ from typing import Any
 
 import pylxd
 import pytest
+from adversarial_corpus import Case, load_cases
 from conftest import LxdEnv, run_operator
-from setup_runs import setup_args, setup_config
+from setup_runs import lxd_object, setup_args, setup_config
 
 from garm_provider_lxd.admin.setup import MANAGED_KEY
 
 TEST_ENV_BRIDGES = ("garmbr0", "garmbr1", "garmclbr0")  # tests/env/*: lxd, incus, cluster
-
-
-def _get(lxd_client: pylxd.Client, *path: str, project: str = "") -> Any:
-    node = lxd_client.api
-    for segment in path:
-        node = node[segment]
-    params = {"project": project} if project else {}
-    for _ in range(5):
-        try:
-            metadata = dict(node.get(params=params).json()["metadata"])
-            break
-        except pylxd.exceptions.NotFound as exc:
-            # LXD 5.0.2: a network deleted by another test while it computes an ACL's users.
-            if "usage" not in str(exc):
-                raise
-            time.sleep(0.2)
-    else:
-        pytest.fail(f"{path}: LXD kept failing to compute its usage")
-    metadata.pop("used_by", None)  # which instances use it: not the object's settings
-    return metadata
 
 
 def test_default_names_do_not_collide_with_the_test_environment(
@@ -77,7 +58,7 @@ def test_an_existing_bridge_setup_did_not_create_is_refused_and_left_unchanged(
             "description": "not setup's",
         }
     )
-    before = _get(lxd_client, "networks", setup_names["network"])
+    before = lxd_object(lxd_client, "networks", setup_names["network"])
     config = setup_config(tmp_path, lxd_env, setup_names["project"])
 
     for apply in ([], ["--apply"]):  # the plan refuses as the change would
@@ -89,7 +70,7 @@ def test_an_existing_bridge_setup_did_not_create_is_refused_and_left_unchanged(
         assert f"network {setup_names['network']} exists and is not setup's" in done.stderr
         assert f"config.ipv4.address 10.179.7.1/24 (wanted {setup_names['subnet']})" in done.stderr
         assert "config.security.acls unset" in done.stderr
-        assert _get(lxd_client, "networks", setup_names["network"]) == before
+        assert lxd_object(lxd_client, "networks", setup_names["network"]) == before
         # Nothing half-created: the refusal comes before the first change.
         assert setup_names["project"] not in {p.name for p in lxd_client.projects.all()}
         with pytest.raises(pylxd.exceptions.NotFound):
@@ -107,7 +88,7 @@ def test_an_existing_object_that_already_fits_is_used_and_not_marked(
     config = setup_config(tmp_path, lxd_env, setup_names["project"])
     args = setup_args(config, setup_names)
     assert run_operator(provider_bin, *args, "--apply").returncode == 0
-    acl = _get(lxd_client, "network-acls", setup_names["acl"])
+    acl = lxd_object(lxd_client, "network-acls", setup_names["acl"])
     lxd_client.api["network-acls"][setup_names["acl"]].put(
         json={
             "egress": acl["egress"],
@@ -116,14 +97,14 @@ def test_an_existing_object_that_already_fits_is_used_and_not_marked(
             "description": "handed over",
         }
     )
-    before = _get(lxd_client, "network-acls", setup_names["acl"])
+    before = lxd_object(lxd_client, "network-acls", setup_names["acl"])
 
     again = run_operator(provider_bin, *args, "--apply")
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"ok     network ACL {setup_names['acl']} is as wanted (not setup's" in again.stdout
     assert "nothing to do" in again.stdout
-    assert _get(lxd_client, "network-acls", setup_names["acl"]) == before
+    assert lxd_object(lxd_client, "network-acls", setup_names["acl"]) == before
 
 
 def test_setup_updates_its_own_objects_and_keeps_the_operators_acl_rules(
@@ -142,10 +123,10 @@ def test_setup_updates_its_own_objects_and_keeps_the_operators_acl_rules(
         ("network", ("networks", setup_names["network"]), ""),
         ("profile", ("profiles", setup_names["profile"]), setup_names["project"]),
     ):
-        got = _get(lxd_client, *path, project=project)["config"]
+        got = lxd_object(lxd_client, *path, project=project)["config"]
         assert got[MANAGED_KEY] == "managed", kind
     # The operator adds a rule of their own to setup's ACL.
-    acl = _get(lxd_client, "network-acls", setup_names["acl"])
+    acl = lxd_object(lxd_client, "network-acls", setup_names["acl"])
     mirror = {"action": "allow", "destination": "10.20.30.40/32", "state": "enabled",
               "description": "package mirror"}  # fmt: skip
     # LXD 5.0.2's ACL PATCH is a PUT (a missing description is cleared), and without config
@@ -163,10 +144,12 @@ def test_setup_updates_its_own_objects_and_keeps_the_operators_acl_rules(
     assert nesting.returncode == 0, nesting.stdout + nesting.stderr
     assert f"update profile {setup_names['profile']}: config.security.nesting" in nesting.stdout
     assert "1 change(s) made" in nesting.stdout
-    profile = _get(lxd_client, "profiles", setup_names["profile"], project=setup_names["project"])
+    profile = lxd_object(
+        lxd_client, "profiles", setup_names["profile"], project=setup_names["project"]
+    )
     assert profile["config"]["security.nesting"] == "true"
 
-    egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
+    egress = lxd_object(lxd_client, "network-acls", setup_names["acl"])["egress"]
     assert any(
         rule.get("description") == "package mirror" and rule["destination"] == "10.20.30.40/32"
         for rule in egress
@@ -222,7 +205,7 @@ def test_the_acl_rejects_the_hosts_own_public_address(
     with _host_address(lxd_env.netns, public):
         applied = run_operator(provider_bin, *setup_args(config, setup_names), "--apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
+        egress = lxd_object(lxd_client, "network-acls", setup_names["acl"])["egress"]
         host_rules = [rule for rule in egress if public in rule["destination"].split(",")]
         assert [rule["action"] for rule in host_rules] == ["reject"], egress
         try:
@@ -240,29 +223,19 @@ def test_the_acl_rejects_the_hosts_own_public_address(
     # The address is gone: a re-run drops it from the ACL (setup's own object, its own rule).
     rerun = run_operator(provider_bin, *setup_args(config, setup_names), "--apply")
     assert f"update network ACL {setup_names['acl']}: egress" in rerun.stdout, rerun.stdout
-    egress = _get(lxd_client, "network-acls", setup_names["acl"])["egress"]
+    egress = lxd_object(lxd_client, "network-acls", setup_names["acl"])["egress"]
     assert not any(public in rule["destination"] for rule in egress)
 
 
-@pytest.mark.parametrize(
-    ("reported", "kept"),
-    [
-        ("203.0.113.9", ["203.0.113.9"]),
-        ("[2001:db8::7]:8443", ["2001:db8::7"]),
-        ("198.51.100.3:8443", ["198.51.100.3"]),
-        ("fe80::1%eth0", []),  # link-local, scoped
-        ("127.0.0.1", []),
-        ("0.0.0.0", []),
-        ("224.0.0.1", []),
-        ("not-an-address\x1b]0;x\x07", []),
-        ("1" * 100_000, []),
-        ("", []),
-    ],
-)
-def test_addresses_a_server_reports_are_parsed_not_trusted(reported: str, kept: list[str]) -> None:
-    # What a hostile or broken server could say: the real test LXD only reports real addresses.
+HOST_ADDRESS_CASES = load_cases(via="host_addresses")
+
+
+@pytest.mark.parametrize("case", HOST_ADDRESS_CASES, ids=[case.name for case in HOST_ADDRESS_CASES])
+def test_addresses_a_server_reports_are_parsed_not_trusted(case: Case) -> None:
+    """What a hostile or broken server could report (testdata/adversarial/host_addresses): only
+    addresses the ACL can reject are kept. The real test LXD only reports real addresses."""
     from garm_provider_lxd.admin.host_addresses import _add, _strip_port
 
     found: set[Any] = set()
-    _add(found, _strip_port(reported))
-    assert sorted(str(address) for address in found) == kept
+    _add(found, _strip_port(case.reported))
+    assert sorted(str(address) for address in found) == case.spec["expect_kept"]

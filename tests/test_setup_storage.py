@@ -12,7 +12,7 @@ from typing import Any
 import pylxd
 import pytest
 from conftest import LxdEnv, run_operator
-from setup_runs import setup_args, setup_config
+from setup_runs import lxd_object, setup_args, setup_config
 
 from garm_provider_lxd.admin.setup import COW_DRIVERS
 
@@ -27,10 +27,9 @@ def _pools(lxd_client: pylxd.Client) -> set[str]:
 
 
 def _root_disk(lxd_client: pylxd.Client, setup_names: dict[str, str]) -> Any:
-    profile = lxd_client.api.profiles[setup_names["profile"]].get(
-        params={"project": setup_names["project"]}
-    )
-    return profile.json()["metadata"]["devices"]["root"]
+    profile = lxd_object(lxd_client, "profiles", setup_names["profile"],
+                         project=setup_names["project"])  # fmt: skip
+    return profile["devices"]["root"]
 
 
 def test_apply_creates_the_pool_and_puts_the_root_disk_on_it_once(

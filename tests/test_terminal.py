@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
 import pylxd
 import pytest
 from conftest import LxdEnv, RunProvider, run_operator
-from image_build_runs import UNUSED_RUNNER, builder_name
+from image_build_runs import UNUSED_RUNNER, RunningBuild, builder_name
 
 from garm_provider_lxd.admin.image_build import STATE_DIR
 from garm_provider_lxd.messages import for_terminal, one_line
@@ -114,26 +113,15 @@ def test_image_build_progress_escapes_the_builders_status_file(
     provider_bin: str, provider_config: Path, lxd_client: pylxd.Client, lxd_env: LxdEnv
 ) -> None:
     """The builder's step file (written by whatever runs in the builder) is shown escaped."""
-    process = subprocess.Popen(
-        [provider_bin, "image", "build", "--config", str(provider_config), "--from",
-         lxd_env.image, "--alias", f"x-{uuid.uuid4().hex[:6]}", *UNUSED_RUNNER],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if "waiting for cloud-init" in line:
-            builder = lxd_client.instances.get(builder_name("".join(seen)))
-            for directory in ("/var", "/var/lib", STATE_DIR):
-                with contextlib.suppress(pylxd.exceptions.LXDAPIException):
-                    builder.files.mk_dir(directory)
-            builder.files.put(f"{STATE_DIR}/step", f"step {HOSTILE}\n".encode())
-        if "step " in line:
-            break
-    process.terminate()
-    _, rest = process.communicate(timeout=300)
-    stderr = "".join(seen) + rest
+    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image,
+                         "--alias", f"x-{uuid.uuid4().hex[:6]}", *UNUSED_RUNNER)  # fmt: skip
+    builder = lxd_client.instances.get(build.wait_for("waiting for cloud-init"))
+    for directory in ("/var", "/var/lib", STATE_DIR):
+        with contextlib.suppress(pylxd.exceptions.LXDAPIException):
+            builder.files.mk_dir(directory)
+    builder.files.put(f"{STATE_DIR}/step", f"step {HOSTILE}\n".encode())
+    build.wait_for("step ")
+    _, stderr = build.finish()
     assert f"cloud-init not started; step {ESCAPED}\n" in stderr
     assert_no_raw_controls(stderr)
     assert not lxd_client.instances.exists(builder_name(stderr))

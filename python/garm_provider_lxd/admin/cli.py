@@ -311,6 +311,10 @@ def _add_image_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="give up when the builder has not finished after this long (default 1800)",
     )  # fmt: skip
     build.add_argument(
+        "--cleanup-timeout", type=float, default=120.0, metavar="SECONDS",
+        help="give up deleting the builder after this long, naming it (default 120)",
+    )  # fmt: skip
+    build.add_argument(
         "--compression", default="", metavar="ALGORITHM",
         help="image compression (e.g. none, gzip, zstd; default: the server's setting)",
     )  # fmt: skip
@@ -369,6 +373,7 @@ def run_operator(args: list[str], streams: Streams) -> int:
             timeout=options.timeout,
             delete_previous=options.delete_previous,
             compression=options.compression,
+            cleanup_timeout=options.cleanup_timeout,
         )
         from ..invocation import signals_as_exceptions
 

@@ -32,8 +32,12 @@ POLL_SECONDS = 1.0
 # The builder's state files are a line or two; cloud-init's are a few KiB.
 MAX_STATE_FILE_BYTES = 64 << 10
 FILE_TIMEOUT = 10.0  # the longest wait for any one answer while reading one
-# How long the clean-up keeps trying to delete a builder that LXD reports busy.
-DELETE_SECONDS = 120.0
+# The clean-up's one deadline (--cleanup-timeout): waiting for LXD's operations on the builder,
+# force-stopping and deleting it, again while LXD answers "busy", all end by then (each request
+# is cut to the time left); a builder still there then is named, with the command to delete it.
+CLEANUP_SECONDS = 120.0
+# Room for the answer to an operation wait that LXD itself ends after the time left.
+WAIT_SLACK_SECONDS = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOPPED_CONFIRMATIONS = 3
 # Image properties the build records (besides the base image's own os/release/...).
@@ -62,6 +66,11 @@ class BuildOptions:
     timeout: float = 1800.0
     delete_previous: bool = False
     compression: str = ""  # the server's images.compression_algorithm when empty
+    cleanup_timeout: float = CLEANUP_SECONDS
+
+
+class BuilderLeft(LxdError):
+    """The builder was still there when the clean-up's deadline came."""
 
 
 def validate(options: BuildOptions) -> None:
@@ -92,6 +101,8 @@ def validate(options: BuildOptions) -> None:
         raise InputError(f"--compression: {options.compression!r} is not an algorithm name")
     if not 0 < options.timeout <= 86400:
         raise InputError("--timeout: must be between 1 and 86400 seconds")
+    if not 1 <= options.cleanup_timeout <= 3600:
+        raise InputError("--cleanup-timeout: must be between 1 and 3600 seconds")
 
 
 def display_url(url: str) -> str:
@@ -194,6 +205,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
     # The name is chosen before the create request: whenever the build stops, even while that
     # request is on its way, the clean-up knows which instance can be there and that it is ours.
     name = BUILDER_PREFIX + secrets.token_hex(4)
+    project = config.project_name or "default"
     try:
         with lxd_errors("image build"):
             progress.say(f"creating builder {name} from {options.base}")
@@ -224,12 +236,15 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
                 progress.say(f"deleted the previous image {previous[:12]}")
             progress.say(f"published {fingerprint[:12]} as {options.alias}")
     except BaseException:
-        # The failure is what the operator needs to read; a failed delete must not hide it.
+        # The failure stays the last line; a builder left behind is said on the line before it.
         with _signals_ignored():
-            _delete_builder(client, name, quiet=True)
+            try:
+                _delete_builder(client, name, project, options.cleanup_timeout)
+            except BuilderLeft as left:
+                progress.say(str(left))
         raise
     with _signals_ignored():
-        _delete_builder(client, name)
+        _delete_builder(client, name, project, options.cleanup_timeout)
     result = {
         "fingerprint": fingerprint,
         "alias": options.alias,
@@ -272,7 +287,8 @@ def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
             files.read_regular(path, MAX_STATE_FILE_BYTES, data.extend)
     except NoSuchFile:
         return 404, b""
-    except ProviderError:  # the builder may be stopping; the next poll retries
+    except LxdError:  # the builder may be stopping; the next poll retries
+        # Only LXD's errors: SIGTERM arrives as a ProviderError and must end the build.
         return 0, b""
     return 200, bytes(data)
 
@@ -419,67 +435,107 @@ def _signals_ignored() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def _delete_builder(client: pylxd.Client, name: str, *, quiet: bool = False) -> None:
-    """Delete the builder, whatever state the build left it in (or nothing, if there is none).
+def _delete_builder(
+    client: pylxd.Client, name: str, project: str = "default", seconds: float = CLEANUP_SECONDS
+) -> None:
+    """Delete the builder, whatever state the build left it in (or nothing, if there is none),
+    within one deadline; raise BuilderLeft naming it and the command to delete it if it stays.
 
     LXD may still be running the create or start request when the build was interrupted, or
     only about to register it: wait for the operations on the builder, then force-stop and
     delete it, again while LXD answers that it is busy; "not there" counts once it has been
-    seen twice, POLL_SECONDS apart, with no operation on the name in between.
+    seen twice, POLL_SECONDS apart, with no operation on the name in between (once, when the
+    deadline has come: a create request cannot still be on its way by then).
     """
     from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
-    deadline = time.monotonic() + DELETE_SECONDS
+    deadline = time.monotonic() + seconds
     absent = 0
+    why = "LXD kept it busy"
     while True:
         try:
-            outcome = _delete_once(client, name)
-        except (LXDAPIException, RequestException) as exc:
-            outcome = "busy"
-            if time.monotonic() > deadline:
-                if quiet:
-                    return
-                raise LxdError(
-                    f"image build: could not delete the builder {name}: {_one_line(str(exc))}"
-                ) from None
+            outcome = _delete_once(client, name, deadline)
+        except (LXDAPIException, RequestException, _Busy) as exc:
+            outcome, why = "busy", _one_line(str(exc))
         absent = absent + 1 if outcome == "absent" else 0
-        if outcome == "done" or absent == 2:
+        left = deadline - time.monotonic()
+        if outcome == "done" or absent == 2 or (absent and left <= 0):
             return
-        time.sleep(POLL_SECONDS)
+        if left <= 0:
+            break
+        time.sleep(min(POLL_SECONDS, left))
+    server = str((client.host_info.get("environment") or {}).get("server") or "lxd")
+    tool = "incus" if server == "incus" else "lxc"
+    raise BuilderLeft(
+        f"image build: the builder {name} is still there after {seconds:g} s of clean-up "
+        f"({why}); delete it with: {tool} delete --force --project {project} {name}"
+    )
 
 
-def _delete_once(client: pylxd.Client, name: str) -> str:
-    """One attempt at deleting the builder: "done", "absent" (nothing under way) or "busy"."""
+class _Busy(Exception):
+    """LXD has not finished with the builder yet (an operation on it, or one that failed)."""
+
+
+def _delete_once(client: pylxd.Client, name: str, deadline: float) -> str:
+    """One attempt at deleting the builder: "done" or "absent" (nothing under way); _Busy or
+    LXD's error when it could not."""
     from pylxd.exceptions import NotFound
 
-    busy = _wait_for_operations_on(client, name)
+    busy = _wait_for_operations_on(client, name, deadline)
+    node = api_node(client, "instances", name)
     try:
-        builder = client.instances.get(name)
+        builder = metadata(node.get(timeout=_time_left(deadline))) or {}
     except NotFound:
-        return "busy" if busy else "absent"
-    if builder.config.get(BUILDER_TAG) != "true":
+        if busy:
+            raise _Busy("an LXD operation on it is still running") from None
+        return "absent"
+    if (builder.get("config") or {}).get(BUILDER_TAG) != "true":
         return "done"  # another instance took the name: not ours to delete
-    if builder.status != "Stopped":
-        builder.stop(force=True, wait=True)
-    builder.delete(wait=True)
+    if builder.get("status") != "Stopped":
+        state = api_node(client, "instances", name, "state")
+        _finish(client, state.put(json={"action": "stop", "force": True},
+                                  timeout=_time_left(deadline)), deadline)  # fmt: skip
+    _finish(client, node.delete(timeout=_time_left(deadline)), deadline)
     return "done"
 
 
-def _wait_for_operations_on(client: pylxd.Client, name: str) -> bool:
-    """Wait for LXD's running operations on instance name; False when there were none."""
+def _time_left(deadline: float) -> float:
+    """The timeout for one request made before the deadline (at least a second)."""
+    return max(1.0, deadline - time.monotonic())
+
+
+def _finish(client: pylxd.Client, response: Any, deadline: float) -> None:
+    """Wait, until the deadline at most, for the operation a request started; _Busy unless it
+    succeeded."""
+    operation = str(response.json().get("operation") or "")
+    if not operation:
+        return
+    left = _time_left(deadline)
+    node = api_node(client, "operations", operation.rstrip("/").rsplit("/", 1)[-1], "wait")
+    outcome = metadata(node.get(params={"timeout": str(int(left))},
+                                timeout=left + WAIT_SLACK_SECONDS)) or {}  # fmt: skip
+    if outcome.get("status") != "Success":
+        raise _Busy(str(outcome.get("err") or f"operation {outcome.get('status', 'unknown')}"))
+
+
+def _wait_for_operations_on(client: pylxd.Client, name: str, deadline: float) -> bool:
+    """Wait, until the deadline at most, for LXD's running operations on instance name; False
+    when there were none."""
     from pylxd.exceptions import NotFound
 
-    listed = metadata(client.api.operations.get(params={"recursion": "1"})) or {}
+    listed = metadata(client.api.operations.get(params={"recursion": "1"},
+                                                timeout=_time_left(deadline))) or {}  # fmt: skip
     wanted = f"/1.0/instances/{name}"
     found = False
     for operation in listed.get("running") or []:
         resources = (operation.get("resources") or {}).get("instances") or []
         if any(str(r).split("?")[0] == wanted for r in resources):
             found = True
+            left = _time_left(deadline)
             node = api_node(client, "operations", str(operation.get("id")), "wait")
             try:
-                node.get(params={"timeout": str(int(DELETE_SECONDS))})
+                node.get(params={"timeout": str(int(left))}, timeout=left + WAIT_SLACK_SECONDS)
             except NotFound:  # finished and gone meanwhile
                 continue
     return found
