@@ -12,6 +12,17 @@
    saved) and of one whose output says `failed` (a post-mortem is saved), with and without
    postmortem_dir, interleaved, medians.
 
+    .venv/bin/python benches/bench_diagnostics.py --sftp [--socket S] [--rounds N] [--pairs N]
+
+5. the one read a healthy delete adds, both ways, on one running busybox runner's healthy
+   cloud-init output: the file API GET the post-mortem check used to send (4 MiB bound) against
+   the SFTP tail read it sends now (lstat, open, fstat, read, close on an upgraded connection),
+   with LXD's GET of the instance as a yardstick; interleaved (the order turns each round),
+   medians and spread of N rounds;
+6. whole-process DeleteInstance of healthy busybox runners in A/B pairs: two runners made
+   alike, one deleted without postmortem_dir and one with (the order turns each pair); the
+   median of the paired differences and its spread.
+
 Prints one JSON object. The test daemon is shared: run it when it is quiet, and compare medians.
 """
 
@@ -32,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 
 from garm_harness import bootstrap_payload, garm_env, socket_config
 from lxdapi import DEFAULT_SOCKET
-from proc import find_script, median
+from proc import find_script, median, percentile
 
 from garm_provider_lxd.command_log import CommandRecord, append_line
 from garm_provider_lxd.config import parse_config
@@ -166,6 +177,126 @@ def healthy_check(script: Path, directory: Path, reps: int) -> dict[str, Any]:
             "reps": reps}  # fmt: skip
 
 
+# A healthy runner's cloud-init output as the default install script leaves it (the shape of
+# an e2e runner's, 3.5 KB there), padded with cloud-init lines to about 6 KB.
+HEALTHY_FULL = (
+    b"".join(b"Cloud-init v. 22.4.2 running 'modules:config' at Mon, 07 Dec 2026 03:00:%02d +0000."
+             b" Up 4.%02d seconds.\n" % (i % 60, i % 100) for i in range(40))
+    + b"garm-runner-status: installing: downloading tools from https://example.invalid/r.tgz\n"
+    + b"garm-runner-status: installing: configuring runner\n"
+    + b"".join(b"runner config line %03d: ok\n" % i for i in range(60))
+    + b"garm-runner-status: idle: runner successfully installed\n"
+    + b"Cloud-init v. 22.4.2 finished at Mon, 07 Dec 2026 03:01:02 +0000. Up 12.5 seconds\n"
+)  # fmt: skip
+
+
+def _spread(values: list[float], scale: float = 1000.0) -> dict[str, float]:
+    """Median, p10, p90, min and max of values (seconds), in milliseconds by default."""
+    ordered = sorted(values)
+    return {
+        "median": round(median(ordered) * scale, 3),
+        "p10": round(percentile(ordered, 10) * scale, 3),
+        "p90": round(percentile(ordered, 90) * scale, 3),
+        "min": round(ordered[0] * scale, 3),
+        "max": round(ordered[-1] * scale, 3),
+        "n": len(ordered),
+    }
+
+
+def _runner(script: Path, config: Path, controller: str, log: bytes, socket: str) -> str:
+    """A running busybox runner created as GARM creates one, with this cloud-init output."""
+    import pylxd
+
+    runner = f"bench-diag-{uuid.uuid4().hex[:10]}"
+    boot = bootstrap_payload(runner)
+    env = garm_env("CreateInstance", config, controller, pool_id=boot["pool_id"])
+    _, code = run(script, env, json.dumps(boot).encode())
+    assert code == 0, "create failed"
+    files = pylxd.Client(endpoint=socket, timeout=60).instances.get(runner).files
+    files.mk_dir("/var/log")  # busybox has none
+    files.put(LOG, log)
+    return runner
+
+
+def read_both_ways(script: Path, directory: Path, socket: str, rounds: int) -> dict[str, Any]:
+    """The old file API GET against the SFTP tail read of one healthy log, interleaved."""
+    from garm_provider_lxd.lxd import REGULAR_FILE, Lxd, api_path, quote
+    from garm_provider_lxd.postmortem import LOG_SECONDS, LOG_TAIL_BYTES
+
+    config_path = socket_config(directory / "reads.toml", socket)
+    config = parse_config(config_path.read_bytes())
+    controller = f"bench-diag-{uuid.uuid4().hex[:8]}"
+    runner = _runner(script, config_path, controller, HEALTHY_FULL, socket)
+    lxd = Lxd(config)
+    files = lxd.path(f"{api_path('instances', runner)}/files?path={quote(LOG)}")
+    instance = lxd.path(api_path("instances", runner))
+
+    def file_get() -> None:
+        status, body = lxd.read_bounded(files, 4 << 20, 5.0)
+        assert (status, body) == (200, HEALTHY_FULL), status
+
+    def sftp_tail() -> None:
+        found = lxd.read_file_tail(runner, LOG, LOG_TAIL_BYTES, LOG_SECONDS)
+        assert found == (REGULAR_FILE, HEALTHY_FULL, len(HEALTHY_FULL)), found[0]
+
+    def instance_get() -> None:
+        assert lxd.raw("GET", instance)[0] == 200
+
+    ways = {"file_get": file_get, "sftp_tail": sftp_tail, "instance_get": instance_get}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    differences = []
+    try:
+        for way in ways.values():
+            way()  # LXD starts the instance's file server on the first file request
+        order = list(ways)
+        for index in range(rounds):
+            took = {}
+            for name in order[index % 3 :] + order[: index % 3]:
+                began = time.perf_counter()
+                ways[name]()
+                took[name] = time.perf_counter() - began
+                times[name].append(took[name])
+            differences.append(took["sftp_tail"] - took["file_get"])
+    finally:
+        run(script, garm_env("DeleteInstance", config_path, controller, instance_id=runner))
+    out: dict[str, Any] = {name: _spread(values) for name, values in times.items()}
+    out["sftp_minus_file_get"] = _spread(differences)
+    out["log_bytes"] = len(HEALTHY_FULL)
+    out["rounds"] = rounds
+    return out
+
+
+def paired_deletes(script: Path, directory: Path, socket: str, pairs: int) -> dict[str, Any]:
+    """Whole DeleteInstance of two alike healthy runners, without and with postmortem_dir."""
+    plain = socket_config(directory / "pair-plain.toml", socket)
+    pm = directory / "pair-pm.toml"
+    pm.write_text(plain.read_text() + f'\n[diagnostics]\npostmortem_dir = "{directory}/pair-pm"\n')
+    controller = f"bench-diag-{uuid.uuid4().hex[:8]}"
+    off_times, on_times, differences = [], [], []
+    for index in range(pairs):
+        runners = {name: _runner(script, plain, controller, HEALTHY_FULL, socket)
+                   for name in ("off", "on")}  # fmt: skip
+        took = {}
+        order = ("off", "on") if index % 2 == 0 else ("on", "off")
+        for name in order:
+            config = plain if name == "off" else pm
+            env = garm_env("DeleteInstance", config, controller, instance_id=runners[name])
+            took[name], code = run(script, env)
+            assert code == 0, "delete failed"
+        off_times.append(took["off"])
+        on_times.append(took["on"])
+        differences.append(took["on"] - took["off"])
+        print(f"pair {index}: off {took['off']:.3f} s, on {took['on']:.3f} s", file=sys.stderr)
+    assert not (directory / "pair-pm").exists(), "a healthy runner left a post-mortem"
+    return {
+        "off_ms": _spread(off_times),
+        "on_ms": _spread(on_times),
+        "on_minus_off_ms": _spread(differences),
+        "on_minus_off_samples_ms": [round(d * 1000, 1) for d in differences],
+        "pairs": pairs,
+    }
+
+
 def _create_and_delete(
     script: Path, client: Any, config: Path, controller: str, log: bytes
 ) -> float:
@@ -187,8 +318,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20, help="whole-process runs per variant")
     parser.add_argument("--deletes", type=int, default=8, help="deletes per variant (0: none)")
+    parser.add_argument("--sftp", action="store_true", help="only 5 and 6: the log read")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help="LXD socket for 5 and 6")
+    parser.add_argument("--rounds", type=int, default=40, help="rounds of 5")
+    parser.add_argument("--pairs", type=int, default=20, help="delete pairs of 6 (0: none)")
     options = parser.parse_args()
     script = find_script()
+    if options.sftp:
+        with tempfile.TemporaryDirectory() as tmp:
+            reads = read_both_ways(script, Path(tmp), options.socket, options.rounds)
+            print(json.dumps({"reads_ms": reads}, indent=2), flush=True)
+            result = {"socket": options.socket, "reads_ms": reads}
+            if options.pairs:
+                result["delete_pairs"] = paired_deletes(
+                    script, Path(tmp), options.socket, options.pairs
+                )
+        print(json.dumps(result, indent=2))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         result = {
