@@ -335,7 +335,7 @@ def paired_deletes(
                 provider, config = variants[name]
                 env = garm_env("DeleteInstance", config, controller, instance_id=runners[name])
                 took, code = run(provider, env)
-                assert code == 0, "delete failed"
+                assert code == 0, f"delete ({name}) failed with exit code {code}"
                 times[name].append(took)
             shown = ", ".join(f"{name} {times[name][-1]:.3f} s" for name in names)
             print(f"round {index}: {shown}", file=sys.stderr)
