@@ -30,6 +30,7 @@ from conftest import (
 from e2e.harness import container_sh
 
 from garm_provider_lxd.config import parse_config
+from garm_provider_lxd.errors import LxdError
 from garm_provider_lxd.lxd import REGULAR_FILE, Lxd
 from garm_provider_lxd.postmortem import CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, inspect_before_delete
 
@@ -271,6 +272,13 @@ def test_a_fifo_swapped_in_after_the_lstat_opens_at_once_and_is_not_read(
         assert lxd.read_file_tail(name, "/var/log/absent", 20, 30.0) == (None, b"", 0)
     finally:
         delete(run_provider, diag_config, controller_id, name)
+
+
+def test_reading_a_file_of_a_missing_instance_is_one_lxd_error(diag_config: Path) -> None:
+    lxd = Lxd(parse_config(diag_config.read_bytes()))
+    with pytest.raises(LxdError, match=r"/sftp\): HTTP 404: ") as raised:
+        lxd.read_file_tail("pm-no-such-instance", CLOUD_INIT_OUTPUT, 10, 30.0)
+    assert "\n" not in str(raised.value)
 
 
 def test_a_postmortem_that_cannot_be_saved_is_one_warning_and_the_delete_goes_on(
