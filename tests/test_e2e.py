@@ -215,6 +215,27 @@ def test_failed_download_leaves_a_postmortem(
     assert counts == {"CreateInstance": 1, "DeleteInstance": 1}
 
 
+def test_healthy_runners_leave_no_postmortem(scenario: Scenario, tmp_path: Path) -> None:
+    """Runners that came up, with the provider's script and with GARM's wrapper: DeleteInstance
+    reads the end of their real cloud-init output over SFTP, judges them healthy and keeps
+    nothing (rules 4 and 5 of docs/operating-runners.md)."""
+    config = tmp_path / "diagnostics.toml"
+    config.write_text(
+        f'{scenario.config.read_text()}\n[diagnostics]\npostmortem_dir = "{tmp_path}/postmortems"\n'
+    )
+    s = dataclasses.replace(scenario, config=config)
+    wrapper = {"runner_install_template": b64(GARM_LINUX_WRAPPER)}
+    runners = [
+        run_to_idle(s, "default script (post-mortems on)", "pmok", jit=True),
+        run_to_idle(s, "GARM wrapper (post-mortems on)", "pmwrap", jit=True, extra_specs=wrapper),
+    ]
+    for runner in runners:
+        assert runner.final.get("status") == "idle", runner.statuses
+        done = s.delete(runner)
+        assert (done.returncode, done.stderr) == (0, b""), done.stderr.decode()
+    assert not (tmp_path / "postmortems").exists()
+
+
 def test_five_runners_at_once(scenario: Scenario) -> None:
     """Five CreateInstance processes at once: all five runners go idle, then all are deleted."""
     with ThreadPoolExecutor(max_workers=5) as pool:

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pylxd
 import pytest
@@ -211,14 +211,15 @@ def test_sigterm_during_a_poll_of_the_builders_files_ends_the_build(
 
     A fake file reader, because when the signal lands within a real read is a matter of timing.
     """
-    from garm_provider_lxd.admin import instance_files
     from garm_provider_lxd.errors import ProviderError
     from garm_provider_lxd.invocation import signals_as_exceptions
 
-    def reader_interrupted(*_: object) -> Any:
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise AssertionError("the signal handler did not run")
+    class ReaderInterrupted:
+        def read_file_tail(self, *_: object) -> Any:
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise AssertionError("the signal handler did not run")
 
-    monkeypatch.setattr(instance_files, "open_instance_files", reader_interrupted)
-    with signals_as_exceptions(), pytest.raises(ProviderError, match=r"^interrupted by signal 15$"):
-        image_build_module._fetch(_StuckClient(_Clock()), STUCK_BUILDER, "/x")
+    interrupted = r"^interrupted by signal 15$"
+    for read in (image_build_module._read, image_build_module._exists):
+        with signals_as_exceptions(), pytest.raises(ProviderError, match=interrupted):
+            read(cast(Any, ReaderInterrupted()), STUCK_BUILDER, "/x")

@@ -29,7 +29,10 @@ from conftest import (
 )
 from e2e.harness import container_sh
 
-from garm_provider_lxd.postmortem import CLOUD_INIT_OUTPUT, MAX_LOG_BYTES
+from garm_provider_lxd.config import parse_config
+from garm_provider_lxd.errors import LxdError
+from garm_provider_lxd.lxd import REGULAR_FILE, Lxd
+from garm_provider_lxd.postmortem import CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, inspect_before_delete
 
 CASES_FILE = REPO_ROOT / "testdata" / "adversarial" / "diagnostics" / "cases.jsonl"
 RUNNER_CASES = [
@@ -70,6 +73,8 @@ def runner_with_log(
     special = case.get("runner_log_special", "")
     if special == "fifo":
         script = f"mkfifo {CLOUD_INIT_OUTPUT}"
+    elif special == "directory":
+        script = f"mkdir {CLOUD_INIT_OUTPUT}"
     elif special.startswith("symlink:"):
         script = f"ln -s {special.split(':', 1)[1]} {CLOUD_INIT_OUTPUT}"
     else:
@@ -177,7 +182,7 @@ def test_hostile_cloud_init_output(
         assert secret not in raw
     output = document["cloud_init_output"]
     if case.get("expect_cut"):
-        assert (output["bytes_read"], output["complete"]) == (MAX_LOG_BYTES, False)
+        assert (output["bytes_read"], output["complete"]) == (LOG_TAIL_BYTES, False)
         assert os.path.getsize(path) < 1 << 20
     if case.get("expect_shown"):
         shown = run_operator(provider_bin, "logs", "--config", str(diag_config), name)
@@ -185,6 +190,95 @@ def test_hostile_cloud_init_output(
         for text in case["expect_shown"]:
             assert text in shown.stdout
         assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+
+
+class RecordingLxd(Lxd):
+    """The real connection, recording what it is asked to send."""
+
+    sent: list[tuple[str, str]]
+
+    def raw(
+        self, method: str, path: str, body: object = None, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        self.sent.append((method, path.split("?")[0]))
+        return super().raw(method, path, body, timeout)
+
+    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
+        self.sent.append(("GET", path.split("?")[0]))
+        return super().read_bounded(path, limit, timeout)
+
+    def read_file_tail(
+        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
+    ) -> tuple[str | None, bytes, int]:
+        self.sent.append(("SFTP", file))
+        return super().read_file_tail(name, file, max_bytes, timeout, lstat_first=lstat_first)
+
+
+def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
+    tmp_path: Path,
+    diag_config: Path,
+    run_provider: RunProvider,
+    controller_id: str,
+    lxd_env: LxdEnv,
+) -> None:
+    """The FIFO is seen by its type before anything opens it: no read waits on it, and nothing
+    is sent to open it for writing (the old file API read blocked until a POST unjammed it)."""
+    case = {"runner_log_special": "fifo"}
+    name, _ = runner_with_log(run_provider, diag_config, controller_id, lxd_env, case)
+    config = parse_config(diag_config.read_bytes())
+    lxd = RecordingLxd(config)
+    lxd.sent = []
+    warnings: list[str] = []
+    try:
+        meta = lxd.get_instance(name)[0]
+        lxd.sent.clear()
+        inspect_before_delete(lxd, name, meta, config, warnings.append)
+    finally:
+        delete(run_provider, diag_config, controller_id, name)
+    assert warnings == []
+    base = f"/1.0/instances/{name}"
+    assert lxd.sent == [
+        ("SFTP", CLOUD_INIT_OUTPUT),
+        ("GET", f"{base}/state"),
+        ("GET", f"{base}/console"),
+    ]
+    (path,) = saved(tmp_path)
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    assert document["reason"] == f"{CLOUD_INIT_OUTPUT} is a FIFO, not a regular file"
+    assert document["cloud_init_output"]["note"] == "is a FIFO, not a regular file"
+
+
+def test_a_fifo_swapped_in_after_the_lstat_opens_at_once_and_is_not_read(
+    tmp_path: Path,
+    diag_config: Path,
+    run_provider: RunProvider,
+    controller_id: str,
+    lxd_env: LxdEnv,
+) -> None:
+    """The race a runner could try: the path becomes a FIFO between the lstat and the open
+    (stood for by skipping the lstat). The read-write open does not wait for a writer, and the
+    open handle's type turns it away; a regular file next to it reads whole."""
+    case = {"runner_log": HEALTHY_LOG}
+    name, _ = runner_with_log(run_provider, diag_config, controller_id, lxd_env, case)
+    lxd = Lxd(parse_config(diag_config.read_bytes()))
+    try:
+        assert container_sh(lxd_env.lxd_dir, name, "mkfifo /var/log/swapped").returncode == 0
+        swapped = lxd.read_file_tail(name, "/var/log/swapped", 1 << 20, 30.0, lstat_first=False)
+        assert swapped == ("a FIFO", b"", 0)
+        regular = lxd.read_file_tail(name, CLOUD_INIT_OUTPUT, 1 << 20, 30.0, lstat_first=False)
+        assert regular == (REGULAR_FILE, HEALTHY_LOG.encode(), len(HEALTHY_LOG))
+        tail = lxd.read_file_tail(name, CLOUD_INIT_OUTPUT, 20, 30.0)
+        assert tail == (REGULAR_FILE, HEALTHY_LOG.encode()[-20:], len(HEALTHY_LOG))
+        assert lxd.read_file_tail(name, "/var/log/absent", 20, 30.0) == (None, b"", 0)
+    finally:
+        delete(run_provider, diag_config, controller_id, name)
+
+
+def test_reading_a_file_of_a_missing_instance_is_one_lxd_error(diag_config: Path) -> None:
+    lxd = Lxd(parse_config(diag_config.read_bytes()))
+    with pytest.raises(LxdError, match=r"/sftp\): HTTP 404: ") as raised:
+        lxd.read_file_tail("pm-no-such-instance", CLOUD_INIT_OUTPUT, 10, 30.0)
+    assert "\n" not in str(raised.value)
 
 
 def test_a_postmortem_that_cannot_be_saved_is_one_warning_and_the_delete_goes_on(

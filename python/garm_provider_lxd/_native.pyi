@@ -60,6 +60,27 @@ class LxdTransport:
         while waiting; one idle keep-alive connection is reused between calls.
         """
 
+    def read_file_tail(
+        self,
+        path: str,
+        file: str,
+        max_bytes: int,
+        timeout: float | None = None,
+        lstat_first: bool = True,
+    ) -> tuple[str | None, bytes, int]:
+        """Read the last `max_bytes` of the regular file `file` of an instance over SFTP.
+
+        `path` is the instance's SFTP endpoint (`/1.0/instances/<name>/sftp`, query included),
+        upgraded on a connection of its own. Returns (type, data, size): type is None when
+        nothing is at `file`, else "a regular file", "a FIFO", "a symbolic link", ... (links
+        not followed); what is not a regular file is never opened and its data is empty. A
+        regular file is opened read-write (a FIFO swapped in after the lstat opens at once; the
+        open handle's fstat turns it away), never written; size is its size when opened.
+        `lstat_first=False` skips the lstat (tests stand for such a swap with it). The deadline
+        covers the whole exchange; failures raise LxdError, LxdTimeoutError or
+        LxdConnectionError.
+        """
+
 LINUX_DISTROS: tuple[str, ...]
 """`image.os` values (lowercased) that make an instance's os_type linux."""
 

@@ -26,6 +26,8 @@ _OPERATION_SUCCESS = 200
 _OPERATION_FAILURE = 400
 _OPERATION_CANCELLED = 401
 _OPERATION_ENDED = (_OPERATION_SUCCESS, _OPERATION_FAILURE, _OPERATION_CANCELLED)
+# What Lxd.read_file_tail calls a regular file (every other type is reported, never read).
+REGULAR_FILE = "a regular file"
 
 
 class LxdTimes:
@@ -106,6 +108,21 @@ class Lxd:
         began = time.monotonic()
         try:
             return self._transport.request("GET", self.path(path), None, timeout, limit)
+        finally:
+            LxdTimes.requests += 1
+            LxdTimes.seconds += time.monotonic() - began
+
+    def read_file_tail(
+        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
+    ) -> tuple[str | None, bytes, int]:
+        """(type or None, last max_bytes, size) of file in instance name, over SFTP (see _native).
+
+        Nothing but a regular file is opened; its type says what it is (REGULAR_FILE, "a FIFO").
+        """
+        sftp = self.path(api_path("instances", name) + "/sftp")
+        began = time.monotonic()
+        try:
+            return self._transport.read_file_tail(sftp, file, max_bytes, timeout, lstat_first)
         finally:
             LxdTimes.requests += 1
             LxdTimes.seconds += time.monotonic() - began

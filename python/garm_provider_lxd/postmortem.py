@@ -1,28 +1,36 @@
 """Post-mortems: what a runner that did not come up showed, saved just before DeleteInstance.
 
 Whether a runner came up is read from what the instance itself shows, with one bounded read of
-its cloud-init output (never exec), in this order (docs/operating-runners.md):
+the end of its cloud-init output (never exec), in this order (docs/operating-runners.md):
 
 1. the instance is not Running: it did not come up;
 2. /var/log/cloud-init-output.log does not exist: cloud-init never ran the user data;
-3. the install script's status lines (`garm-runner-status: <status>: ...`, printed by the
+3. it is not a regular file (a FIFO, a symlink, a directory...): runner code replaced it;
+4. the install script's status lines (`garm-runner-status: <status>: ...`, printed by the
    provider's default script): came up when the last one is `idle`;
-4. GARM's injected wrapper (traced with `set -x`): came up when it reached the
+5. GARM's injected wrapper (traced with `set -x`): came up when it reached the
    `rm -f /tmp/real-install.sh` that follows a successful install script;
-5. any other install script: came up when cloud-init printed its final "finished at" line.
+6. any other install script: came up when cloud-init printed its final "finished at" line.
 
-A healthy runner's delete pays for that one read. Everything the instance holds is written by
-runner code and treated as hostile: every read is bounded in bytes and time, and a read that
-does not answer (a FIFO at the path blocks LXD's file server until someone opens it for
-writing) is released by opening the path for writing through the same API, so it never holds
-up the delete. Any failure here is one warning on stderr; the delete goes on.
+Only the last LOG_TAIL_BYTES (1 MiB) of the output are read: every marker above but the
+wrapper's start is printed at its end. An install script that printed more than that after
+GARM's wrapper started it is judged by the cloud-init rule (6) when it failed.
+
+A healthy runner's delete pays for that one read: one SFTP session on LXD's
+`/1.0/instances/<name>/sftp` endpoint through the Rust transport (rust/src/sftp.rs). Everything
+the instance holds is written by runner code and treated as hostile: the path is looked at with
+an lstat first, and nothing but a regular file is opened (a FIFO, which LXD's file API would
+wait on, costs nothing); a regular file is opened read-write, so a FIFO swapped in after the
+lstat opens at once, and the open handle's fstat turns it away. Every read is bounded in bytes
+and time (LOG_SECONDS for the whole session: a server that does not answer). Any failure here
+is one warning on stderr; the delete goes on.
 """
 
 from __future__ import annotations
 
 import time
 
-from .errors import LxdTimeoutError
+from .errors import LxdConnectionError, LxdError, LxdTimeoutError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,16 +50,15 @@ IDLE_STATUS = b"garm-runner-status: idle"
 WRAPPER_STARTED = b"+ /tmp/real-install.sh"
 WRAPPER_SUCCEEDED = b"+ rm -f /tmp/real-install.sh"
 CLOUD_INIT_FINISHED = b" finished at "
-MAX_LOG_BYTES = 4 << 20  # read at most this much of the cloud-init output
+LOG_TAIL_BYTES = 1 << 20  # read only this much of the end of the cloud-init output
 MAX_CONSOLE_BYTES = 1 << 20
 MAX_STATE_BYTES = 1 << 20
 TAIL_BYTES = 64 << 10  # keep this much of the end of each log
 MAX_STATUS_LINES = 50
 MAX_LINE_BYTES = 1000
-# Deadlines of the reads. LXD starts a file server in the instance on its first file request:
-# under load that alone took over a second here, so the cloud-init output gets longer. Only a
-# hostile runner (a FIFO at the path) makes a delete wait that long.
-LOG_SECONDS = 5.0
+# Deadlines of the reads. A FIFO costs nothing (never opened); only a server that does not
+# answer makes a delete wait this long, and then the runner's post-mortem says so.
+LOG_SECONDS = 1.0
 READ_SECONDS = 1.0  # the state and the console log, each
 SUFFIX = ".json.gz"
 FORMAT = "garm-provider-lxd post-mortem 1"
@@ -134,38 +141,34 @@ def inspect_before_delete(
 
 
 def _read_log(lxd: Lxd, name: str) -> Evidence:
-    from .lxd import api_path, quote
+    from .lxd import REGULAR_FILE
 
-    path = f"{api_path('instances', name)}/files?path={quote(CLOUD_INIT_OUTPUT)}"
-    status, body, note = _read(lxd, path, MAX_LOG_BYTES, LOG_SECONDS, unjam=True)
-    if status == 404:
+    try:
+        kind, data, size = lxd.read_file_tail(name, CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, LOG_SECONDS)
+    except LxdTimeoutError:
+        return Evidence(None, f"did not answer within {LOG_SECONDS:g} s", False)
+    except LxdConnectionError:
+        raise  # LXD itself is gone: one warning, and the delete reports it
+    except LxdError as exc:
+        from .messages import one_line
+
+        return Evidence(None, f"not read ({one_line(str(exc), 200)})", False)
+    if kind is None:
         return Evidence(None, "", True)
-    return Evidence(body if not note else None, note, len(body) < MAX_LOG_BYTES)
+    if kind != REGULAR_FILE:
+        return Evidence(None, f"is {kind}, not a regular file", False)
+    return Evidence(data, "", len(data) >= size)
 
 
-def _read(
-    lxd: Lxd, path: str, limit: int, timeout: float, *, unjam: bool = False
-) -> tuple[int, bytes, str]:
+def _read(lxd: Lxd, path: str, limit: int, timeout: float) -> tuple[int, bytes, str]:
     """(status, at most limit bytes, "" or why it was not read) of one GET, within timeout."""
     try:
         status, body = lxd.read_bounded(path, limit, timeout)
     except LxdTimeoutError:
-        if unjam:
-            # A FIFO: LXD's file server is stuck opening it for reading until a writer opens
-            # it. Opening it for writing (POST, which would truncate a regular file; this one
-            # is about to be deleted) lets the stuck read end, so the delete is not blocked.
-            _unjam(lxd, path)
-        return 0, b"", f"did not answer within {timeout:g} s" + (" (a FIFO?)" if unjam else "")
+        return 0, b"", f"did not answer within {timeout:g} s"
     if status >= 400:
         return status, b"", f"not read (HTTP {status})"
     return status, body, ""
-
-
-def _unjam(lxd: Lxd, path: str) -> None:
-    try:
-        lxd.raw("POST", lxd.path(path), timeout=0.5)
-    except Exception:  # the delete that follows reports a broken server
-        return
 
 
 def _document(

@@ -11,13 +11,17 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, Connection, SendRequest};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Method, Request, Uri};
+use hyper::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, UPGRADE, USER_AGENT,
+};
+use hyper::upgrade::Upgraded;
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::runtime::Runtime;
 
 use crate::endpoint::Endpoint;
 use crate::error::{chain, Error, Stage};
+use crate::sftp::{self, FileTail};
 use crate::stream::Stream;
 
 const USER_AGENT_VALUE: &str = concat!("garm-provider-lxd/", env!("CARGO_PKG_VERSION"));
@@ -154,6 +158,106 @@ impl Client {
                 }),
             }
         })
+    }
+
+    /// Read the last `max` bytes of the regular file `file` of an instance over LXD's SFTP
+    /// endpoint `sftp_path` (`/1.0/instances/<name>/sftp`, query included), on a connection
+    /// of its own, all within `timeout` (or the default). See `sftp::read_tail`.
+    pub fn read_file_tail(
+        &self,
+        sftp_path: &str,
+        file: &str,
+        max: usize,
+        timeout: Option<Duration>,
+        lstat_first: bool,
+    ) -> Result<FileTail, Error> {
+        let uri = parse_path(&self.endpoint.full_path(sftp_path), sftp_path)?;
+        let after = timeout.unwrap_or(self.timeout);
+        let path = sftp_path.split('?').next().unwrap_or_default();
+        self.runtime.block_on(async {
+            let work = async {
+                let mut io = self.upgrade(uri, "sftp").await?;
+                sftp::read_tail(&mut io, file, max, lstat_first)
+                    .await
+                    .map_err(|detail| Error::Sftp {
+                        endpoint: self.endpoint.display().to_owned(),
+                        path: path.to_owned(),
+                        detail,
+                    })
+            };
+            match tokio::time::timeout(after, work).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout {
+                    endpoint: self.endpoint.display().to_owned(),
+                    method: "GET".into(),
+                    path: path.to_owned(),
+                    after,
+                }),
+            }
+        })
+    }
+
+    /// Open a new connection, ask for `protocol` on `uri`, and return the upgraded stream.
+    async fn upgrade(&self, uri: Uri, protocol: &'static str) -> Result<TokioIo<Upgraded>, Error> {
+        let stream = self.endpoint.open(Arc::new(AtomicBool::new(false))).await?;
+        let (mut sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Error::connection(self.endpoint.display(), Stage::Connect, &e))?;
+        let mut driver = driver.with_upgrades();
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.endpoint.host_header().clone());
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(UPGRADE, HeaderValue::from_static(protocol));
+        // As in `exchange`: the connection is polled next to the request; it ends (Ok) when it
+        // hands its stream over to the upgrade.
+        let mut ended: Option<hyper::Result<()>> = None;
+        let outcome = {
+            let mut work = pin!(async {
+                sender.ready().await?;
+                let mut response = sender.send_request(request).await?;
+                let status = response.status();
+                if status != StatusCode::SWITCHING_PROTOCOLS {
+                    let (body, _) =
+                        read_body(response.into_body(), None, Some(64 << 10), self.max_body)
+                            .await?;
+                    return Ok(Err((status.as_u16(), body)));
+                }
+                Ok(Ok(hyper::upgrade::on(&mut response).await?))
+            });
+            poll_fn(|cx| {
+                if ended.is_none() {
+                    if let Poll::Ready(result) = Pin::new(&mut driver).poll(cx) {
+                        ended = Some(result);
+                    }
+                }
+                work.as_mut().poll(cx)
+            })
+            .await
+        };
+        let path = uri.path().to_owned();
+        match outcome {
+            Ok(Ok(upgraded)) => Ok(TokioIo::new(upgraded)),
+            Ok(Err((status, body))) => Err(Error::Sftp {
+                endpoint: self.endpoint.display().to_owned(),
+                path,
+                detail: refusal(status, &body),
+            }),
+            Err(ReadError::TooLarge) => Err(Error::Sftp {
+                endpoint: self.endpoint.display().to_owned(),
+                path,
+                detail: "the refusal is too large".into(),
+            }),
+            Err(ReadError::Http(err)) => {
+                let err = match ended {
+                    Some(Err(conn_err)) if err.is_canceled() => conn_err,
+                    _ => err,
+                };
+                Err(self.http_error(&err))
+            }
+        }
     }
 
     async fn send(&self, prepared: &Prepared) -> Result<Response, Error> {
@@ -343,6 +447,27 @@ async fn read_body(
         }
     }
     Ok((buffer.freeze(), true))
+}
+
+/// Why LXD did not upgrade: its error message (one line, bounded), else the HTTP status.
+fn refusal(status: u16, body: &[u8]) -> String {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+        .filter(|m| !m.trim().is_empty());
+    match message {
+        Some(message) => {
+            let line: String = message
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            format!("HTTP {status}: {line}")
+        }
+        None => format!("HTTP {status}"),
+    }
 }
 
 fn parse_path(full: &str, path: &str) -> Result<Uri, Error> {

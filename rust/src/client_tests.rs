@@ -443,3 +443,94 @@ fn default_cap_is_max_body_bytes() {
     let limit = format!(" is larger than {} MiB; not read", MAX_BODY_BYTES >> 20);
     assert!(text.ends_with(&limit), "{text}");
 }
+
+fn read_exactly(conn: &mut UnixStream, count: usize) -> Vec<u8> {
+    let mut data = vec![0u8; count];
+    conn.read_exact(&mut data).expect("read");
+    data
+}
+
+#[test]
+fn sftp_read_asks_for_the_upgrade_and_speaks_sftp_after_101() {
+    let (head_tx, head_rx) = mpsc::channel::<String>();
+    let server = serve(
+        "sftp-upgrade",
+        vec![Box::new(move |mut c| {
+            let _ = head_tx.send(read_request(&mut c).unwrap_or_default());
+            c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: sftp\r\n\r\n")
+                .expect("write");
+            // INIT (version 3), answered by VERSION 3.
+            assert_eq!(read_exactly(&mut c, 9), [0, 0, 0, 5, 1, 0, 0, 0, 3]);
+            c.write_all(&[0, 0, 0, 5, 2, 0, 0, 0, 3]).expect("write");
+            // LSTAT of the path (id 1), answered by the attributes of a FIFO.
+            let length = read_exactly(&mut c, 4);
+            let body = read_exactly(
+                &mut c,
+                u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize,
+            );
+            assert_eq!(body[0], 7);
+            assert_eq!(&body[9..], b"/var/log/x");
+            let mut answer = vec![0, 0, 0, 13, 105, 0, 0, 0, 1, 0, 0, 0, 4];
+            answer.extend_from_slice(&0o010644u32.to_be_bytes());
+            c.write_all(&answer).expect("write");
+            let _ = c.read(&mut [0u8; 1]); // until the client hangs up
+        })],
+    );
+    let tail = client(&server).read_file_tail(
+        "/1.0/instances/r1/sftp?project=p",
+        "/var/log/x",
+        1024,
+        None,
+        true,
+    );
+    let head = head_rx.recv().expect("request").to_ascii_lowercase();
+    assert!(
+        head.starts_with("get /1.0/instances/r1/sftp?project=p http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nconnection: upgrade\r\n"), "{head}");
+    assert!(head.contains("\r\nupgrade: sftp\r\n"), "{head}");
+    let tail = tail.map_err(|e| e.to_string());
+    assert_eq!(tail.map(|t| t.kind), Ok(Some(sftp::FileType::Fifo)));
+}
+
+#[test]
+fn sftp_refused_by_lxd_is_one_line_with_its_error() {
+    let server = serve(
+        "sftp-refused",
+        vec![Box::new(|mut c| {
+            read_request(&mut c);
+            let body = "{\"type\":\"error\",\"error\":\"Instance not found\\nsecond line\",\"error_code\":404}";
+            let reply = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            c.write_all(reply.as_bytes()).expect("write");
+        })],
+    );
+    let result = client(&server).read_file_tail("/1.0/instances/r1/sftp", "/x", 10, None, true);
+    let text = result.map(|_| ()).map_err(|e| e.to_string()).unwrap_err();
+    assert!(
+        text.ends_with("(/1.0/instances/r1/sftp): HTTP 404: Instance not found"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sftp_server_that_does_not_answer_times_out() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let server = serve(
+        "sftp-silent",
+        vec![Box::new(move |mut c| {
+            read_request(&mut c);
+            c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: sftp\r\n\r\n")
+                .expect("write");
+            let _ = release_rx.recv(); // never answers INIT
+        })],
+    );
+    let timeout = Some(Duration::from_millis(300));
+    let result = client(&server).read_file_tail("/1.0/instances/r1/sftp", "/x", 10, timeout, true);
+    let _ = release_tx.send(());
+    let text = result.map(|_| ()).map_err(|e| e.to_string()).unwrap_err();
+    assert!(text.ends_with("timed out after 0.3s"), "{text}");
+}

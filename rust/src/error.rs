@@ -45,6 +45,12 @@ pub enum Error {
         path: String,
         limit: usize,
     },
+    /// An SFTP session through LXD failed: no upgrade, a broken exchange, or a file error.
+    Sftp {
+        endpoint: String,
+        path: String,
+        detail: String,
+    },
     /// The request did not complete before its deadline.
     Timeout {
         endpoint: String,
@@ -116,6 +122,11 @@ impl fmt::Display for Error {
                 "LXD response to {method} {path} from {endpoint} is larger than {}; not read",
                 size(*limit)
             ),
+            Error::Sftp {
+                endpoint,
+                path,
+                detail,
+            } => write!(f, "SFTP via LXD at {endpoint} ({path}): {detail}"),
             Error::Timeout {
                 endpoint,
                 method,
@@ -152,9 +163,10 @@ impl From<Error> for PyErr {
             Error::Connection { .. } => LxdConnectionError::new_err(msg),
             // A body that is not what LXD sends is the server's fault, like a protocol error:
             // one line naming it, exit 1, never an "internal error".
-            Error::Protocol { .. } | Error::TooLarge { .. } | Error::Response(_) => {
-                LxdError::new_err(msg)
-            }
+            Error::Protocol { .. }
+            | Error::TooLarge { .. }
+            | Error::Response(_)
+            | Error::Sftp { .. } => LxdError::new_err(msg),
             Error::Timeout { .. } => LxdTimeoutError::new_err(msg),
         }
     }

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod error;
 pub mod instances;
 pub mod lenient;
+pub mod sftp;
 pub mod stream;
 pub mod tls;
 pub mod transport;

@@ -94,6 +94,29 @@ impl LxdTransport {
         Ok((response.status, PyBytes::new(py, &response.body)))
     }
 
+    /// Read the last bytes of a regular file of an instance over LXD's SFTP endpoint.
+    #[pyo3(signature = (path, file, max_bytes, timeout = None, lstat_first = true))]
+    fn read_file_tail<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        file: &str,
+        max_bytes: usize,
+        timeout: Option<f64>,
+        lstat_first: bool,
+    ) -> PyResult<(Option<&'static str>, Bound<'py, PyBytes>, u64)> {
+        let timeout = timeout.map(seconds).transpose()?;
+        let tail = py.detach(|| {
+            self.client
+                .read_file_tail(path, file, max_bytes, timeout, lstat_first)
+        })?;
+        Ok((
+            tail.kind.map(|kind| kind.describe()),
+            PyBytes::new(py, &tail.data),
+            tail.size,
+        ))
+    }
+
     fn __repr__(&self) -> String {
         format!("<LxdTransport {}>", self.client.endpoint().display())
     }

@@ -212,7 +212,7 @@ def _add_runner_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="print a runner's install status, cloud-init output and console log",
         description=(
             "Print the install script's status lines and the end of "
-            "/var/log/cloud-init-output.log of a runner instance (through LXD's file API), "
+            "/var/log/cloud-init-output.log of a runner instance (over LXD's SFTP endpoint), "
             "and its console log where the server keeps one. Only instances the provider "
             "tagged; output is bounded and control characters are escaped. When the instance "
             "is gone, prints the newest post-mortem DeleteInstance saved of it "

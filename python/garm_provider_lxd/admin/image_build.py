@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pylxd
 
     from ..config import Config
+    from ..lxd import Lxd
 
 BUILDER_PREFIX = "garm-image-build-"
 BUILDER_TAG = "user.garm-image-build"
@@ -194,6 +195,7 @@ class _Progress:
 
 def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stderr: IO[str]) -> int:
     """Build and publish the image; print one JSON object on stdout."""
+    from ..lxd import Lxd
     from .pylxd_client import connect, lxd_errors
 
     validate(options)
@@ -226,7 +228,7 @@ def run_image_build(config: Config, options: BuildOptions, stdout: IO[str], stde
             builder = client.instances.get(name)
             builder.start(wait=True)
             progress.say("builder started; waiting for cloud-init")
-            _wait_sealed(client, name, options, progress)
+            _wait_sealed(client, Lxd(config), name, options, progress)
             progress.say("builder stopped; publishing")
             fingerprint = _publish(client, name, options, base_fingerprint)
             previous = _move_alias(client, options.alias, fingerprint)
@@ -274,32 +276,34 @@ def _check_base(client: pylxd.Client, source: dict[str, Any], base: str) -> str:
         raise InputError(f"base image {base!r} not found in project {project!r}") from None
 
 
-def _fetch(client: pylxd.Client, name: str, path: str) -> tuple[int, bytes]:
+def _read(lxd: Lxd, name: str, path: str) -> str:
     # LXD's file server rather than exec: it runs nothing in the guest while it shuts down, and
-    # tells a missing file (404) from an empty one. Over SFTP, as `logs` reads runners' logs:
-    # what runs in the builder (packages, the runner's installdependencies.sh) could make these
-    # files FIFOs, which the plain file API would wait on, keeping the builder from stopping.
-    from .instance_files import NoSuchFile, open_instance_files
+    # tells a missing file from an empty one. Over SFTP, as `logs` reads runners' logs: what
+    # runs in the builder (packages, the runner's installdependencies.sh) could make these
+    # files FIFOs, which the plain file API would wait on, keeping the builder from stopping;
+    # nothing but a regular file is opened. Any failure reads as "" (the builder may be
+    # stopping; the next poll retries).
+    from ..lxd import REGULAR_FILE
 
-    data = bytearray()
     try:
-        with open_instance_files(client.api, name, FILE_TIMEOUT) as files:
-            files.read_regular(path, MAX_STATE_FILE_BYTES, data.extend)
-    except NoSuchFile:
-        return 404, b""
-    except LxdError:  # the builder may be stopping; the next poll retries
+        kind, content, _ = lxd.read_file_tail(name, path, MAX_STATE_FILE_BYTES, FILE_TIMEOUT)
+    except LxdError:
         # Only LXD's errors: SIGTERM arrives as a ProviderError and must end the build.
-        return 0, b""
-    return 200, bytes(data)
+        return ""
+    return content.decode("utf-8", "replace").strip() if kind == REGULAR_FILE else ""
 
 
-def _read(client: pylxd.Client, name: str, path: str) -> str:
-    status, content = _fetch(client, name, path)
-    return content.decode("utf-8", "replace").strip() if status == 200 else ""
+def _exists(lxd: Lxd, name: str, path: str) -> bool | None:
+    # Whether anything is at path; None when the builder does not say (a stopped VM).
+    try:
+        kind, _, _ = lxd.read_file_tail(name, path, 0, FILE_TIMEOUT)
+    except LxdError:  # not SIGTERM (a ProviderError), which must end the build
+        return None
+    return kind is not None
 
 
-def _cloud_init_stage(client: pylxd.Client, name: str) -> str:
-    text = _read(client, name, "/run/cloud-init/status.json")
+def _cloud_init_stage(lxd: Lxd, name: str) -> str:
+    text = _read(lxd, name, "/run/cloud-init/status.json")
     if not text:
         return "not started"
     try:
@@ -308,7 +312,7 @@ def _cloud_init_stage(client: pylxd.Client, name: str) -> str:
         return "running"
     if v1.get("stage"):
         return str(v1["stage"])
-    return "done" if _read(client, name, "/run/cloud-init/result.json") else "running"
+    return "done" if _read(lxd, name, "/run/cloud-init/result.json") else "running"
 
 
 def _status(client: pylxd.Client, name: str) -> str:
@@ -324,7 +328,7 @@ def _status(client: pylxd.Client, name: str) -> str:
 
 
 def _wait_sealed(
-    client: pylxd.Client, name: str, options: BuildOptions, progress: _Progress
+    client: pylxd.Client, lxd: Lxd, name: str, options: BuildOptions, progress: _Progress
 ) -> None:
     deadline = time.monotonic() + options.timeout
     shown = ""
@@ -334,14 +338,14 @@ def _wait_sealed(
         # stop that lasts counts.
         stopped = stopped + 1 if _status(client, name) == "Stopped" else 0
         if stopped >= STOPPED_CONFIRMATIONS:
-            _check_sealed(client, name, shown)
+            _check_sealed(lxd, name, shown)
             return
-        failed = _read(client, name, f"{STATE_DIR}/failed")
+        failed = _read(lxd, name, f"{STATE_DIR}/failed")
         if failed:
             raise ProviderError(f"image build failed: {_one_line(failed)}")
         if not stopped:
-            stage = _cloud_init_stage(client, name)
-            step = _read(client, name, f"{STATE_DIR}/step") or "-"
+            stage = _cloud_init_stage(lxd, name)
+            step = _read(lxd, name, f"{STATE_DIR}/step") or "-"
             now = f"cloud-init {stage}; {step}"
             if now != shown:
                 progress.say(now)
@@ -354,16 +358,16 @@ def _wait_sealed(
         time.sleep(POLL_SECONDS)
 
 
-def _check_sealed(client: pylxd.Client, name: str, shown: str) -> None:
+def _check_sealed(lxd: Lxd, name: str, shown: str) -> None:
     # A builder that stopped before sealing (a crash, someone's `lxc stop`) must not become an
-    # image. A stopped container still serves its files; a stopped VM does not (status 0 or an
-    # error), and then the stop is trusted.
-    failed = _read(client, name, f"{STATE_DIR}/failed")
+    # image. A stopped container still serves its files; a stopped VM does not (an error), and
+    # then the stop is trusted.
+    failed = _read(lxd, name, f"{STATE_DIR}/failed")
     if failed:
         raise ProviderError(f"image build failed: {_one_line(failed)}")
-    runner, _ = _fetch(client, name, f"/home/{RUNNER_USER}/actions-runner/config.sh")
-    state, _ = _fetch(client, name, f"{STATE_DIR}/build.sh")
-    if runner == 404 or state == 200:
+    runner = _exists(lxd, name, f"/home/{RUNNER_USER}/actions-runner/config.sh")
+    state = _exists(lxd, name, f"{STATE_DIR}/build.sh")
+    if runner is False or state is True:
         raise ProviderError(
             f"image build: the builder stopped before the build finished (last seen: {shown})"
         )

@@ -17,17 +17,20 @@ if TYPE_CHECKING:
     import pylxd
 
     from ..config import Config
+    from ..lxd import Lxd
 
 DEFAULT_LINES = 100
 MAX_LINES = 10_000
-# Runner code writes these files: read at most this much of one (a symlink to /dev/zero
-# inside the instance streams forever), keep only the tail, and cut every shown line.
+# Runner code writes these files: read only the last FILE_TAIL_BYTES of a file of the
+# instance (over SFTP: nothing but a regular file is opened), at most MAX_DOWNLOAD_BYTES of the
+# console log (a stream), keep only the tail, and cut every shown line.
+FILE_TAIL_BYTES = 16 << 20
 MAX_DOWNLOAD_BYTES = 64 << 20
 MAX_TAIL_BYTES = 1 << 20
 MAX_LINE_CHARS = 1000
 MAX_STATUS_LINES = 50
-# Longest wait for any one answer while reading a file of the instance.
-FILE_TIMEOUT = 10.0
+# Deadline of the whole read of one file of the instance.
+FILE_TIMEOUT = 30.0
 _CHUNK = 64 << 10
 
 
@@ -38,6 +41,7 @@ class Tail:
         self.kept = bytearray()
         self.size = 0
         self.truncated = False  # stopped at MAX_DOWNLOAD_BYTES
+        self.skipped = 0  # bytes before the tail of a file that were not read
         self.statuses: deque[bytes] = deque(maxlen=MAX_STATUS_LINES)
         self._partial = b""
 
@@ -134,10 +138,12 @@ def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LI
         if saved is None:
             raise
         return show_postmortem(saved, out, lines)
+    from ..lxd import Lxd
+
     node = api.instances[name]
     tags = instance.get("config") or {}
     status = str(instance.get("status") or "")
-    output = _file_tail(api, CLOUD_INIT_OUTPUT, name, status)
+    output = _file_tail(Lxd(config).for_project(project), CLOUD_INIT_OUTPUT, name, status)
     console = _console_tail(node)
     out.write(
         f"== {name} (project {for_terminal(project or 'default')}, {for_terminal(status)}, "
@@ -162,28 +168,29 @@ def run_logs(config: Config, out: IO[str], *, name: str, lines: int = DEFAULT_LI
 def _write_section(out: IO[str], title: str, tail: Tail, lines: int) -> None:
     shown = tail.last_lines(lines)
     cut = f"; stopped reading at {MAX_DOWNLOAD_BYTES >> 20} MiB" if tail.truncated else ""
+    if tail.skipped:
+        cut = f"; the {tail.skipped} bytes before them not read"
     out.write(f"== {title} (last {len(shown)} lines, {tail.size} bytes read{cut})\n")
     for line in shown:
         out.write(line + "\n")
 
 
-def _file_tail(api: Any, path: str, name: str, status: str) -> Tail | None:
+def _file_tail(lxd: Lxd, path: str, name: str, status: str) -> Tail | None:
     """The tail of a regular file in the instance, None when it does not exist."""
-    from .instance_files import NoSuchFile, NotRegularFile, open_instance_files
+    from ..lxd import REGULAR_FILE
 
-    tail = Tail()
     try:
-        with open_instance_files(api, name, FILE_TIMEOUT) as files:
-            tail.truncated = files.read_regular(path, MAX_DOWNLOAD_BYTES, tail.feed)
-    except NotRegularFile as exc:
-        raise LxdError(
-            f"{path} in instance {name} is {exc.kind}, not a regular file; not read"
-        ) from None
-    except NoSuchFile:
-        return None
+        kind, data, size = lxd.read_file_tail(name, path, FILE_TAIL_BYTES, FILE_TIMEOUT)
     except LxdError as exc:
         state = "" if status == "Running" else f" (it is {status})"
         raise LxdError(f"cannot read {path} from instance {name}{state}: {exc}") from None
+    if kind is None:
+        return None
+    if kind != REGULAR_FILE:
+        raise LxdError(f"{path} in instance {name} is {kind}, not a regular file; not read")
+    tail = Tail()
+    tail.feed(data)
+    tail.skipped = max(0, size - len(data))
     tail.close()
     return tail
 
