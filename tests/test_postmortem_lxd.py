@@ -22,6 +22,7 @@ import pytest
 from conftest import (
     REPO_ROOT,
     LxdEnv,
+    RecordingLxd,
     RunProvider,
     create_runner,
     garm_env,
@@ -214,28 +215,6 @@ def test_hostile_cloud_init_output(
         for text in case["expect_shown"]:
             assert text in shown.stdout
         assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
-
-
-class RecordingLxd(Lxd):
-    """The real connection, recording what it is asked to send."""
-
-    sent: list[tuple[str, str]]
-
-    def raw(
-        self, method: str, path: str, body: object = None, timeout: float | None = None
-    ) -> tuple[int, bytes]:
-        self.sent.append((method, path.split("?")[0]))
-        return super().raw(method, path, body, timeout)
-
-    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
-        self.sent.append(("GET", path.split("?")[0]))
-        return super().read_bounded(path, limit, timeout)
-
-    def read_file_tail(
-        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
-    ) -> tuple[str | None, bytes, int]:
-        self.sent.append(("SFTP", file))
-        return super().read_file_tail(name, file, max_bytes, timeout, lstat_first=lstat_first)
 
 
 def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
