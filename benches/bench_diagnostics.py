@@ -23,10 +23,12 @@
    instance's file server for it, as in a real delete), one way or the other in turn, on
    --cold new runners;
 6. whole-process DeleteInstance of healthy busybox runners in A/B pairs: two runners made
-   alike (the output written from inside, so the delete's read is the instance's first file
-   request, as in production), one deleted without postmortem_dir and one with (the order
-   turns each round); the median of the paired differences and its spread. With --baseline,
-   a third runner each round is deleted by another build with postmortem_dir set.
+   alike (the output written from inside, so a file read is the instance's first file
+   request, as in production, and printed on the console as cloud-init prints it: the
+   post-mortem check decides from the console), one deleted without postmortem_dir and one
+   with (the order turns each round); the median of the paired differences and its spread.
+   With --baseline, a third runner each round is deleted by another build with postmortem_dir
+   set.
 
 Prints one JSON object. The test daemon is shared: run it when it is quiet, and compare medians.
 """
@@ -56,6 +58,7 @@ from garm_provider_lxd.config import parse_config
 LOG = "/var/log/cloud-init-output.log"
 HEALTHY = b"garm-runner-status: installing: x\ngarm-runner-status: idle: runner installed\n"
 FAILED = b"garm-runner-status: failed: failed to download tools\n"
+FINAL_STAGE = "\"Cloud-init v. 22.4.2 running 'modules:final' at Mon, 07 Dec 2026 04:14:30 +0000.\""
 # GetVersion reads no config (never recorded); ValidatePoolInfo reads the config and writes the
 # record but sends no request (the record's whole cost, without LXD's noise); ListInstances
 # is a real LXD command.
@@ -215,7 +218,8 @@ def _runner(
 
     by_exec writes the output with `lxc exec` (as cloud-init would, from inside), so that the
     first file request to the instance is the reader's own: LXD starts the instance's file
-    server for it, as in a real delete.
+    server for it, as in a real delete; and prints it on the console after the line that
+    starts cloud-init's final stage, as cloud-init does in a container.
     """
     import os
 
@@ -228,7 +232,7 @@ def _runner(
     assert code == 0, "create failed"
     if by_exec:
         lxc_env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LXD_DIR": os.path.dirname(socket)}
-        write = f"mkdir -p /var/log && cat > {LOG}"
+        write = f"mkdir -p /var/log && {{ echo {FINAL_STAGE}; tee {LOG}; }} > /dev/console"
         command = ["lxc", "exec", runner, "--", "sh", "-c", write]
         subprocess.run(command, input=log, env=lxc_env, check=True, timeout=300)
         return runner

@@ -18,6 +18,7 @@ import pylxd
 import pytest
 
 from garm_provider_lxd._native import LxdTransport
+from garm_provider_lxd.lxd import Lxd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "testdata"))
 # Re-exported: the tests import GARM's calling convention from here. test_lxd_env.py checks that
@@ -281,3 +282,25 @@ def bootstrap() -> Callable[..., dict[str, Any]]:
         return bootstrap_payload(name, **overrides)
 
     return make
+
+
+class RecordingLxd(Lxd):
+    """The real connection, recording what it is asked to send."""
+
+    sent: list[tuple[str, str]]
+
+    def raw(
+        self, method: str, path: str, body: object = None, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        self.sent.append((method, path.split("?")[0]))
+        return super().raw(method, path, body, timeout)
+
+    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
+        self.sent.append(("GET", path.split("?")[0]))
+        return super().read_bounded(path, limit, timeout)
+
+    def read_file_tail(
+        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
+    ) -> tuple[str | None, bytes, int]:
+        self.sent.append(("SFTP", file))
+        return super().read_file_tail(name, file, max_bytes, timeout, lstat_first=lstat_first)

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_operator
+from conftest import RecordingLxd, run_operator
 from e2e.driver import GARM_LINUX_WRAPPER, Runner, Scenario, b64
 from e2e.harness import SEED_TEMPLATE, runner_service
 from e2e.runner_tarball import GO_FILENAME
+
+from garm_provider_lxd.config import parse_config
+from garm_provider_lxd.postmortem import inspect_before_delete
 
 pytestmark = pytest.mark.e2e
 pytest_plugins = ["e2e.fixtures"]
@@ -216,9 +219,10 @@ def test_failed_download_leaves_a_postmortem(
 
 
 def test_healthy_runners_leave_no_postmortem(scenario: Scenario, tmp_path: Path) -> None:
-    """Runners that came up, with the provider's script and with GARM's wrapper: DeleteInstance
-    reads the end of their real cloud-init output over SFTP, judges them healthy and keeps
-    nothing (rules 4 and 5 of docs/operating-runners.md)."""
+    """Runners that came up, with the provider's script and with GARM's wrapper: their real
+    console shows it (rules 4 and 5 of docs/operating-runners.md), so judging them reads no
+    file; that console GET drains LXD's ring buffer, and DeleteInstance then reads the end of
+    their cloud-init output over SFTP, judges them healthy too and keeps nothing."""
     config = tmp_path / "diagnostics.toml"
     config.write_text(
         f'{scenario.config.read_text()}\n[diagnostics]\npostmortem_dir = "{tmp_path}/postmortems"\n'
@@ -229,8 +233,16 @@ def test_healthy_runners_leave_no_postmortem(scenario: Scenario, tmp_path: Path)
         run_to_idle(s, "default script (post-mortems on)", "pmok", jit=True),
         run_to_idle(s, "GARM wrapper (post-mortems on)", "pmwrap", jit=True, extra_specs=wrapper),
     ]
+    lxd = RecordingLxd(parse_config(config.read_bytes()))
     for runner in runners:
         assert runner.final.get("status") == "idle", runner.statuses
+        lxd.sent = []
+        meta = lxd.get_instance(runner.name)[0]
+        lxd.sent.clear()
+        warnings: list[str] = []
+        inspect_before_delete(lxd, runner.name, meta, lxd.config, warnings.append)
+        console = f"/1.0/instances/{runner.name}/console"
+        assert (lxd.sent, warnings) == ([("GET", console)], [])
         done = s.delete(runner)
         assert (done.returncode, done.stderr) == (0, b""), done.stderr.decode()
     assert not (tmp_path / "postmortems").exists()

@@ -12,6 +12,8 @@ import pytest
 
 from garm_provider_lxd.config import Config, parse_config
 from garm_provider_lxd.postmortem import (
+    MAX_CONSOLE_BYTES,
+    came_up_by_console,
     did_not_come_up,
     redact_secrets,
     redacted_instance,
@@ -19,6 +21,8 @@ from garm_provider_lxd.postmortem import (
 )
 
 FINISHED = b"Cloud-init v. 22.4.2 finished at Mon, 07 Dec 2026 00:09:51 +0000. Up 5.3 seconds\n"
+FINAL = b"[16200.2] cloud-init[156]: Cloud-init v. 22.4.2 running 'modules:final' at Mon, 07 Dec\n"
+IDLE = b"[16201.2] cloud-init[156]: garm-runner-status: idle: runner installed\n"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +47,29 @@ def test_came_up_is_decided_from_what_the_instance_shows(
 ) -> None:
     found = did_not_come_up(status, log)
     assert (found == "") if not reason else (reason in found), found
+
+
+@pytest.mark.parametrize(
+    ("console", "note", "came_up"),
+    [
+        (b"boot\n" + FINAL + IDLE + FINISHED, "", True),
+        (FINAL + b"+ /tmp/real-install.sh\n+ rm -f /tmp/real-install.sh\n" + FINISHED, "", True),
+        (FINAL + b"some other script\n" + FINISHED, "", True),
+        # Not decisive: the file decides. No start of the final stage (a ring buffer that
+        # dropped it could have dropped the wrapper's start too), only before it, a failure
+        # after it, a wrapper that did not succeed, a console cut at the bound, a read error.
+        (IDLE + FINISHED, "", False),
+        (IDLE + FINAL + b"some other script, still running\n", "", False),
+        (FINAL + IDLE + b"garm-runner-status: failed: gone\n" + FINISHED, "", False),
+        (FINAL + b"+ /tmp/real-install.sh\ncurl: (22) error: 404\n" + FINISHED, "", False),
+        (FINAL + IDLE + b"x" * MAX_CONSOLE_BYTES, "", False),
+        (b"", "not read (HTTP 500)", False),
+    ],
+)  # fmt: skip
+def test_the_console_decides_only_when_it_shows_the_runner_came_up(
+    console: bytes, note: str, came_up: bool
+) -> None:
+    assert came_up_by_console(console, note) is came_up
 
 
 def test_config_keeps_only_lxd_keys_and_tags() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from conftest import (
     REPO_ROOT,
     LxdEnv,
+    RecordingLxd,
     RunProvider,
     create_runner,
     garm_env,
@@ -48,6 +50,8 @@ FAILED_LOG = (
     "runner install failed: failed to download tools\n"
 )
 HEALTHY_LOG = "garm-runner-status: installing: x\ngarm-runner-status: idle: runner installed\n"
+# How cloud-init's final stage starts on the console, before the user data's output.
+FINAL_STAGE = "Cloud-init v. 22.4.2 running 'modules:final' at Mon, 07 Dec 2026 04:14:30 +0000.\n"
 
 
 @pytest.fixture
@@ -87,6 +91,12 @@ def runner_with_log(
     return name, str(boot["instance-token"])
 
 
+def to_console(lxd_env: LxdEnv, name: str, text: str) -> None:
+    """Print text on the instance's console, as cloud-init's final stage does."""
+    script = f"printf '%s' {shlex.quote(text)} > /dev/console"
+    assert container_sh(lxd_env.lxd_dir, name, script).returncode == 0
+
+
 def delete(run_provider: RunProvider, config: Path, controller_id: str, name: str) -> Any:
     # The timeout only keeps a blocked delete (15 minutes with a FIFO) from hanging the run.
     done = run_provider(
@@ -112,6 +122,7 @@ def test_failed_runner_leaves_a_redacted_postmortem_that_logs_shows(
 ) -> None:
     case = {"runner_log": FAILED_LOG}
     name, token = runner_with_log(run_provider, diag_config, controller_id, lxd_env, case)
+    to_console(lxd_env, name, FINAL_STAGE + FAILED_LOG)
     done = delete(run_provider, diag_config, controller_id, name)
     assert done.stderr == b""
     assert not lxd_client.instances.exists(name)
@@ -130,6 +141,8 @@ def test_failed_runner_leaves_a_redacted_postmortem_that_logs_shows(
     assert document["state"]["status"] == "Running"
     assert "returned error: 404" in document["cloud_init_output"]["tail"]
     assert document["install_status"][-1] == "runner install failed: failed to download tools"
+    # The console read to judge the runner (a failure: the file was read too), kept once read.
+    assert "garm-runner-status: failed: failed to download tools" in document["console"]["tail"]
     shown = run_operator(provider_bin, "logs", "--config", str(diag_config), name)
     assert shown.returncode == 0, shown.stderr
     assert "is gone; post-mortem saved" in shown.stdout
@@ -144,9 +157,21 @@ def test_healthy_runner_leaves_nothing_and_imports_nothing_heavy(
     lxd_env: LxdEnv,
     lxd_client: pylxd.Client,
 ) -> None:
+    """Judged from its console alone (no file read); once the console is drained, from its file."""
     case = {"runner_log": HEALTHY_LOG}
     name, _ = runner_with_log(run_provider, diag_config, controller_id, lxd_env, case)
-    # In a process of its own, to see what the healthy path imports: nothing heavy.
+    to_console(lxd_env, name, FINAL_STAGE + HEALTHY_LOG)
+    config = parse_config(diag_config.read_bytes())
+    lxd = RecordingLxd(config)
+    lxd.sent = []
+    warnings: list[str] = []
+    meta = lxd.get_instance(name)[0]
+    lxd.sent.clear()
+    inspect_before_delete(lxd, name, meta, config, warnings.append)
+    assert (lxd.sent, warnings) == ([("GET", f"/1.0/instances/{name}/console")], [])
+    # LXD's console GET drained the ring buffer: this delete finds the runner healthy by its
+    # cloud-init output. In a process of its own, to see what the healthy path imports: nothing
+    # heavy.
     env = garm_env("DeleteInstance", diag_config, controller_id, instance_id=name)
     code = (
         "import sys\nfrom garm_provider_lxd.cli import main\n"
@@ -192,28 +217,6 @@ def test_hostile_cloud_init_output(
         assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
 
 
-class RecordingLxd(Lxd):
-    """The real connection, recording what it is asked to send."""
-
-    sent: list[tuple[str, str]]
-
-    def raw(
-        self, method: str, path: str, body: object = None, timeout: float | None = None
-    ) -> tuple[int, bytes]:
-        self.sent.append((method, path.split("?")[0]))
-        return super().raw(method, path, body, timeout)
-
-    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
-        self.sent.append(("GET", path.split("?")[0]))
-        return super().read_bounded(path, limit, timeout)
-
-    def read_file_tail(
-        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
-    ) -> tuple[str | None, bytes, int]:
-        self.sent.append(("SFTP", file))
-        return super().read_file_tail(name, file, max_bytes, timeout, lstat_first=lstat_first)
-
-
 def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
     tmp_path: Path,
     diag_config: Path,
@@ -238,11 +241,11 @@ def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
     assert warnings == []
     base = f"/1.0/instances/{name}"
     assert lxd.sent == [
+        ("GET", f"{base}/console"),
         ("SFTP", CLOUD_INIT_OUTPUT),
         ("GET", f"{base}/state"),
-        ("GET", f"{base}/console"),
     ]
-    (path,) = saved(tmp_path)
+    path = saved(tmp_path)[0]  # this one's; the delete's (same reason) is named for its second
     document = json.loads(gzip.decompress(path.read_bytes()))
     assert document["reason"] == f"{CLOUD_INIT_OUTPUT} is a FIFO, not a regular file"
     assert document["cloud_init_output"]["note"] == "is a FIFO, not a regular file"

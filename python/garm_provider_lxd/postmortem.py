@@ -1,7 +1,7 @@
 """Post-mortems: what a runner that did not come up showed, saved just before DeleteInstance.
 
-Whether a runner came up is read from what the instance itself shows, with one bounded read of
-the end of its cloud-init output (never exec), in this order (docs/operating-runners.md):
+Whether a runner came up is read from what the instance itself shows (never exec), in this order
+(docs/operating-runners.md):
 
 1. the instance is not Running: it did not come up;
 2. /var/log/cloud-init-output.log does not exist: cloud-init never ran the user data;
@@ -12,13 +12,23 @@ the end of its cloud-init output (never exec), in this order (docs/operating-run
    `rm -f /tmp/real-install.sh` that follows a successful install script;
 6. any other install script: came up when cloud-init printed its final "finished at" line.
 
+The instance's console log is read first (one bounded GET, served by LXD from the host side):
+cloud-init's final stage writes to the console too, so a healthy runner's console shows rules
+4 to 6 from the line where that stage started, and the delete goes on without touching any file
+in the instance. Only when the console does not show that the runner came up (no console, no
+start of the final stage in it, a failed status, cut at MAX_CONSOLE_BYTES) is the end of its
+cloud-init output read, and the same rules decide on it. LXD 5.0 serves a running container's
+console from a ring buffer that each GET drains: it is read once, and the post-mortem keeps
+those bytes.
+
 Only the last LOG_TAIL_BYTES (1 MiB) of the output are read: every marker above but the
 wrapper's start is printed at its end. An install script that printed more than that after
 GARM's wrapper started it is judged by the cloud-init rule (6) when it failed.
 
-A healthy runner's delete pays for that one read: one SFTP session on LXD's
-`/1.0/instances/<name>/sftp` endpoint through the Rust transport (rust/src/sftp.rs). Everything
-the instance holds is written by runner code and treated as hostile: the path is looked at with
+That file read is one SFTP session on LXD's `/1.0/instances/<name>/sftp` endpoint through the
+Rust transport (rust/src/sftp.rs); LXD starts its file server in the instance for it, which is
+what a healthy runner's delete no longer pays. Everything the instance holds is written by
+runner code and treated as hostile: the path is looked at with
 an lstat first, and nothing but a regular file is opened (a FIFO, which LXD's file API would
 wait on, costs nothing); a regular file is opened read-write, so a FIFO swapped in after the
 lstat opens at once, and the open handle's fstat turns it away. Every read is bounded in bytes
@@ -50,6 +60,8 @@ IDLE_STATUS = b"garm-runner-status: idle"
 WRAPPER_STARTED = b"+ /tmp/real-install.sh"
 WRAPPER_SUCCEEDED = b"+ rm -f /tmp/real-install.sh"
 CLOUD_INIT_FINISHED = b" finished at "
+# cloud-init's final stage, which runs the user data, starts with this line (on the console too).
+FINAL_STAGE_STARTED = b" running 'modules:final' at "
 LOG_TAIL_BYTES = 1 << 20  # read only this much of the end of the cloud-init output
 MAX_CONSOLE_BYTES = 1 << 20
 MAX_STATE_BYTES = 1 << 20
@@ -126,18 +138,40 @@ def inspect_before_delete(
     """Save a post-mortem of runner name if it did not come up; never raises, never blocks."""
     try:
         status = str(meta.get("status") or "")
+        path = f"{_instance_path(name)}/console"
+        _, console, console_note = _read(lxd, path, MAX_CONSOLE_BYTES, READ_SECONDS)
+        if status == "Running" and came_up_by_console(console, console_note):
+            return
         evidence = _read_log(lxd, name)
         reason = did_not_come_up(status, evidence.log if not evidence.log_note else None)
         if evidence.log_note and status == "Running":
             reason = f"{CLOUD_INIT_OUTPUT} {evidence.log_note}"
         if not reason:
             return
-        document = _document(lxd, name, meta, reason, evidence)
+        document = _document(lxd, name, meta, reason, evidence, (console, console_note))
         save(config, name, document)
     except Exception as exc:  # a post-mortem must never stop the delete
         from .messages import one_line
 
         warn(f"warning: post-mortem of {name} not saved: {one_line(str(exc), 200)}")
+
+
+def came_up_by_console(console: bytes, note: str) -> bool:
+    """Whether a running instance's console shows its runner came up (rules 4 to 6 on it).
+
+    Only from where cloud-init's final stage started: a console whose start the ring buffer
+    dropped could have lost GARM's wrapper start, so rule 6 alone would judge a failure healthy.
+    """
+    start = console.rfind(FINAL_STAGE_STARTED)
+    if note or start < 0 or len(console) >= MAX_CONSOLE_BYTES:
+        return False
+    return not did_not_come_up("Running", console[start:])
+
+
+def _instance_path(name: str) -> str:
+    from .lxd import api_path
+
+    return api_path("instances", name)
 
 
 def _read_log(lxd: Lxd, name: str) -> Evidence:
@@ -177,20 +211,18 @@ def _document(
     meta: Mapping[str, Any],
     reason: str,
     evidence: Evidence,
+    console_read: tuple[bytes, str],
 ) -> dict[str, Any]:
     from ._native import json_loads
-    from .lxd import api_path
 
     _, state_body, state_note = _read(
-        lxd, f"{api_path('instances', name)}/state", MAX_STATE_BYTES, READ_SECONDS
+        lxd, f"{_instance_path(name)}/state", MAX_STATE_BYTES, READ_SECONDS
     )
     try:
         state: object = (json_loads(state_body) or {}).get("metadata") if not state_note else None
     except ValueError:
         state, state_note = None, "not JSON (cut at the size bound?)"
-    _, console, console_note = _read(
-        lxd, f"{api_path('instances', name)}/console", MAX_CONSOLE_BYTES, READ_SECONDS
-    )
+    console, console_note = console_read
     log = evidence.log or b""
     config = meta.get("config") or {}
     return {
