@@ -17,9 +17,12 @@ from .errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeVar
 
     from .config import Config
+
+    Result = TypeVar("Result")
 
 # LXD status codes of operations (shared/api/status_code.go).
 _OPERATION_SUCCESS = 200
@@ -36,6 +39,16 @@ class LxdTimes:
     requests = 0
     seconds = 0.0
     operation_seconds = 0.0
+
+
+def _counted(send: Callable[[], Result]) -> Result:
+    """Run one exchange with LXD, adding it and its wall time to LxdTimes (the command record)."""
+    began = time.monotonic()
+    try:
+        return send()
+    finally:
+        LxdTimes.requests += 1
+        LxdTimes.seconds += time.monotonic() - began
 
 
 class Lxd:
@@ -96,21 +109,12 @@ class Lxd:
     ) -> tuple[int, bytes]:
         """Send one request; return the HTTP status and the raw response body."""
         payload = None if body is None else json_dumps(body)
-        began = time.monotonic()
-        try:
-            return self._transport.request(method, path, payload, timeout)
-        finally:
-            LxdTimes.requests += 1
-            LxdTimes.seconds += time.monotonic() - began
+        return _counted(lambda: self._transport.request(method, path, payload, timeout))
 
     def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
         """GET path, keeping at most limit bytes of the body, within timeout seconds."""
-        began = time.monotonic()
-        try:
-            return self._transport.request("GET", self.path(path), None, timeout, limit)
-        finally:
-            LxdTimes.requests += 1
-            LxdTimes.seconds += time.monotonic() - began
+        full = self.path(path)
+        return _counted(lambda: self._transport.request("GET", full, None, timeout, limit))
 
     def read_file_tail(
         self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
@@ -120,12 +124,10 @@ class Lxd:
         Nothing but a regular file is opened; its type says what it is (REGULAR_FILE, "a FIFO").
         """
         sftp = self.path(api_path("instances", name) + "/sftp")
-        began = time.monotonic()
-        try:
-            return self._transport.read_file_tail(sftp, file, max_bytes, timeout, lstat_first)
-        finally:
-            LxdTimes.requests += 1
-            LxdTimes.seconds += time.monotonic() - began
+        transport = self._transport
+        return _counted(
+            lambda: transport.read_file_tail(sftp, file, max_bytes, timeout, lstat_first)
+        )
 
     def call(
         self, method: str, path: str, body: object = None, timeout: float | None = None
