@@ -10,7 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -185,11 +185,13 @@ def setup_names(lxd_client: pylxd.Client) -> Iterator[dict[str, str]]:
             path.delete()
 
 
-def delete_controller_instances(client: pylxd.Client, controller_id: str) -> None:
-    """Force-delete every instance tagged with the given GARM controller id."""
+def delete_controller_instances(
+    client: pylxd.Client, controller_id: str, keep: Collection[str] = ()
+) -> None:
+    """Force-delete every instance tagged with the given GARM controller id, but those in keep."""
     # recursion=1: one request, and no lazy per-instance fetch that races other deletes.
     for instance in client.instances.all(recursion=1):
-        if instance.config.get(CONTROLLER_ID_KEY) != controller_id:
+        if instance.config.get(CONTROLLER_ID_KEY) != controller_id or instance.name in keep:
             continue
         try:
             if instance.status != "Stopped":

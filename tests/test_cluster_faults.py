@@ -48,6 +48,7 @@ POOL_KEY = "user.runner-pool-id"
 # member).
 REQUEST_TIMEOUT = 15
 OFFLINE_WAIT = 90.0
+FORWARD_WAIT = 90.0
 FAULTS = ("kill", "sigstop", "netcut")
 
 
@@ -127,6 +128,23 @@ def fleet(cluster: Cluster) -> Iterator[Fleet]:
             delete_controller_instances(cluster.client, controller)
 
 
+@pytest.fixture(autouse=True)
+def tidy(cluster: Cluster, fleet: Fleet) -> Iterator[None]:
+    """After each test, the fleet as the next one expects it, also when the test failed.
+
+    A passing test leaves nothing to do here; without it, what a failed test left behind (its
+    creates, controller B's removed runners) would fail every later test as well.
+    """
+    yield
+    runners = (fleet.healthy, fleet.affected, fleet.other_healthy, fleet.other_affected)
+    for controller in (fleet.controller, fleet.other_controller):
+        delete_controller_instances(cluster.client, controller, keep=runners)
+    if located(cluster, fleet.other_healthy) is None:
+        fleet.other_healthy = raw_runner(cluster, fleet.other_controller, fleet.pool, HEALTHY)
+    if located(cluster, fleet.other_affected) is None:
+        fleet.other_affected = raw_runner(cluster, fleet.other_controller, fleet.pool, AFFECTED)
+
+
 @pytest.fixture(scope="module")
 def config(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A provider config on member1's socket."""
@@ -184,6 +202,26 @@ def restore(cluster: Cluster, kind: str) -> None:
     elif kind == "netcut":
         subprocess.run(["ip", "-n", "garm-cl3", "link", "set", "clnet0", "up"], check=True)
     run_env_script(CLUSTER_UP)
+    wait_forwarding(cluster, AFFECTED)
+
+
+def wait_forwarding(cluster: Cluster, member: str) -> float:
+    """Wait until member1 forwards requests to member again; return how long that took.
+
+    "Online" is not enough: member1 forwards only once its event connection to the member is
+    back, which its heartbeat restores some seconds later. Until then LXD answers 500 "Missing
+    event connection with target cluster member" (the provider exits 1 on that, and GARM
+    retries); what runs after a restore models a member that is fully back.
+    """
+    began = time.monotonic()
+    while True:
+        try:
+            cluster.client.api.resources.get(params={"target": member})
+            return time.monotonic() - began
+        except pylxd.exceptions.LXDAPIException as error:
+            if time.monotonic() - began > FORWARD_WAIT:
+                pytest.fail(f"member1 still does not forward to {member}: {error}")
+        time.sleep(0.5)
 
 
 def wait_offline(cluster: Cluster) -> float:
@@ -405,6 +443,7 @@ def restart_member(cluster: Cluster, member: str) -> None:
     while Path(f"/proc/{pid}/exe").exists():
         time.sleep(0.1)
     run_env_script(CLUSTER_UP)
+    wait_forwarding(cluster, member)
 
 
 def burst(

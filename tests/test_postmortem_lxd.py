@@ -33,7 +33,7 @@ from e2e.harness import container_sh
 
 from garm_provider_lxd.config import parse_config
 from garm_provider_lxd.errors import LxdError
-from garm_provider_lxd.lxd import REGULAR_FILE, Lxd
+from garm_provider_lxd.lxd import REGULAR_FILE, Lxd, LxdTimes
 from garm_provider_lxd.postmortem import CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, inspect_before_delete
 
 CASES_FILE = REPO_ROOT / "testdata" / "adversarial" / "diagnostics" / "cases.jsonl"
@@ -235,7 +235,9 @@ def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
     try:
         meta = lxd.get_instance(name)[0]
         lxd.sent.clear()
+        LxdTimes.requests, LxdTimes.seconds = 0, 0.0
         inspect_before_delete(lxd, name, meta, config, warnings.append)
+        counted = (LxdTimes.requests, LxdTimes.seconds)
     finally:
         delete(run_provider, diag_config, controller_id, name)
     assert warnings == []
@@ -245,6 +247,9 @@ def test_a_fifo_at_the_log_path_is_never_opened_nor_written(
         ("SFTP", CLOUD_INIT_OUTPUT),
         ("GET", f"{base}/state"),
     ]
+    # The command record counts each of the three kinds of exchange (a bounded read, an SFTP
+    # session, a plain request), with the time spent on them.
+    assert counted[0] == len(lxd.sent) and counted[1] > 0
     path = saved(tmp_path)[0]  # this one's; the delete's (same reason) is named for its second
     document = json.loads(gzip.decompress(path.read_bytes()))
     assert document["reason"] == f"{CLOUD_INIT_OUTPUT} is a FIFO, not a regular file"
