@@ -81,8 +81,12 @@ exec env -i PATH=$PATH LXD_DIR=$LXD_DIR lxd --group root --logfile $logfile"
 fi
 
 lxc storage show default >/dev/null 2>&1 || lxc storage create default dir
-lxc network show "$bridge" >/dev/null 2>&1 ||
+if ! lxc network show "$bridge" 2>/dev/null | grep -qx 'managed: true'; then
+	# The bridge of a daemon whose state was deleted outlives it in the namespace; LXD would
+	# see it as an unmanaged interface and refuse it in the profile.
+	ip -n "$netns" link del "$bridge" 2>/dev/null || true
 	lxc network create "$bridge" ipv4.address="$bridge_address" ipv4.nat=false ipv6.address=none
+fi
 if ! lxc profile device show default | grep -q "network: $bridge"; then
 	lxc profile device add default eth0 nic network="$bridge" name=eth0
 fi
