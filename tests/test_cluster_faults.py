@@ -205,8 +205,8 @@ def restore(cluster: Cluster, kind: str) -> None:
     wait_forwarding(cluster, AFFECTED)
 
 
-def wait_forwarding(cluster: Cluster, member: str) -> float:
-    """Wait until member1 forwards requests to member again; return how long that took.
+def wait_forwarding(cluster: Cluster, member: str) -> None:
+    """Wait until member1 forwards requests to member again.
 
     "Online" is not enough: member1 forwards only once its event connection to the member is
     back, which its heartbeat restores some seconds later. Until then LXD answers 500 "Missing
@@ -217,7 +217,7 @@ def wait_forwarding(cluster: Cluster, member: str) -> float:
     while True:
         try:
             cluster.client.api.resources.get(params={"target": member})
-            return time.monotonic() - began
+            return
         except pylxd.exceptions.LXDAPIException as error:
             if time.monotonic() - began > FORWARD_WAIT:
                 pytest.fail(f"member1 still does not forward to {member}: {error}")
