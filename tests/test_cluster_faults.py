@@ -5,7 +5,8 @@ matrix: member3 (not the database leader, so the cluster keeps its quorum) takes
 turn; every GARM command runs, under both interface versions, against a runner on member3 and
 one on healthy member1, all at once, through member1's socket. After member3 is restored,
 GARM's retries (the deletes of the failed creates, RemoveAllInstances again) must leave nothing
-behind and lose nothing. Durations are printed (run with -s), never asserted.
+behind and lose nothing. Durations are printed (run with -s), never asserted. The tests share
+the cluster and the fleet through module-scoped fixtures, which is why they are one module.
 """
 
 from __future__ import annotations

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pylxd
 import pytest
-from conftest import LxdEnv, RunProvider, create_runner, socket_config
+from conftest import LxdEnv, RunProvider
+from pool_policy_runs import assert_refused, create_with_specs, instance_exists
 
 # A pongo2 template LXD would evaluate in its own daemon (snapshots.pattern).
 NESTED_LOOPS = "{% for a in x %}{% for b in x %}{% endfor %}{% endfor %}"
@@ -220,27 +219,6 @@ def _config_with(provider_config: Path, policy: str) -> Path:
     return path
 
 
-def _create(
-    run_provider: RunProvider, config: Path, controller_id: str, specs: dict[str, Any]
-) -> tuple[subprocess.CompletedProcess[bytes], str]:
-    proc, name, _ = create_runner(run_provider, config, controller_id, extra_specs=specs)
-    return proc, name
-
-
-def _exists(client: pylxd.Client, name: str) -> bool:
-    return bool(client.instances.exists(name))
-
-
-def _assert_refused(proc: subprocess.CompletedProcess[bytes], path: str, entry: str) -> None:
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stdout == b""
-    err = proc.stderr.decode()
-    assert err.count("\n") == 1, err
-    assert f"extra specs: {path}:" in err
-    assert "pool policy" in err
-    assert entry in err
-
-
 @pytest.mark.parametrize(("specs", "path", "entry"), DANGEROUS, ids=_ids(DANGEROUS))
 def test_create_refuses_dangerous_specs_and_creates_nothing(
     run_provider: RunProvider,
@@ -251,9 +229,9 @@ def test_create_refuses_dangerous_specs_and_creates_nothing(
     path: str,
     entry: str,
 ) -> None:
-    proc, name = _create(run_provider, provider_config, controller_id, specs)
-    _assert_refused(proc, path, entry)
-    assert not _exists(lxd_client, name)
+    proc, name = create_with_specs(run_provider, provider_config, controller_id, specs)
+    assert_refused(proc, path, entry)
+    assert not instance_exists(lxd_client, name)
 
 
 @pytest.mark.parametrize(("specs", "path", "entry"), DANGEROUS, ids=_ids(DANGEROUS))
@@ -268,7 +246,7 @@ def test_validate_pool_info_refuses_the_same(
     proc = run_provider(
         "ValidatePoolInfo", config=provider_config, controller_id=controller_id, extra_specs=specs
     )
-    _assert_refused(proc, path, entry)
+    assert_refused(proc, path, entry)
 
 
 def test_a_pool_cannot_list_another_project(
@@ -280,7 +258,7 @@ def test_a_pool_cannot_list_another_project(
         controller_id=controller_id,
         extra_specs={"project": "someone-elses"},
     )
-    _assert_refused(proc, "project", 'allow_projects = ["someone-elses"]')
+    assert_refused(proc, "project", 'allow_projects = ["someone-elses"]')
 
 
 def test_harmless_specs_still_work(
@@ -309,7 +287,7 @@ def test_harmless_specs_still_work(
         },
         "project": "default",
     }
-    proc, name = _create(run_provider, provider_config, controller_id, specs)
+    proc, name = create_with_specs(run_provider, provider_config, controller_id, specs)
     assert proc.returncode == 0, proc.stderr
     inst = lxd_client.instances.get(name)
     assert inst.config["security.nesting"] == "true"
@@ -340,7 +318,7 @@ def test_allowed_specs_are_created(
             "shared": {"type": "disk", "source": str(shared), "path": "/mnt/shared"},
         },
     }
-    proc, name = _create(run_provider, config, controller_id, specs)
+    proc, name = create_with_specs(run_provider, config, controller_id, specs)
     assert proc.returncode == 0, proc.stderr
     inst = lxd_client.instances.get(name)
     assert inst.config["security.privileged"] == "true"
@@ -381,7 +359,9 @@ def test_allowed_specs_reach_lxd(
     specs: dict[str, Any],
 ) -> None:
     # What this server can or cannot do with them is LXD's business: the policy lets them by.
-    proc, _ = _create(run_provider, _config_with(provider_config, policy), controller_id, specs)
+    proc, _ = create_with_specs(
+        run_provider, _config_with(provider_config, policy), controller_id, specs
+    )
     assert "pool policy" not in proc.stderr.decode()
 
 
@@ -390,7 +370,7 @@ def test_reserved_keys_stay_refused_whatever_the_policy(
 ) -> None:
     config = _config_with(provider_config, 'allow_config = ["*"]')
     for key in ("volatile.uuid", "user.runner-pool-id", "cloud-init.user-data", "boot.mode"):
-        proc, _ = _create(run_provider, config, controller_id, {"config": {key: "x"}})
+        proc, _ = create_with_specs(run_provider, config, controller_id, {"config": {key: "x"}})
         assert proc.returncode == 1
         assert "set by the provider or LXD" in proc.stderr.decode()
 
@@ -462,7 +442,7 @@ def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(
     # the pool's specs to Delete (v0.1.1): the runner must still go, or it is lost for good.
     specs = {"config": {"security.privileged": "false"}}
     allowing = _config_with(provider_config, 'allow_config = ["security.privileged"]')
-    proc, name = _create(run_provider, allowing, controller_id, specs)
+    proc, name = create_with_specs(run_provider, allowing, controller_id, specs)
     assert proc.returncode == 0, proc.stderr
     for command in ("StopInstance", "StartInstance", "GetInstance"):
         done = run_provider(
@@ -481,119 +461,7 @@ def test_runners_of_a_pool_the_policy_now_refuses_can_still_be_deleted(
         extra_specs=specs,
     )
     assert proc.returncode == 0, proc.stderr
-    assert not _exists(lxd_client, name)
-
-
-# TCP listeners in the test daemon's network namespace, where LXD would connect to a pool's
-# image_remote: one accepts and never answers, one accepts and hangs up, and a port nobody
-# listens on. Prints the three ports, then "accept <port>" for every connection.
-PROBE_LISTENERS = """
-import socket, sys, threading
-silent, closing, unused = (socket.create_server(("127.0.0.1", 0)) for _ in range(3))
-ports = [s.getsockname()[1] for s in (silent, closing, unused)]
-unused.close()
-print(*ports, flush=True)
-held = []
-def serve(server, keep):
-    while True:
-        conn, _ = server.accept()
-        print("accept", server.getsockname()[1], flush=True)
-        held.append(conn) if keep else conn.close()
-threading.Thread(target=serve, args=(closing, False), daemon=True).start()
-serve(silent, True)
-"""
-
-
-class ProbeTargets:
-    """The listeners' ports; accepts() stops them and returns the ports that were connected to."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        self.process = process
-        self.silent, self.closing, self.closed = map(int, process.stdout.readline().split())
-
-    def accepts(self) -> list[int]:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=30)
-        return [int(line.split()[1]) for line in out.splitlines() if line.startswith("accept ")]
-
-
-@pytest.fixture
-def probe_targets(lxd_env: LxdEnv) -> Iterator[ProbeTargets]:
-    """The probe listeners, started in the test daemon's network namespace."""
-    process = subprocess.Popen(
-        ["ip", "netns", "exec", lxd_env.netns, sys.executable, "-c", PROBE_LISTENERS],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield ProbeTargets(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-
-
-def test_image_remote_on_an_undeclared_host_is_refused_before_any_connection(
-    run_provider: RunProvider,
-    tmp_path: Path,
-    lxd_env: LxdEnv,
-    controller_id: str,
-    lxd_client: pylxd.Client,
-    probe_targets: ProbeTargets,
-) -> None:
-    """A pool cannot make LXD probe ports: a closed one and a silent one both fail at once with
-    the policy line (old code: "connection refused", and a hang until the operation deadline).
-    """
-    config = socket_config(tmp_path / "probe.toml", lxd_env.socket, operation_timeout_seconds=10)
-    for port in (probe_targets.closed, probe_targets.silent):
-        specs = {"image_remote": {"addr": f"https://127.0.0.1:{port}/"}}
-        entry = f'allow_image_hosts = ["127.0.0.1:{port}"]'
-        proc, name = _create(run_provider, config, controller_id, specs)
-        _assert_refused(proc, "image_remote.addr", entry)
-        assert not _exists(lxd_client, name)
-        proc = run_provider(
-            "ValidatePoolInfo", config=config, controller_id=controller_id, extra_specs=specs
-        )
-        _assert_refused(proc, "image_remote.addr", entry)
-    assert probe_targets.accepts() == []
-
-
-def test_image_remote_on_an_allowed_or_declared_host_passes_the_policy(
-    run_provider: RunProvider,
-    tmp_path: Path,
-    lxd_env: LxdEnv,
-    controller_id: str,
-    lxd_client: pylxd.Client,
-    probe_targets: ProbeTargets,
-) -> None:
-    """Allowed by host (and port), or the addr of a declared remote: the policy lets it through,
-    and LXD really connects (which also shows the listeners above would have seen a probe).
-    """
-    closing = f"https://127.0.0.1:{probe_targets.closing}/"
-    silent = f"https://127.0.0.1:{probe_targets.silent}/"
-    allowed = socket_config(
-        tmp_path / "allowed.toml",
-        lxd_env.socket,
-        operation_timeout_seconds=10,
-        pool_policy={"allow_image_hosts": [f"127.0.0.1:{probe_targets.closing}"]},
-    )
-    proc, name = _create(run_provider, allowed, controller_id, {"image_remote": {"addr": closing}})
-    assert proc.returncode == 1, proc.stderr
-    assert b"pool policy" not in proc.stderr
-    assert not _exists(lxd_client, name)
-    declared = socket_config(tmp_path / "declared.toml", lxd_env.socket)
-    declared.write_text(declared.read_text() + f'[image_remotes.probe]\naddr = "{silent}"\n')
-    for config, addr in ((allowed, closing), (declared, silent)):
-        proc = run_provider(
-            "ValidatePoolInfo",
-            config=config,
-            controller_id=controller_id,
-            extra_specs={"image_remote": {"addr": addr}},
-        )
-        assert proc.returncode == 0, proc.stderr
-    assert probe_targets.closing in probe_targets.accepts()
+    assert not instance_exists(lxd_client, name)
 
 
 def test_check_shows_allowed_image_hosts_and_the_image_remote_verdict(

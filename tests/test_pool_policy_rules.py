@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pool_policy_judging import accept, refusal_of
 
 from garm_provider_lxd.config import Config, ImageRemote, PoolPolicy, image_host, parse_config
 from garm_provider_lxd.errors import InputError
@@ -66,28 +66,13 @@ def test_glob_match_stays_linear_on_a_hostile_key() -> None:
     assert not glob_match("*a*a*a*a*a*a*a*a*b", "a" * 5000)
 
 
-NO_ALLOWANCES = PoolPolicy()
-
-
-def _refusal(specs: dict[str, Any], policy: PoolPolicy = NO_ALLOWANCES, **config: Any) -> str:
-    with pytest.raises(InputError) as caught:
-        enforce_pool_policy(Config(pool_policy=policy, **config), parse_extra_specs(specs))
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def _allowed(specs: dict[str, Any], policy: PoolPolicy = NO_ALLOWANCES, **config: Any) -> None:
-    enforce_pool_policy(Config(pool_policy=policy, **config), parse_extra_specs(specs))
-
-
 def test_the_message_names_the_key_and_the_allowing_entry() -> None:
-    assert _refusal({"config": {"security.privileged": "true"}}) == (
+    assert refusal_of({"config": {"security.privileged": "true"}}) == (
         "extra specs: config.security.privileged: not allowed by the provider's pool policy "
         "with this value, by default only false "
         '(allow it with [pool_policy] allow_config = ["security.privileged"])'
     )
-    assert _refusal({"config": {"raw.lxc": "x"}}) == (
+    assert refusal_of({"config": {"raw.lxc": "x"}}) == (
         "extra specs: config.raw.lxc: not allowed by the provider's pool policy "
         '(allow it with [pool_policy] allow_config = ["raw.lxc"])'
     )
@@ -150,7 +135,7 @@ def test_safe_keys_need_no_allowance(key: str) -> None:
 def test_some_keys_are_safe_only_with_values_that_take(key: str, value: str, allowed: bool) -> None:
     assert config_allowed(key, value, PoolPolicy()) is allowed
     if not allowed:
-        message = _refusal({"config": {key: value}})
+        message = refusal_of({"config": {key: value}})
         assert f"config.{key}: not allowed by the provider's pool policy with this value" in message
         assert f'allow_config = ["{key}"]' in message
     assert config_allowed(key, value, PoolPolicy(allow_config=(key,)))
@@ -218,14 +203,14 @@ def test_some_keys_are_safe_only_with_values_that_take(key: str, value: str, all
 )
 def test_everything_else_is_refused_by_default(key: str) -> None:
     assert not config_allowed(key, "true", PoolPolicy())
-    assert "allow_config" in _refusal({"config": {key: "true"}})
+    assert "allow_config" in refusal_of({"config": {key: "true"}})
 
 
 def test_allow_config_takes_globs_and_is_case_sensitive() -> None:
     policy = PoolPolicy(allow_config=("security.privileged", "raw.*"))
-    _allowed({"config": {"security.privileged": "true", "raw.lxc": "x", "raw.idmap": "y"}}, policy)
-    assert "Security.Privileged" in _refusal({"config": {"Security.Privileged": "true"}}, policy)
-    assert "security.idmap.base" in _refusal({"config": {"security.idmap.base": "1"}}, policy)
+    accept({"config": {"security.privileged": "true", "raw.lxc": "x", "raw.idmap": "y"}}, policy)
+    assert "Security.Privileged" in refusal_of({"config": {"Security.Privileged": "true"}}, policy)
+    assert "security.idmap.base" in refusal_of({"config": {"security.idmap.base": "1"}}, policy)
 
 
 def test_an_allowance_can_only_be_a_key_lxd_would_accept_verbatim() -> None:
@@ -234,7 +219,7 @@ def test_an_allowance_can_only_be_a_key_lxd_would_accept_verbatim() -> None:
         b'unix_socket_path = "/s"\n[pool_policy]\nallow_config = [" raw.lxc "]\n'
     ).pool_policy
     assert policy.allow_config == ("raw.lxc",)
-    assert "' raw.lxc'" in _refusal({"config": {" raw.lxc": "x"}}, policy)
+    assert "' raw.lxc'" in refusal_of({"config": {" raw.lxc": "x"}}, policy)
 
 
 def test_reserved_keys_are_refused_before_any_policy() -> None:
@@ -273,7 +258,7 @@ def test_reserved_keys_are_refused_before_any_policy() -> None:
     ],
 )
 def test_devices_that_reach_the_host_are_refused(device: dict[str, str], where: str) -> None:
-    message = _refusal({"devices": {"d": device}})
+    message = refusal_of({"devices": {"d": device}})
     assert where in message
     assert "allow_device_types" in message
 
@@ -287,12 +272,12 @@ def test_devices_that_reach_the_host_are_refused(device: dict[str, str], where: 
     ],
 )
 def test_pool_disks_managed_nics_and_none_are_allowed(device: dict[str, str]) -> None:
-    _allowed({"devices": {"d": device}})
+    accept({"devices": {"d": device}})
 
 
 def test_allow_device_types_lifts_the_restrictions_of_that_type_only() -> None:
     policy = PoolPolicy(allow_device_types=("disk", "unix-char"))
-    _allowed(
+    accept(
         {
             "devices": {
                 "host": {"type": "disk", "source": "/srv/cache", "path": "/cache"},
@@ -301,7 +286,7 @@ def test_allow_device_types_lifts_the_restrictions_of_that_type_only() -> None:
         },
         policy,
     )
-    assert "proxy" in _refusal({"devices": {"p": {"type": "proxy"}}}, policy)
+    assert "proxy" in refusal_of({"devices": {"p": {"type": "proxy"}}}, policy)
 
 
 @pytest.mark.parametrize(
@@ -320,23 +305,25 @@ def test_projects(project: str, own: str, allowed: bool) -> None:
     policy = PoolPolicy(allow_projects=("ci-vms",))
     specs = {"project": project}
     if allowed:
-        _allowed(specs, policy, project_name=own)
+        accept(specs, policy, project_name=own)
     else:
-        assert f'allow_projects = ["{project}"]' in _refusal(specs, policy, project_name=own)
+        assert f'allow_projects = ["{project}"]' in refusal_of(specs, policy, project_name=own)
 
 
 def test_image_remote_must_be_verified_https() -> None:
     hosts = PoolPolicy(allow_image_hosts=("images.example", "i.example"))
-    _allowed({"image_remote": {"addr": "https://images.example"}}, hosts)
-    message = _refusal({"image_remote": {"addr": "http://images.example"}}, hosts)
+    accept({"image_remote": {"addr": "https://images.example"}}, hosts)
+    message = refusal_of({"image_remote": {"addr": "http://images.example"}}, hosts)
     assert "image_remote.addr: plain http" in message
-    message = _refusal({"image_remote": {"addr": "https://i.example", "skip_verify": True}}, hosts)
+    message = refusal_of(
+        {"image_remote": {"addr": "https://i.example", "skip_verify": True}}, hosts
+    )
     assert "image_remote.skip_verify" in message
     assert "[image_remotes]" in message
 
 
 def test_image_remote_on_an_unlisted_host_names_the_allowing_entry() -> None:
-    message = _refusal({"image_remote": {"addr": "https://10.99.0.1:54/streams"}})
+    message = refusal_of({"image_remote": {"addr": "https://10.99.0.1:54/streams"}})
     assert message == (
         "extra specs: image_remote.addr: host 10.99.0.1:54 is not allowed by the provider's pool "
         'policy (allow it with [pool_policy] allow_image_hosts = ["10.99.0.1:54"], or declare '
@@ -350,10 +337,10 @@ def test_image_remote_of_a_declared_remote_needs_no_allowance() -> None:
         "mirror": ImageRemote(addr="https://mirror.internal/streams/"),
         "plain": ImageRemote(addr="http://10.0.0.5:8080"),
     }
-    _allowed({"image_remote": {"addr": "https://mirror.internal/streams"}}, image_remotes=remotes)
-    _allowed({"image_remote": {"addr": "http://10.0.0.5:8080/"}}, image_remotes=remotes)
+    accept({"image_remote": {"addr": "https://mirror.internal/streams"}}, image_remotes=remotes)
+    accept({"image_remote": {"addr": "http://10.0.0.5:8080/"}}, image_remotes=remotes)
     for other in ("https://mirror.internal/other", "https://mirror.internal:8443/streams"):
-        message = _refusal({"image_remote": {"addr": other}}, image_remotes=remotes)
+        message = refusal_of({"image_remote": {"addr": other}}, image_remotes=remotes)
         assert "allow_image_hosts" in message
 
 
@@ -392,9 +379,9 @@ def test_image_remote_of_a_declared_remote_needs_no_allowance() -> None:
 def test_image_remote_hosts(addr: str, patterns: tuple[str, ...], allowed: bool) -> None:
     specs = {"image_remote": {"addr": addr}}
     if allowed:
-        _allowed(specs, PoolPolicy(allow_image_hosts=patterns))
+        accept(specs, PoolPolicy(allow_image_hosts=patterns))
     else:
-        message = _refusal(specs, PoolPolicy(allow_image_hosts=patterns))
+        message = refusal_of(specs, PoolPolicy(allow_image_hosts=patterns))
         assert message.startswith("extra specs: image_remote.addr: "), message
 
 
@@ -403,7 +390,7 @@ def test_allow_image_hosts_is_read_from_the_config() -> None:
         b'unix_socket_path = "/s"\n[pool_policy]\nallow_image_hosts = ["*.mirrors.example"]\n'
     ).pool_policy
     assert policy.allow_image_hosts == ("*.mirrors.example",)
-    _allowed({"image_remote": {"addr": "https://eu.mirrors.example/streams"}}, policy)
+    accept({"image_remote": {"addr": "https://eu.mirrors.example/streams"}}, policy)
 
 
 @pytest.mark.parametrize(
@@ -430,7 +417,7 @@ def test_no_specs_is_always_allowed() -> None:
 
 
 def test_names_from_the_pool_stay_on_one_printable_line() -> None:
-    message = _refusal({"config": {"raw.lxc\u2028x": "1", "a": "b"}})
+    message = refusal_of({"config": {"raw.lxc\u2028x": "1", "a": "b"}})
     assert message.isprintable()
     assert "\\u2028" in message
 
@@ -438,303 +425,3 @@ def test_names_from_the_pool_stay_on_one_printable_line() -> None:
 def test_the_safe_list_has_no_dangerous_family() -> None:
     for pattern in SAFE_CONFIG:
         assert not pattern.startswith(("raw.", "linux.", "security.idmap", "security.priv"))
-
-
-# -- custom volumes -----------------------------------------------------------------------------
-
-VOLUME = {"type": "disk", "pool": "default", "source": "cache", "path": "/cache"}
-
-
-def test_a_custom_volume_needs_allow_volumes() -> None:
-    assert _refusal({"devices": {"data": VOLUME}}) == (
-        "extra specs: devices.data.source: custom volume default/cache is not allowed by the "
-        'provider\'s pool policy (allow it with [pool_policy] allow_volumes = ["default/cache"])'
-    )
-    _allowed({"devices": {"data": VOLUME}}, PoolPolicy(allow_volumes=("default/cache",)))
-    _allowed({"devices": {"data": VOLUME}}, PoolPolicy(allow_volumes=("default/ca*",)))
-    snapshot = {**VOLUME, "source.snapshot": "snap0", "readonly": "true", "source.type": "custom"}
-    _allowed({"devices": {"data": snapshot}}, PoolPolicy(allow_volumes=("default/*",)))
-    assert "default/cache" in _refusal(
-        {"devices": {"data": VOLUME}}, PoolPolicy(allow_volumes=("other/cache", "default/c"))
-    )
-
-
-@pytest.mark.parametrize(
-    ("device", "where"),
-    [
-        # Another instance's root disk (a VM's volume) is not a custom volume.
-        ({**VOLUME, "source.type": "virtual-machine"}, "devices.d.source.type"),
-        # LXD has no project/volume syntax: a "/" never names another project's volume.
-        ({**VOLUME, "source": "other-project/cache"}, "devices.d.source"),
-        ({**VOLUME, "source": "cache/snap0"}, "devices.d.source"),
-        # An empty pool is no pool: the source is then the host's.
-        ({**VOLUME, "pool": "", "source": "/"}, "a host source"),
-        ({**VOLUME, "shift": "true"}, "devices.d.shift"),
-    ],
-)
-def test_volume_tricks_are_refused_even_with_allow_volumes(
-    device: dict[str, str], where: str
-) -> None:
-    assert where in _refusal({"devices": {"d": device}}, PoolPolicy(allow_volumes=("*",)))
-
-
-def test_the_root_disk_override_needs_no_allowance() -> None:
-    _allowed({"devices": {"root": {"type": "disk", "path": "/", "pool": "fast", "size": "9GiB"}}})
-
-
-# -- profiles ----------------------------------------------------------------------------------
-
-RUNNER_PROFILE = {  # what `garm-provider-lxd setup` creates
-    "config": {"security.nesting": "true", "security.privileged": "false"},
-    "devices": {
-        "root": {"type": "disk", "path": "/", "pool": "default"},
-        "eth0": {"type": "nic", "name": "eth0", "network": "garmbr0"},
-    },
-}
-FILTERED_DEFAULT = {
-    "config": {},
-    "devices": {
-        "root": {"type": "disk", "path": "/", "pool": "default", "size": "10GiB"},
-        "eth0": {
-            "type": "nic",
-            "name": "eth0",
-            "network": "garmbr0",
-            "security.ipv4_filtering": "true",
-            "security.mac_filtering": "true",
-            "limits.egress": "100Mbit",
-        },
-    },
-}
-
-
-class Profiles:
-    """An LXD server's profiles for the policy to read, counting the reads."""
-
-    def __init__(self, **profiles: dict[str, Any]) -> None:
-        self.profiles = profiles
-        self.read: list[str] = []
-
-    def __call__(self, name: str) -> dict[str, Any] | None:
-        self.read.append(name)
-        return self.profiles.get(name)
-
-
-def _profile_refusal(
-    specs: dict[str, Any], profiles: Profiles, policy: PoolPolicy = NO_ALLOWANCES, **config: Any
-) -> str:
-    with pytest.raises(InputError) as caught:
-        _judge(specs, profiles, policy, **config)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def _judge(
-    specs: dict[str, Any], profiles: Profiles, policy: PoolPolicy = NO_ALLOWANCES, **config: Any
-) -> None:
-    from garm_provider_lxd.instances import instance_profiles
-
-    operator = Config(pool_policy=policy, **config)
-    parsed = parse_extra_specs(specs)
-    names = instance_profiles(operator, parsed, "flavor")
-    enforce_pool_policy(operator, parsed, names, profiles)
-
-
-@pytest.mark.parametrize(
-    ("contents", "where"),
-    [
-        ({"config": {"security.privileged": "true"}}, "config.security.privileged"),
-        ({"config": {"raw.lxc": "lxc.apparmor.profile=unconfined"}}, "config.raw.lxc"),
-        ({"config": {"limits.kernel.rtprio": "99"}}, "config.limits.kernel.rtprio"),
-        ({"config": {"snapshots.schedule": "* * * * *"}}, "config.snapshots.schedule"),
-        ({"devices": {"host": {"type": "disk", "source": "/", "path": "/h"}}}, "devices.host"),
-        ({"devices": {"v": VOLUME}}, "devices.v.source"),
-        ({"devices": {"k": {"type": "unix-char", "source": "/dev/kmsg"}}}, "devices.k"),
-    ],
-)
-def test_a_profile_the_pool_chooses_is_judged_like_its_specs(
-    contents: dict[str, Any], where: str
-) -> None:
-    profiles = Profiles(x=contents)
-    message = _profile_refusal({"profiles": ["x"]}, profiles)
-    assert message.startswith(f'extra specs: profile "x": {where}')
-    assert message.endswith('(allow it with [pool_policy] allow_profiles = ["x"])')
-    _judge({"profiles": ["x"]}, profiles, PoolPolicy(allow_profiles=("x",)))
-    _judge({"profiles": ["x"]}, profiles, PoolPolicy(allow_profiles=("[wx]",)))
-
-
-def test_the_flavor_is_judged_too() -> None:
-    profiles = Profiles(flavor={"config": {"security.privileged": "true"}})
-    assert 'profile "flavor": config.security.privileged' in _profile_refusal({}, profiles)
-
-
-def test_the_runner_profile_setup_makes_passes() -> None:
-    _judge({"profiles": ["runner"]}, Profiles(runner=RUNNER_PROFILE))
-
-
-def test_the_operators_default_profile_is_not_judged_or_read_without_need() -> None:
-    nesting = {"config": {"security.nesting": "true"}}
-    default = {"config": {"security.privileged": "true"}, "devices": RUNNER_PROFILE["devices"]}
-    profiles = Profiles(default=default, nesting=nesting, runner=RUNNER_PROFILE)
-    _judge({"profiles": ["nesting"]}, profiles, include_default_profile=True)
-    assert profiles.read == ["nesting"]
-    # A chosen profile with devices may replace the default profile's: that one is read then.
-    profiles.read.clear()
-    _judge({"profiles": ["runner"]}, profiles, include_default_profile=True)
-    assert profiles.read == ["runner", "default"]
-    profiles.read.clear()
-    _judge({}, Profiles(), PoolPolicy(allow_profiles=("flavor",)))
-    assert profiles.read == []
-    # ...but a pool that chooses "default" without the operator including it gets it judged.
-    assert 'profile "default"' in _profile_refusal({"profiles": ["default"]}, profiles)
-
-
-def test_a_missing_profile_is_left_to_lxd() -> None:
-    _judge({"profiles": ["nowhere"]}, Profiles())
-
-
-def test_what_lxd_returns_is_read_defensively() -> None:
-    odd = {"config": None, "devices": {"eth0": "not a device", "x": {"type": "none"}}}
-    _judge({"profiles": ["odd"]}, Profiles(odd=odd))
-    _judge({"profiles": ["odd"]}, Profiles(odd=[]))  # type: ignore[arg-type]
-
-
-# -- device overrides --------------------------------------------------------------------------
-
-
-def _override(device: dict[str, str], name: str = "eth0", **config: Any) -> None:
-    _judge({"devices": {name: device}}, Profiles(default=FILTERED_DEFAULT), **config)
-
-
-NIC = {"type": "nic", "network": "garmbr0", "name": "eth0"}
-ROOT = {"type": "disk", "path": "/", "pool": "default"}
-FILTERED = {
-    **NIC,
-    "security.ipv4_filtering": "true",
-    "security.mac_filtering": "true",
-    "limits.egress": "100Mbit",
-}
-
-
-@pytest.mark.parametrize(
-    ("name", "device", "key"),
-    [
-        ("eth0", NIC, "security.ipv4_filtering"),
-        ("eth0", {**FILTERED, "security.mac_filtering": "false"}, "security.mac_filtering"),
-        ("eth0", {**FILTERED, "limits.egress": "1Gbit"}, "limits.egress"),
-        ("eth0", {**FILTERED, "limits.egress": "101Mbit"}, "limits.egress"),
-        ("eth0", {**FILTERED, "limits.egress": "0"}, "limits.egress"),
-        ("eth0", {**FILTERED, "limits.egress": "100MB"}, "limits.egress"),
-        ("eth0", {**FILTERED, "limits.egress": ""}, "limits.egress"),
-        ("eth0", {**FILTERED, "network": "lxdbr0"}, "network"),
-        ("root", {"type": "disk", "path": "/", "pool": "default"}, "size"),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "11GiB"}, "size"),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "10GB0"}, "size"),
-        ("root", {"type": "disk", "path": "/", "pool": "fast", "size": "1GiB"}, "pool"),
-    ],
-)
-def test_an_override_may_not_drop_or_loosen_what_the_profile_set(
-    name: str, device: dict[str, str], key: str
-) -> None:
-    with pytest.raises(InputError) as caught:
-        _override(device, name, include_default_profile=True)
-    message = str(caught.value)
-    assert message.startswith(f"extra specs: devices.{name}.{key}: ")
-    assert f'profile "default" sets on device {name}' in message
-    assert "not drop or loosen" in message
-
-
-def test_the_refusal_says_what_was_dropped() -> None:
-    with pytest.raises(InputError) as caught:
-        _override(NIC, include_default_profile=True)
-    assert str(caught.value) == (
-        'extra specs: devices.eth0.security.ipv4_filtering: drops "true", the value profile '
-        '"default" sets on device eth0; a pool may add keys to a profile\'s device and tighten '
-        "its limits, not drop or loosen them"
-    )
-
-
-@pytest.mark.parametrize(
-    ("name", "device"),
-    [
-        ("eth0", FILTERED),
-        ("eth0", {**FILTERED, "limits.egress": "10Mbit", "mtu": "1400"}),
-        ("eth0", {**FILTERED, "limits.egress": "95Mibit"}),  # 99.6 Mbit
-        ("eth0", {**FILTERED, "security.ipv6_filtering": "true", "limits.ingress": "5Mbit"}),
-        ("eth0", {**FILTERED, "security.ipv4_filtering": "yes"}),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "10GiB"}),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "5GiB"}),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "10737418240"}),
-        ("root", {"type": "disk", "path": "/", "pool": "default", "size": "10GB"}),
-        ("root", {**ROOT, "size": "2GiB", "readonly": "1"}),
-        ("root", {**ROOT, "size": "1GiB", "limits.read": "5MB"}),
-        ("eth1", {"type": "nic", "network": "other"}),  # not an override
-    ],
-)
-def test_an_override_may_add_keys_and_tighten(name: str, device: dict[str, str]) -> None:
-    _override(device, name, include_default_profile=True)
-
-
-def test_an_override_may_not_change_the_device_type() -> None:
-    with pytest.raises(InputError) as caught:
-        _override({"type": "none"}, include_default_profile=True)
-    assert str(caught.value).startswith(
-        'extra specs: devices.eth0: replaces profile "default"\'s nic device eth0 with a device '
-        "of type none;"
-    )
-
-
-def test_allow_device_types_lifts_the_override_rule_for_that_type() -> None:
-    policy = PoolPolicy(allow_device_types=("nic",))
-    profiles = Profiles(default=FILTERED_DEFAULT)
-    _judge({"devices": {"eth0": NIC}}, profiles, policy, include_default_profile=True)
-
-
-def test_a_chosen_profile_may_not_loosen_an_earlier_profiles_device() -> None:
-    profiles = Profiles(default=FILTERED_DEFAULT, loose={"devices": {"eth0": NIC}})
-    message = _profile_refusal({"profiles": ["loose"]}, profiles, include_default_profile=True)
-    assert message.startswith('extra specs: profile "loose": devices.eth0.security.ipv4_filtering')
-    assert message.endswith('allow_profiles = ["loose"])')
-    allowed = PoolPolicy(allow_profiles=("loose",))
-    _judge({"profiles": ["loose"]}, profiles, allowed, include_default_profile=True)
-
-
-@pytest.mark.parametrize(
-    ("kind", "key", "before", "after", "loosens"),
-    [
-        ("disk", "size", "10GiB", "10240MiB", False),
-        ("disk", "size", "10GiB", "10241MiB", True),
-        ("disk", "size", "1GB", "1000000000", False),
-        ("disk", "size", "1GB", "1000000001", True),
-        ("disk", "size", "1GB", "1.5GB", True),
-        ("disk", "size", "0", "5GiB", False),
-        ("disk", "size", "5GiB", "0", True),
-        ("disk", "size", "9999999EiB", "1GiB", True),  # unreadable: overflows int64
-        ("disk", "limits.read", "100iops", "50iops", False),
-        ("disk", "limits.read", "100iops", "150iops", True),
-        ("disk", "limits.read", "100iops", "1MB", True),
-        ("disk", "limits.max", "30MB", "29MB", False),
-        ("nic", "limits.ingress", "1Gbit", "999Mbit", False),
-        ("nic", "limits.ingress", "1Gibit", "1Gbit", False),
-        ("nic", "limits.ingress", "1Gbit", "1Gibit", True),
-        ("nic", "security.port_isolation", "false", "true", False),
-        ("nic", "security.port_isolation", "true", "off", True),
-        ("nic", "hwaddr", "00:16:3e:00:00:01", "00:16:3e:00:00:02", True),
-        ("disk", "readonly", "true", "on", False),
-    ],
-)
-def test_what_loosens_a_device_value(
-    kind: str, key: str, before: str, after: str, loosens: bool
-) -> None:
-    from garm_provider_lxd.policy_values import loosens as judge
-
-    assert judge(kind, key, before, after) is loosens
-
-
-def test_a_key_that_cannot_tighten_is_said_to_change() -> None:
-    with pytest.raises(InputError) as caught:
-        _override({**FILTERED, "network": "lxdbr0"}, include_default_profile=True)
-    assert str(caught.value).startswith(
-        'extra specs: devices.eth0.network: changes "garmbr0" to "lxdbr0", the value profile '
-        '"default" sets on device eth0;'
-    )
