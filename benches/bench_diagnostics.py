@@ -247,7 +247,7 @@ def read_both_ways(
 ) -> dict[str, Any]:
     """The old file API GET against the SFTP tail read of one healthy log, interleaved."""
     from garm_provider_lxd.lxd import REGULAR_FILE, Lxd, api_path, quote
-    from garm_provider_lxd.postmortem import LOG_SECONDS, LOG_TAIL_BYTES
+    from garm_provider_lxd.postmortem import LOG_TAIL_BYTES, POSTMORTEM_SECONDS
 
     config_path = socket_config(directory / "reads.toml", socket)
     config = parse_config(config_path.read_bytes())
@@ -262,7 +262,7 @@ def read_both_ways(
         assert (status, body) == (200, HEALTHY_FULL), status
 
     def sftp_tail() -> None:
-        found = lxd.read_file_tail(runner, LOG, LOG_TAIL_BYTES, LOG_SECONDS)
+        found = lxd.read_file_tail(runner, LOG, LOG_TAIL_BYTES, POSTMORTEM_SECONDS)
         assert found == (REGULAR_FILE, HEALTHY_FULL, len(HEALTHY_FULL)), found[0]
 
     def instance_get() -> None:
@@ -304,7 +304,7 @@ def read_both_ways(
                 assert (status, body) == (200, HEALTHY_FULL), status
             else:
                 began = time.perf_counter()
-                found = lxd.read_file_tail(fresh, LOG, LOG_TAIL_BYTES, LOG_SECONDS)
+                found = lxd.read_file_tail(fresh, LOG, LOG_TAIL_BYTES, POSTMORTEM_SECONDS)
                 firsts["sftp_tail_first"].append(time.perf_counter() - began)
                 assert found[0] == REGULAR_FILE, found[0]
         finally:

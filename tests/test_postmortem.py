@@ -7,18 +7,26 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import pytest
 
 from garm_provider_lxd.config import Config, parse_config
+from garm_provider_lxd.errors import LxdTimeoutError
 from garm_provider_lxd.postmortem import (
     MAX_CONSOLE_BYTES,
+    OUT_OF_TIME,
+    POSTMORTEM_SECONDS,
     came_up_by_console,
     did_not_come_up,
+    inspect_before_delete,
     redact_secrets,
     redacted_instance,
     save,
 )
+
+if TYPE_CHECKING:
+    from garm_provider_lxd.lxd import Lxd
 
 FINISHED = b"Cloud-init v. 22.4.2 finished at Mon, 07 Dec 2026 00:09:51 +0000. Up 5.3 seconds\n"
 FINAL = b"[16200.2] cloud-init[156]: Cloud-init v. 22.4.2 running 'modules:final' at Mon, 07 Dec\n"
@@ -152,3 +160,47 @@ def test_symlinked_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         save(_config(tmp_path, 5, 5), "runner", {"name": "runner"})
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+class SilentLxd:
+    """A server that takes every request and never answers: each read waits out its timeout.
+
+    Faked: the shared test daemon cannot be made to hang for one test without hanging it for
+    every other (the cluster fault tests SIGSTOP a member of their own cluster for that).
+    """
+
+    project = "default"
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def _never_answer(self, timeout: float) -> NoReturn:
+        self.timeouts.append(timeout)
+        time.sleep(timeout)
+        raise LxdTimeoutError(f"no answer within {timeout:g} s")
+
+    def read_bounded(self, path: str, limit: int, timeout: float) -> tuple[int, bytes]:
+        self._never_answer(timeout)
+
+    def read_file_tail(
+        self, name: str, file: str, max_bytes: int, timeout: float, *, lstat_first: bool = True
+    ) -> tuple[str | None, bytes, int]:
+        self._never_answer(timeout)
+
+
+def test_a_server_that_never_answers_costs_the_delete_one_budget_in_all(tmp_path: Path) -> None:
+    """The console, the cloud-init output and the state share one deadline: a failed runner's
+    delete spends at most POSTMORTEM_SECONDS more (each read had its own second before, 3 s in
+    all), and the post-mortem says what was not read."""
+    config = _config(tmp_path, keep=5, days=5)
+    lxd = SilentLxd()
+    warnings: list[str] = []
+    meta = {"status": "Running", "config": {"user.runner-pool-id": "pool-1"}}
+    inspect_before_delete(cast("Lxd", lxd), "runner-1", meta, config, warnings.append)
+    assert warnings == []
+    assert 1 <= len(lxd.timeouts) <= 3
+    assert sum(lxd.timeouts) <= POSTMORTEM_SECONDS + 0.05, lxd.timeouts
+    (saved,) = (tmp_path / "pm").iterdir()
+    document = json.loads(gzip.decompress(saved.read_bytes()))
+    assert OUT_OF_TIME in document["reason"]
+    assert document["state"] == {"not_read": OUT_OF_TIME}

@@ -31,9 +31,10 @@ what a healthy runner's delete no longer pays. Everything the instance holds is 
 runner code and treated as hostile: the path is looked at with
 an lstat first, and nothing but a regular file is opened (a FIFO, which LXD's file API would
 wait on, costs nothing); a regular file is opened read-write, so a FIFO swapped in after the
-lstat opens at once, and the open handle's fstat turns it away. Every read is bounded in bytes
-and time (LOG_SECONDS for the whole session: a server that does not answer). Any failure here
-is one warning on stderr; the delete goes on.
+lstat opens at once, and the open handle's fstat turns it away. Every read is bounded in bytes,
+and all of them together in time (POSTMORTEM_SECONDS: only a server that does not answer makes
+a delete wait that long; a read left without time is noted in the post-mortem and not sent).
+Any failure here is one warning on stderr; the delete goes on.
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ MAX_STATE_BYTES = 1 << 20
 TAIL_BYTES = 64 << 10  # keep this much of the end of each log
 MAX_STATUS_LINES = 50
 MAX_LINE_BYTES = 1000
-# Deadlines of the reads. A FIFO costs nothing (never opened); only a server that does not
-# answer makes a delete wait this long, and then the runner's post-mortem says so.
-LOG_SECONDS = 1.0
-READ_SECONDS = 1.0  # the state and the console log, each
+# One deadline for all the reads of one post-mortem (console, cloud-init output, state): what
+# a failed runner's delete may spend more. A FIFO costs nothing (never opened); only a server
+# that does not answer makes a delete wait this long, and then the post-mortem says so.
+POSTMORTEM_SECONDS = 1.0
+OUT_OF_TIME = f"not read within the post-mortem's {POSTMORTEM_SECONDS:g} s"
 SUFFIX = ".json.gz"
 FORMAT = "garm-provider-lxd post-mortem 1"
 # Instance config kept in a post-mortem: LXD's own settings and the provider's tags. Everything
@@ -136,19 +138,20 @@ def inspect_before_delete(
     lxd: Lxd, name: str, meta: Mapping[str, Any], config: Config, warn: Callable[[str], None]
 ) -> None:
     """Save a post-mortem of runner name if it did not come up; never raises, never blocks."""
+    deadline = time.monotonic() + POSTMORTEM_SECONDS
     try:
         status = str(meta.get("status") or "")
         path = f"{_instance_path(name)}/console"
-        _, console, console_note = _read(lxd, path, MAX_CONSOLE_BYTES, READ_SECONDS)
+        _, console, console_note = _read(lxd, path, MAX_CONSOLE_BYTES, deadline)
         if status == "Running" and came_up_by_console(console, console_note):
             return
-        evidence = _read_log(lxd, name)
+        evidence = _read_log(lxd, name, deadline)
         reason = did_not_come_up(status, evidence.log if not evidence.log_note else None)
         if evidence.log_note and status == "Running":
             reason = f"{CLOUD_INIT_OUTPUT} {evidence.log_note}"
         if not reason:
             return
-        document = _document(lxd, name, meta, reason, evidence, (console, console_note))
+        document = _document(lxd, name, meta, reason, evidence, (console, console_note), deadline)
         save(config, name, document)
     except Exception as exc:  # a post-mortem must never stop the delete
         from .messages import one_line
@@ -174,13 +177,16 @@ def _instance_path(name: str) -> str:
     return api_path("instances", name)
 
 
-def _read_log(lxd: Lxd, name: str) -> Evidence:
+def _read_log(lxd: Lxd, name: str, deadline: float) -> Evidence:
     from .lxd import REGULAR_FILE
 
+    timeout = deadline - time.monotonic()
+    if timeout <= 0:
+        return Evidence(None, OUT_OF_TIME, False)
     try:
-        kind, data, size = lxd.read_file_tail(name, CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, LOG_SECONDS)
+        kind, data, size = lxd.read_file_tail(name, CLOUD_INIT_OUTPUT, LOG_TAIL_BYTES, timeout)
     except LxdTimeoutError:
-        return Evidence(None, f"did not answer within {LOG_SECONDS:g} s", False)
+        return Evidence(None, OUT_OF_TIME, False)
     except LxdConnectionError:
         raise  # LXD itself is gone: one warning, and the delete reports it
     except LxdError as exc:
@@ -194,12 +200,15 @@ def _read_log(lxd: Lxd, name: str) -> Evidence:
     return Evidence(data, "", len(data) >= size)
 
 
-def _read(lxd: Lxd, path: str, limit: int, timeout: float) -> tuple[int, bytes, str]:
-    """(status, at most limit bytes, "" or why it was not read) of one GET, within timeout."""
+def _read(lxd: Lxd, path: str, limit: int, deadline: float) -> tuple[int, bytes, str]:
+    """(status, at most limit bytes, "" or why it was not read) of one GET, before deadline."""
+    timeout = deadline - time.monotonic()
+    if timeout <= 0:
+        return 0, b"", OUT_OF_TIME
     try:
         status, body = lxd.read_bounded(path, limit, timeout)
     except LxdTimeoutError:
-        return 0, b"", f"did not answer within {timeout:g} s"
+        return 0, b"", OUT_OF_TIME
     if status >= 400:
         return status, b"", f"not read (HTTP {status})"
     return status, body, ""
@@ -212,11 +221,12 @@ def _document(
     reason: str,
     evidence: Evidence,
     console_read: tuple[bytes, str],
+    deadline: float,
 ) -> dict[str, Any]:
     from ._native import json_loads
 
     _, state_body, state_note = _read(
-        lxd, f"{_instance_path(name)}/state", MAX_STATE_BYTES, READ_SECONDS
+        lxd, f"{_instance_path(name)}/state", MAX_STATE_BYTES, deadline
     )
     try:
         state: object = (json_loads(state_body) or {}).get("metadata") if not state_note else None
