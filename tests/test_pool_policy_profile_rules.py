@@ -230,7 +230,7 @@ def test_the_refusal_says_what_was_dropped() -> None:
     ("name", "device"),
     [
         ("eth0", FILTERED),
-        ("eth0", {**FILTERED, "limits.egress": "10Mbit", "mtu": "1400"}),
+        ("eth0", {**FILTERED, "limits.egress": "10Mbit", "limits.ingress": "10Mbit"}),
         ("eth0", {**FILTERED, "limits.egress": "95Mibit"}),  # 99.6 Mbit
         ("eth0", {**FILTERED, "security.ipv6_filtering": "true", "limits.ingress": "5Mbit"}),
         ("eth0", {**FILTERED, "security.ipv4_filtering": "yes"}),
@@ -240,11 +240,47 @@ def test_the_refusal_says_what_was_dropped() -> None:
         ("root", {"type": "disk", "path": "/", "pool": "default", "size": "10GB"}),
         ("root", {**ROOT, "size": "2GiB", "readonly": "1"}),
         ("root", {**ROOT, "size": "1GiB", "limits.read": "5MB"}),
-        ("eth1", {"type": "nic", "network": "other"}),  # not an override
     ],
 )
 def test_an_override_may_add_keys_and_tighten(name: str, device: dict[str, str]) -> None:
     _override(device, name, include_default_profile=True)
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        {"type": "nic", "network": "lxdbr0"},  # the host's bridge, past the runners' ACL
+        {**FILTERED, "network": "other-tenant"},
+        FILTERED,  # the same network, but a second NIC all the same
+    ],
+)
+def test_a_pool_may_not_add_a_nic_its_profiles_do_not_give(device: dict[str, str]) -> None:
+    profiles = Profiles(default=FILTERED_DEFAULT)
+    message = _profile_refusal(
+        {"devices": {"eth1": device}}, profiles, include_default_profile=True
+    )
+    assert message == (
+        "extra specs: devices.eth1: a NIC that no earlier profile gives the instance is not "
+        "allowed by the provider's pool policy (a pool may only replace a profile's NIC, on its "
+        'network) (allow it with [pool_policy] allow_device_types = ["nic"])'
+    )
+    allowing = PoolPolicy(allow_device_types=("nic",))
+    _judge({"devices": {"eth1": device}}, profiles, allowing, include_default_profile=True)
+
+
+def test_a_nic_replacing_a_profiles_disk_is_a_new_nic() -> None:
+    message = _profile_refusal(
+        {"devices": {"root": FILTERED}}, Profiles(default=FILTERED_DEFAULT),
+        include_default_profile=True,
+    )  # fmt: skip
+    assert message.startswith("extra specs: devices.root: a NIC that no earlier profile gives")
+
+
+def test_the_nic_of_a_chosen_profile_is_the_operators_choice() -> None:
+    """The flavor setup makes carries the runner's only NIC: a profile's NIC is not new."""
+    _judge({"profiles": ["runner"]}, Profiles(runner=RUNNER_PROFILE))
+    eth0 = {"type": "nic", "name": "eth0", "network": "garmbr0", "limits.egress": "1Gbit"}
+    _judge({"devices": {"eth0": eth0}, "profiles": ["runner"]}, Profiles(runner=RUNNER_PROFILE))
 
 
 def test_an_override_may_not_change_the_device_type() -> None:

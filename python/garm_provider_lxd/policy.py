@@ -45,17 +45,21 @@ SAFE_CONFIG = (
 )
 
 # Device keys a pool may set on a disk from a storage pool (the root disk, or a custom volume
-# the policy lists) and on a NIC on a managed network. Other keys (raw.mount.options,
-# propagation, shift, ceph.*, nictype, parent, vlan, security.acls, ipv4.routes.*, ...) reach
-# the host or widen the network, and need the device type in allow_device_types.
+# the policy lists) and on a NIC on a managed network (in the specs, only one that replaces a
+# NIC of the instance's profiles, on its network: _check_new_nic). Each only takes from the
+# runner or concerns only itself (docs/security.md, "Device keys allowed by default"). Other
+# keys need the device type in allow_device_types: they reach the host (raw.mount.options,
+# propagation, shift, ceph.*, nictype, parent), widen the network (vlan, security.acls,
+# ipv4.routes.*), claim what other instances use (hwaddr, ipv4.address, ipv6.address: a MAC or
+# a DHCP lease another runner holds), raise the runner's share against the others
+# (limits.priority) or reach the host's side (mtu of the host's veth, io.cache: its page cache).
 _DISK_KEYS = frozenset(
     {"type", "path", "pool", "size", "size.state", "readonly", "required"}
-    | {"boot.priority", "limits.read", "limits.write", "limits.max", "io.bus", "io.cache"}
+    | {"boot.priority", "limits.read", "limits.write", "limits.max", "io.bus"}
 )
 _VOLUME_KEYS = _DISK_KEYS | {"source", "source.snapshot", "source.type"}
 _NIC_KEYS = frozenset(
-    {"type", "name", "network", "hwaddr", "mtu", "ipv4.address", "ipv6.address"}
-    | {"boot.priority", "limits.ingress", "limits.egress", "limits.max", "limits.priority"}
+    {"type", "name", "network", "boot.priority", "limits.ingress", "limits.egress", "limits.max"}
     | {"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering"}
     | {"security.port_isolation"}
 )
@@ -163,6 +167,12 @@ def enforce_pool_policy(
         _check_image_remote(specs.image_remote, config)
     if profiles and read_profile is not None:
         _check_profiles(config, specs, profiles, read_profile)
+        return
+    try:  # no profile to replace a NIC of: every NIC of the pool's would be a new one
+        for name, device in specs.devices.items():
+            _check_new_nic(name, device, {}, policy)
+    except _Refused as refused:
+        raise _specs_error(refused) from None
 
 
 def config_allowed(key: str, value: str, policy: PoolPolicy) -> bool:
@@ -274,9 +284,34 @@ def _check_profiles(
             effective[device_name] = (name, device)
     try:
         for device_name, device in specs.devices.items():
+            _check_new_nic(device_name, device, effective, policy)
             _check_override(device_name, device, effective, policy)
     except _Refused as refused:
         raise _specs_error(refused) from None
+
+
+def _check_new_nic(
+    name: str,
+    device: Mapping[str, str],
+    effective: Mapping[str, tuple[str, Mapping[str, str]]],
+    policy: PoolPolicy,
+) -> None:
+    """Refuse a pool's NIC that does not replace a NIC of its profiles: a network it adds.
+
+    A NIC gives the runner a network, and any managed network of the project would do (the
+    host's default bridge, another tenant's): in its specs a pool may only replace the NIC its
+    profiles give, on the same network and tightened (_check_override), unless the policy
+    lists the type. A profile's own NIC is the operator's choice of network (docs/security.md).
+    """
+    if device.get("type", "") != "nic" or "nic" in policy.allow_device_types:
+        return
+    before = effective.get(name)
+    if before is None or before[1].get("type", "") != "nic":
+        problem = (
+            f"a NIC that no earlier profile gives the instance is {_REFUSED} (a pool may only "
+            "replace a profile's NIC, on its network)"
+        )
+        raise _Refused(f"devices.{_show(name)}", problem, "allow_device_types", "nic")
 
 
 def _profile(raw: Mapping[str, Any] | None) -> Mapping[str, Any]:
