@@ -214,8 +214,14 @@ def test_failed_download_leaves_a_postmortem(
     assert "curl: (22) The requested URL returned error: 404" in shown.stdout
     stats = run_operator(provider_bin, "stats", "--config", str(config), "--json")
     assert stats.returncode == 0, stats.stderr
-    counts = {row["command"]: row["count"] for row in json.loads(stats.stdout)["rows"]}
-    assert counts == {"CreateInstance": 1, "DeleteInstance": 1}
+    rows = {row["command"]: row for row in json.loads(stats.stdout)["rows"]}
+    assert {command: row["count"] for command, row in rows.items()} == {
+        "CreateInstance": 1, "DeleteInstance": 1,
+    }  # fmt: skip
+    # Both commands succeeded; the runner did not come up, and stats says why.
+    assert rows["DeleteInstance"]["did_not_come_up"] == 1
+    ((why, _),) = rows["DeleteInstance"]["not_up_reasons"]
+    assert "failed to download tools" in why, why
 
 
 def test_healthy_runners_leave_no_postmortem(scenario: Scenario, tmp_path: Path) -> None:

@@ -56,11 +56,22 @@ FINAL_STAGE = "Cloud-init v. 22.4.2 running 'modules:final' at Mon, 07 Dec 2026 
 
 @pytest.fixture
 def diag_config(tmp_path: Path, lxd_env: LxdEnv) -> Path:
-    """A config for the test daemon with post-mortems in tmp_path/postmortems."""
+    """A config for the test daemon with post-mortems in tmp_path/postmortems and the record."""
     path = socket_config(tmp_path / "provider.toml", lxd_env.socket)
     with path.open("a") as stream:
-        stream.write(f'\n[diagnostics]\npostmortem_dir = "{tmp_path / "postmortems"}"\n')
+        stream.write(
+            f'\n[diagnostics]\npostmortem_dir = "{tmp_path / "postmortems"}"\n'
+            f'command_log = "{tmp_path / "commands.log"}"\n'
+        )
     return path
+
+
+def delete_record(tmp_path: Path, name: str) -> dict[str, Any]:
+    """The command record's line of the DeleteInstance of runner name."""
+    lines = (tmp_path / "commands.log").read_text().splitlines()
+    (line,) = [r for r in map(json.loads, lines) if r["command"] == "DeleteInstance"
+               and r["instance"] == name]  # fmt: skip
+    return dict(line)
 
 
 def runner_with_log(
@@ -134,6 +145,7 @@ def test_failed_runner_leaves_a_redacted_postmortem_that_logs_shows(
     document = json.loads(raw)
     reason = "last install status: runner install failed: failed to download tools"
     assert document["reason"] == reason
+    assert delete_record(tmp_path, name)["did_not_come_up"] == reason  # for `stats`
     assert document["controller"] == controller_id
     config = document["instance"]["config"]
     assert not [key for key in config if "user-data" in key or key.startswith("cloud-init.")]
@@ -182,6 +194,7 @@ def test_healthy_runner_leaves_nothing_and_imports_nothing_heavy(
     assert (done.returncode, done.stdout, done.stderr) == (0, "\n", "")
     assert not lxd_client.instances.exists(name)
     assert saved(tmp_path) == []
+    assert "did_not_come_up" not in delete_record(tmp_path, name)
 
 
 @pytest.mark.parametrize("case", RUNNER_CASES, ids=[c["name"] for c in RUNNER_CASES])

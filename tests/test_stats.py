@@ -61,7 +61,11 @@ def sample(tmp_path: Path) -> Path:
     other = record("CreateInstance", "pool-b", 9.0, exit=1, instance="garm-9", error="other")
     old = {**record("DeleteInstance", "pool-a", 1.0), "time": stamp(3 * 86400)}
     gone = record("DeleteInstance", "pool-a", 0.5, exit=30)
-    return write_log(tmp_path, [*creates, *failed, other, old, gone], tail='{"torn": ')
+    not_up = record("DeleteInstance", "pool-a", 1.5, did_not_come_up=DOWNLOAD_FAILED)
+    return write_log(tmp_path, [*creates, *failed, other, old, gone, not_up], tail='{"torn": ')
+
+
+DOWNLOAD_FAILED = "last install status: runner install failed: failed to download tools"
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -81,13 +85,23 @@ def test_json_counts_failures_and_groups_reasons(tmp_path: Path) -> None:
     assert (create["count"], create["failures"]) == (103, 3)
     assert create["reasons"] == [["create instance <instance> from image x: LXD: boom", 3]]
     delete = rows[("DeleteInstance", "pool-a")]
-    assert (delete["count"], delete["failures"]) == (2, 0)  # exit 30 is not a failure
+    assert (delete["count"], delete["failures"]) == (3, 0)  # exit 30 is not a failure
+    # The delete of a runner that did not come up succeeded; the runner is counted apart.
+    assert delete["did_not_come_up"] == 1
+    assert delete["not_up_reasons"] == [[DOWNLOAD_FAILED, 1]]
+    assert create["did_not_come_up"] == 0
+
+
+def test_text_report_shows_the_runners_that_did_not_come_up(tmp_path: Path) -> None:
+    code, out, _ = stats(sample(tmp_path))
+    assert code == 0
+    assert f"        1 runners did not come up:\n        1 x {DOWNLOAD_FAILED}\n" in out
 
 
 def test_since_and_pool_filter(tmp_path: Path) -> None:
     config = sample(tmp_path)
     rows = json.loads(stats(config, "--json", "--since", "1d")[1])["rows"]
-    assert {(r["command"], r["pool"]): r["count"] for r in rows}[("DeleteInstance", "pool-a")] == 1
+    assert {(r["command"], r["pool"]): r["count"] for r in rows}[("DeleteInstance", "pool-a")] == 2
     rows = json.loads(stats(config, "--json", "--pool", "pool-b")[1])["rows"]
     assert [(r["command"], r["pool"], r["failures"]) for r in rows] == [
         ("CreateInstance", "pool-b", 1)
@@ -97,11 +111,12 @@ def test_since_and_pool_filter(tmp_path: Path) -> None:
 def test_prometheus_textfile_format(tmp_path: Path) -> None:
     code, out, _ = stats(sample(tmp_path), "--prometheus")
     assert code == 0
-    sample_line = re.compile(r'^[a-z_]+\{command="[A-Za-z]+",pool="[^"]*"(,quantile="[0-9.]+")?\} '
-                             r"[0-9.]+$")  # fmt: skip
+    sample_line = re.compile(r'^[a-z_]+\{(command="[A-Za-z]+",)?pool="[^"]*"'
+                             r'(,quantile="[0-9.]+")?\} [0-9.]+$')  # fmt: skip
     for line in out.splitlines():
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample_line.match(line)
     assert 'garm_provider_lxd_command_failures{command="CreateInstance",pool="pool-a"} 3' in out
+    assert 'garm_provider_lxd_runners_not_up{pool="pool-a"} 1' in out
     assert (
         'garm_provider_lxd_command_wall_seconds{command="CreateInstance",pool="pool-a",'
         'quantile="0.99"} 99.0'
@@ -126,6 +141,24 @@ def test_html_report_is_self_contained_and_escapes_what_it_shows(tmp_path: Path)
     for svg in svgs:
         xml.dom.minidom.parseString(svg)  # well-formed
     assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_prometheus_labels_show_control_characters_as_escapes(tmp_path: Path) -> None:
+    """A tampered log's pool id: no raw ESC or BEL reaches the textfile (or a terminal)."""
+    config = write_log(tmp_path, [record("DeleteInstance", 'p\x1b]0;x\x07"\\', 1.0)])
+    code, out, _ = stats(config, "--prometheus")
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert 'garm_provider_lxd_runners_not_up{pool="p\\\\x1b]0;x\\\\x07\\"\\\\"} 0' in out
+
+
+def test_html_report_is_private_also_when_it_replaces_a_file(tmp_path: Path) -> None:
+    config = write_log(tmp_path, [record("CreateInstance", "pool-a", 1.0, exit=1, error="e")])
+    page = tmp_path / "report.html"
+    page.write_text("old")
+    page.chmod(0o644)
+    assert stats(config, "--html", str(page))[0] == 0
+    assert oct(page.stat().st_mode & 0o777) == "0o600"
 
 
 def test_text_report_escapes_and_missing_log_is_one_line(tmp_path: Path) -> None:

@@ -39,6 +39,16 @@ def note_instance(name: object, pool: object) -> None:
     _noted["pool"] = _field(pool)
 
 
+def note_not_up(reason: str) -> None:
+    """Remember why the runner DeleteInstance removes did not come up (its post-mortem's reason).
+
+    The reason quotes what the runner printed: the caller redacts tokens, this bounds the line.
+    """
+    from .messages import one_line
+
+    _noted["did_not_come_up"] = one_line(reason, MAX_ERROR_CHARS)
+
+
 class CommandRecord:
     """One command's line: started when the command starts, written when it ends."""
 

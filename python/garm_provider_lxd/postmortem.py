@@ -151,6 +151,9 @@ def inspect_before_delete(
             reason = f"{CLOUD_INIT_OUTPUT} {evidence.log_note}"
         if not reason:
             return
+        from .command_log import note_not_up
+
+        note_not_up(redact_secrets(reason))
         document = _document(lxd, name, meta, reason, evidence, (console, console_note), deadline)
         save(config, name, document)
     except Exception as exc:  # a post-mortem must never stop the delete

@@ -120,6 +120,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Exit 30 is "not found": success for DeleteInstance, an answer for the others.
         failed = [r for r in group if r["exit"] not in (0, 30)]
         walls = [float(r["wall"]) for r in group]
+        # DeleteInstance of a runner that did not come up (a post-mortem was taken): the delete
+        # succeeded, the runner had failed.
+        not_up = [str(r["did_not_come_up"])[:MAX_REASON_CHARS] for r in group
+                  if r.get("did_not_come_up")]  # fmt: skip
         rows.append(
             {
                 "command": command,
@@ -127,6 +131,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "count": len(group),
                 "failures": len(failed),
                 "reasons": Counter(reason(r) for r in failed).most_common(TOP_REASONS),
+                "did_not_come_up": len(not_up),
+                "not_up_reasons": Counter(not_up).most_common(TOP_REASONS),
                 "wall": {f"p{int(q * 100)}": round(percentile(walls, q), 3) for q in QUANTILES},
                 "lxd_p50": round(percentile([float(r.get("lxd") or 0) for r in group], 0.5), 3),
             }
@@ -202,11 +208,17 @@ def text_report(rows: list[dict[str, Any]], records: int, bad: int, since: str) 
         )
         for text, count in row["reasons"]:
             lines.append(f"    {count:>5} x {for_terminal(text)}")
+        if row["did_not_come_up"]:
+            lines.append(f"    {row['did_not_come_up']:>5} runners did not come up:")
+            for text, count in row["not_up_reasons"]:
+                lines.append(f"    {count:>5} x {for_terminal(text)}")
     return "\n".join(lines) + "\n"
 
 
 def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    # Control characters as visible escapes first (a log line may have been tampered with).
+    shown = for_terminal(value)
+    return shown.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def prometheus_text(rows: list[dict[str, Any]]) -> str:
@@ -232,6 +244,16 @@ def prometheus_text(rows: list[dict[str, Any]]) -> str:
     out += [
         f"# HELP {METRIC}_command_wall_seconds Wall time of GARM commands, by quantile.",
         f"# TYPE {METRIC}_command_wall_seconds gauge",
+    ]
+    out += [
+        f"# HELP {METRIC}_runners_not_up Runners deleted after they did not come up (a "
+        "post-mortem was taken), by pool.",
+        f"# TYPE {METRIC}_runners_not_up gauge",
+    ]
+    out += [
+        f'{METRIC}_runners_not_up{{pool="{_label(r["pool"])}"}} {r["did_not_come_up"]}'
+        for r in rows
+        if r["command"] == "DeleteInstance"
     ]
     for row in rows:
         labels = f'command="{_label(row["command"])}",pool="{_label(row["pool"])}"'

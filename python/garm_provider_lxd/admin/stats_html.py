@@ -28,10 +28,11 @@ def _shown(text: str) -> str:
 def write_report(
     path: str, creates: list[Point], rows: list[dict[str, Any]], count: int, *, since: str
 ) -> None:
-    """Write the report to path (mode 0644, replacing it)."""
+    """Write the report to path (mode 0600, replacing it: it quotes error lines)."""
     page = report_html(creates, rows, count, since)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(page)
     except OSError as exc:
@@ -125,8 +126,9 @@ def pools_svg(rows: list[dict[str, Any]]) -> str:
         parts.append(f'<rect x="{label_w + ok * scale:.1f}" y="{top}" '
                      f'width="{row["failures"] * scale:.1f}" height="{BAR_HEIGHT}" '
                      f'fill="{FAILED_COLOUR}"/>')  # fmt: skip
+        not_up = f", {row['did_not_come_up']} did not come up" if row.get("did_not_come_up") else ""
         parts.append(f'<text x="{label_w + row["count"] * scale + 6:.1f}" y="{top + 13}">'
-                     f"{ok} ok, {row['failures']} failed</text>")  # fmt: skip
+                     f"{ok} ok, {row['failures']} failed{not_up}</text>")  # fmt: skip
     return "".join([*parts, "</svg>"])
 
 
@@ -138,7 +140,11 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     )
     body = []
     for row in rows:
-        reasons = "<br>".join(f"{count} &times; {_shown(text)}" for text, count in row["reasons"])
+        reasons = "<br>".join(
+            [f"{count} &times; {_shown(text)}" for text, count in row["reasons"]]
+            + [f"{count} &times; did not come up: {_shown(text)}"
+               for text, count in row.get("not_up_reasons", [])]
+        )  # fmt: skip
         wall = row["wall"]
         body.append(
             f"<tr><td>{_shown(row['command'])}</td><td>{_shown(row['pool'] or '-')}</td>"
