@@ -100,6 +100,9 @@ def test_published_schema_has_every_config_field() -> None:
     assert schema["properties"]["instance_type"]["enum"] == ["container", "virtual-machine"]
     policy = schema["properties"]["pool_policy"]["properties"]
     assert set(policy) == set(PoolPolicy._fields)
+    diagnostics = schema["properties"]["diagnostics"]["properties"]
+    assert diagnostics["command_log_keep"]["maximum"] == 1000
+    assert diagnostics["postmortem_keep"]["maximum"] == 1 << 40
 
 
 def test_diagnostics_table_is_read_and_checked() -> None:
@@ -113,6 +116,8 @@ def test_diagnostics_table_is_read_and_checked() -> None:
         (b'command_log = "relative.log"', "diagnostics.command_log: must be an absolute path"),
         (b"postmortem_keep = -1", "diagnostics.postmortem_keep: must be between 0"),
         (b"postmortem_keep = true", "diagnostics.postmortem_keep: must be a whole number"),
+        # The process that rotates renames every kept copy while it holds the lock.
+        (b"command_log_keep = 1001", "diagnostics.command_log_keep: must be between 0 and 1000"),
         (b'command_logs = "/x"', "diagnostics: unknown key 'command_logs'"),
     ]:
         with pytest.raises(ConfigError, match=message):

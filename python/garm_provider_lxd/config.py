@@ -97,6 +97,7 @@ class ConfigKey(Record):
     description: str
     choices: tuple[str, ...] = ()
     table: str = ""  # "" for a top-level key, else the [table] it lives in
+    maximum: int = 1 << 40  # of a count
 
 
 # The one table of the file's plain keys: _validate reads the file with it, config_schema()
@@ -140,15 +141,17 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "command_log_max_bytes",
         "count",
         16 << 20,
-        "Size at which the command log is rotated (default 16 MiB).",
+        "Size at which the command log is rotated (default 16 MiB; 0: never rotated).",
         table="diagnostics",
     ),
     ConfigKey(
         "command_log_keep",
         "count",
         3,
-        "Rotated command logs kept as <command_log>.1 ... .N (default 3).",
+        "Rotated command logs kept as <command_log>.1 ... .N (default 3, at most 1000).",
         table="diagnostics",
+        # The process that rotates renames every kept file under the lock: a bounded number.
+        maximum=1000,
     ),
     ConfigKey(
         "postmortem_dir",
@@ -173,7 +176,6 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ),
 )
 MAX_SECONDS = 86400
-MAX_COUNT = 1 << 40
 _EXPECTED = {
     "string": "a string",
     "path": "an absolute path",
@@ -202,8 +204,8 @@ def _read_key(data: Mapping[str, Any], key: ConfigKey, source: str) -> Any:
             raise ConfigError(f"config {source}: {name}: must be {_EXPECTED[key.kind]}")
     if isinstance(value, float) and not 0 <= value <= MAX_SECONDS:
         raise ConfigError(f"config {source}: {name}: must be between 0 and {MAX_SECONDS}")
-    if key.kind == "count" and not 0 <= value <= MAX_COUNT:
-        raise ConfigError(f"config {source}: {name}: must be between 0 and {MAX_COUNT}")
+    if key.kind == "count" and not 0 <= value <= key.maximum:
+        raise ConfigError(f"config {source}: {name}: must be between 0 and {key.maximum}")
     return value
 
 
@@ -435,7 +437,7 @@ def config_schema() -> dict[str, Any]:
         "path": {"type": "string", "pattern": "^(/|\\s*$)"},
         "boolean": {"type": "boolean"},
         "seconds": {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
-        "count": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+        "count": {"type": "integer", "minimum": 0},  # its maximum is the key's
     }
     properties: dict[str, Any] = {}
     for key in CONFIG_KEYS:
@@ -446,6 +448,8 @@ def config_schema() -> dict[str, Any]:
             )
             where = table["properties"]
         where[key.name] = {**kinds[key.kind], "description": key.description}
+        if key.kind == "count":
+            where[key.name]["maximum"] = key.maximum
         if key.choices:
             where[key.name]["enum"] = list(key.choices)
     properties["image_remotes"] = {
