@@ -18,6 +18,12 @@ every burst runs once per storage driver (the root disk on a loop-backed pool of
 through a copy of the `default` profile used as the pool's flavor), so the tables show what
 copy-on-write storage saves.
 
+The provider's config has the command record on (`[diagnostics] command_log`, rotated every
+8 KiB so that rotation happens during the bursts): after the run every provider process must
+have left exactly one whole line in the log or its rotated copies. A torn, missing or extra
+line counts as a failure, and the report gives the record's own medians of wall time and of the
+time waited on LXD.
+
 Run it with the interpreter the provider is installed in (e.g. .venv/bin/python); the LXD
 daemon comes from tests/env/lxd-up.sh. Writes burst.md, burst.json and burst.png.
 """
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,13 +62,25 @@ from lxdapi import (
     storage_profile,
     wait_for_ipv4,
 )
-from proc import checkout_commit, find_script, median, percentile, run, write_results, wrote
+from proc import (
+    Sample,
+    checkout_commit,
+    find_script,
+    median,
+    percentile,
+    run,
+    write_results,
+    wrote,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROJECT = "burst"
 CONTROLLER = "8e3f6a2d-5b7c-4d19-a0e4-2c9b1f7d3a55"
 POOL = "c4a9e1f7-2d3b-4c6a-9e8f-1b5d7a3c9e02"
 ADDRESS_TIMEOUT = 60.0
+COMMAND_LOG = "commands.log"
+COMMAND_LOG_MAX_BYTES = 8192  # small, so that processes rotate it during a burst
+COMMAND_LOG_KEEP = 500  # more copies than rotations, so every line is still there to count
 
 
 def log(message: str) -> None:
@@ -164,6 +183,14 @@ class Load:
         self.profile = profile  # "" for the default profile's pool
         self.start_in_post = "instance_create_start" in bench.extensions
         self.force_delete = "instance_force_delete" in bench.extensions
+        # (command, instance) of every provider process: each appends one line to the record.
+        self.provider_runs: list[tuple[str, str]] = []
+        self._counting = threading.Lock()
+
+    def _provider(self, command: str, name: str, env: dict[str, str], stdin: bytes = b"") -> Sample:
+        with self._counting:
+            self.provider_runs.append((command, name))
+        return run([str(self.bench.script)], env, stdin)
 
     # -- LXD's floor ------------------------------------------------------------------------
 
@@ -211,7 +238,7 @@ class Load:
         bootstrap = json.loads(self.bench.bootstrap(name, template=True))
         bootstrap.update(pool_id=POOL, image=self.image, flavor=self.profile or "default")
         stdin = json.dumps(bootstrap, separators=(",", ":")).encode()
-        sample = run([str(self.bench.script)], env, stdin)
+        sample = self._provider("CreateInstance", name, env, stdin)
         if sample.returncode != 0:
             return 0.0, f"exit {sample.returncode}: {sample.stderr.decode().strip()}", sample.cpu
         addresses = json.loads(sample.stdout).get("addresses") or []
@@ -224,7 +251,7 @@ class Load:
         env = self.bench.env(
             "DeleteInstance", controller=CONTROLLER, pool=POOL, instance=name, config="burst"
         )
-        sample = run([str(self.bench.script)], env)
+        sample = self._provider("DeleteInstance", name, env)
         failure = "" if sample.returncode == 0 else f"exit {sample.returncode}"
         return 0.0, failure, sample.cpu
 
@@ -303,8 +330,62 @@ class Load:
         }
 
 
+def read_command_record(directory: Path, runs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Check the command record the provider processes wrote: one whole line each, none lost.
+
+    runs holds (command, instance) of every process started; each must match exactly one line.
+    """
+    records: list[dict[str, Any]] = []
+    torn = 0
+    files = [
+        path
+        for path in directory.iterdir()
+        if path.name.startswith(COMMAND_LOG) and not path.name.endswith(".lock")
+    ]
+    for path in files:
+        *whole, unterminated = path.read_bytes().split(b"\n")
+        torn += bool(unterminated)  # a line is whole only with its newline
+        for raw in whole:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                torn += 1
+                continue
+            if isinstance(record, dict) and "command" in record and "wall" in record:
+                records.append(record)
+            else:
+                torn += 1
+    launched = Counter(runs)
+    written = Counter((str(r["command"]), str(r.get("instance", ""))) for r in records)
+    summary: dict[str, Any] = {
+        "processes": len(runs),
+        "lines": len(records),
+        "torn": torn,
+        "missing": sum((launched - written).values()),
+        "extra": sum((written - launched).values()),
+        "files": len(files),
+    }
+    for command in ("CreateInstance", "DeleteInstance"):
+        mine = [r for r in records if r["command"] == command]
+        summary[command] = {
+            "lines": len(mine),
+            "failed": sum(1 for r in mine if r.get("exit") != 0),
+            "wall_p50": _record_p50(mine, "wall"),
+            "lxd_p50": _record_p50(mine, "lxd"),
+            "lxd_operations_p50": _record_p50(mine, "lxd_operations"),
+        }
+    return summary
+
+
+def _record_p50(records: list[dict[str, Any]], key: str) -> float:
+    return round(median([float(r.get(key, 0)) for r in records]), 3) if records else 0.0
+
+
 def markdown(
-    bursts: list[dict[str, Any]], pools: list[dict[str, Any]], meta: dict[str, Any]
+    bursts: list[dict[str, Any]],
+    pools: list[dict[str, Any]],
+    meta: dict[str, Any],
+    record: dict[str, Any] | None = None,
 ) -> str:
     """The results tables: bursts by size (medians over rounds, ratio to the floor), the pool."""
     lines = [
@@ -356,6 +437,24 @@ def markdown(
                 f"| {p['who']} | {p['keep']} | {p['seconds']} | {p['runners_per_minute']} "
                 f"| {p['create_p50']:.2f} / {p['create_p95']:.2f} s | {p['lxd_cpu_per_runner']} s "
                 f"| {p['provider_cpu_per_runner']} s | {p['failures']} |"
+            )
+    if record:
+        lines += [
+            "",
+            f"Command record (`[diagnostics] command_log`, rotated every {COMMAND_LOG_MAX_BYTES} "
+            f"bytes): {record['processes']} provider processes, {record['lines']} whole lines in "
+            f"{record['files']} files, {record['torn']} torn, {record['missing']} missing, "
+            f"{record['extra']} extra.",
+            "",
+            "| command | lines | exit ≠ 0 | wall p50 | waiting on LXD p50 "
+            "| of it, on operations p50 |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for command in ("CreateInstance", "DeleteInstance"):
+            row = record[command]
+            lines.append(
+                f"| {command} | {row['lines']} | {row['failed']} | {row['wall_p50']:.2f} s "
+                f"| {row['lxd_p50']:.2f} s | {row['lxd_operations_p50']:.2f} s |"
             )
     return "\n".join(lines) + "\n"
 
@@ -422,6 +521,9 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
         config.write_text(
             f'unix_socket_path = "{args.socket}"\nproject_name = "{PROJECT}"\n'
             f"address_wait_seconds = {ADDRESS_TIMEOUT:g}\n"
+            f'[diagnostics]\ncommand_log = "{tmp}/{COMMAND_LOG}"\n'
+            f"command_log_max_bytes = {COMMAND_LOG_MAX_BYTES}\n"
+            f"command_log_keep = {COMMAND_LOG_KEEP}\n"
         )
         bench.configs["burst"] = config
         sizes = [5] if args.quick else args.sizes
@@ -457,6 +559,9 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
                 pools.append(load.sustained(who, keep, seconds, (2.0, 8.0)))
                 log(f"sustained {who}: {pools[-1]}")
                 time.sleep(args.settle)
+        runs = [run for load in loads.values() for run in load.provider_runs]
+        record = read_command_record(Path(tmp), runs)
+        log(f"command record: {record}")
     meta = {
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": checkout_commit(),
@@ -466,14 +571,17 @@ def bench_run(args: argparse.Namespace, out: Path) -> int:
         "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.md").write_text(markdown(bursts, pools, meta))
+    (out / f"{args.name}.md").write_text(markdown(bursts, pools, meta, record))
     (out / f"{args.name}.json").write_text(
-        json.dumps({"meta": meta, "bursts": bursts, "pools": pools}, indent=1)
+        json.dumps(
+            {"meta": meta, "bursts": bursts, "pools": pools, "command_record": record}, indent=1
+        )
     )
     if not args.quick and not plot(bursts, out / f"{args.name}.png"):
         log(f"matplotlib is not installed: no {args.name}.png")
     failures = sum(int(b["failures"]) + int(b["left"]) for b in bursts)
     failures += sum(int(p["failures"]) for p in pools)
+    failures += int(record["torn"]) + int(record["missing"]) + int(record["extra"])
     log(f"{wrote(out / f'{args.name}.md')} ({failures} failures)")
     return failures
 
