@@ -117,7 +117,8 @@ def bench(args: argparse.Namespace, out: Path) -> int:
     if skipped:
         kinds = ", ".join(sorted({case.kind for case in skipped}))
         log(f"skipped {len(skipped)} case(s) of {kinds}: not one provider process (a runner, a "
-            "race, a fake server or a parser to set up first); their tests run them")  # fmt: skip
+            "race, a fake server, a parser, a profile or a signal to set up first); their tests "
+            "run them")  # fmt: skip
     if not Path(args.socket).exists() and any(case.needs_lxd for case in cases):
         log(f"no LXD socket at {args.socket}: run tests/env/lxd-up.sh first")
         return len(cases)
