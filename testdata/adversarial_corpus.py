@@ -21,7 +21,7 @@ from garm_harness import bootstrap_payload, garm_env
 
 CORPUS = Path(__file__).resolve().parent / "adversarial"
 # Cases that are one provider process, run by invocation(): GARM's commands and `userdata`, and
-# operator commands (`operator` cases without a runner are run offline).
+# operator commands (`operator` cases without a runner or a signal are run offline).
 PROCESS_VIAS = ("userdata", "create", "validate", "config", "operator")
 # Cases that need a setting of their own, each run by the test named in the README.
 SETTING_VIAS = ("race", "transport", "host_addresses")
@@ -32,13 +32,16 @@ COMMON_KEYS = frozenset({"about", "via", "expect_exit", "expect_stderr", "secret
 VIA_KEYS = {
     "userdata": {"bootstrap", "extra_specs", "generate", "generate_map"}
     | {"config_toml", "config_base", "config_path"},
-    "operator": {"argv", "runner_file", "config_toml"},
+    "operator": {"argv", "runner_file", "interrupt", "config_toml"},
     "race": {"hold_loser_until", "rounds", "expect_loser_exit", "expect_loser_stderr"},
     "transport": {"framing", "body_bytes"},
     "host_addresses": {"reported", "reported_repeat", "expect_kept"},
 }
 for _via in ("create", "validate", "config"):
     VIA_KEYS[_via] = VIA_KEYS["userdata"]
+# A profile the pool names is made on the server first: only a command that reads it may have one.
+for _via in ("create", "validate"):
+    VIA_KEYS[_via] = VIA_KEYS[_via] | {"profile"}
 # What each via needs besides about, via and (but for host_addresses) expect_exit.
 REQUIRED_KEYS = {
     "operator": {"argv"},
@@ -52,6 +55,13 @@ RUNNER_FILE_TYPES = ("fifo", "symlink", "directory")
 HOLD_LOSER_UNTIL = ("winner-done", "winner-started")
 FRAMINGS = ("chunked", "length")
 LOSER_EXITS = (1, 31)
+PROFILE_KEYS = ("config", "devices")
+PROFILE_PLACEHOLDER = "{profile}"
+# What an `image build` case may be interrupted by, and the progress lines it may wait for.
+INTERRUPT_SIGNALS = ("SIGTERM", "SIGINT")
+INTERRUPT_AFTER = ("creating builder", "waiting for cloud-init")
+INTERRUPT_MAX_DELAY = 5.0
+IMAGE_BUILD_ARGV = ["image", "build", "--config", "{config}"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,18 +85,25 @@ class Case:
     def needs_lxd(self) -> bool:
         """Whether running the case talks to the LXD daemon."""
         if self.via == "operator":
-            return "runner_file" in self.spec or "{runner}" in self.spec["argv"]
+            setting = "runner_file" in self.spec or "interrupt" in self.spec
+            return setting or "{runner}" in self.spec["argv"]
         return self.via not in ("userdata", "host_addresses")
 
     @property
     def one_process(self) -> bool:
-        """Whether invocation() makes the case one provider process (no runner, server or race
-        to set up first)."""
-        return self.via in PROCESS_VIAS and "runner_file" not in self.spec
+        """Whether invocation() makes the case one provider process (no runner, profile, signal,
+        server or race to set up first)."""
+        return self.via in PROCESS_VIAS and not self.setting_keys
 
-    def expected_stderr(self, runner: str = "") -> str:
-        """expect_stderr with the runner's name in place of {runner}."""
-        return self.expect_stderr.replace("{runner}", runner)
+    @property
+    def setting_keys(self) -> list[str]:
+        """The keys that make a case of a one-process via need a setting: a runner with a file,
+        a profile on the server, a signal at a point of the run."""
+        return [key for key in ("runner_file", "profile", "interrupt") if key in self.spec]
+
+    def expected_stderr(self, runner: str = "", profile: str = "") -> str:
+        """expect_stderr with the runner's name in place of {runner}, the profile's of {profile}."""
+        return self.expect_stderr.replace("{runner}", runner).replace(PROFILE_PLACEHOLDER, profile)
 
     @property
     def reported(self) -> str:
@@ -138,6 +155,14 @@ def _check(name: str, spec: dict[str, Any]) -> None:
             raise ValueError(
                 f"{name}: runner_file needs an absolute path and a type of {RUNNER_FILE_TYPES}"
             )
+        if "interrupt" in spec:
+            _check_interrupt(name, spec)
+    if "profile" in spec:
+        _check_profile(name, spec)
+    elif name.split("/")[0] == "profiles":
+        raise ValueError(f"{name}: a case of profiles needs the profile the pool names")
+    elif PROFILE_PLACEHOLDER in json.dumps([spec.get("bootstrap"), spec.get("extra_specs")]):
+        raise ValueError(f"{name}: {PROFILE_PLACEHOLDER} without a profile to make")
     if via == "race":
         if spec["hold_loser_until"] not in HOLD_LOSER_UNTIL:
             raise ValueError(f"{name}: hold_loser_until must be one of {HOLD_LOSER_UNTIL}")
@@ -147,6 +172,53 @@ def _check(name: str, spec: dict[str, Any]) -> None:
         raise ValueError(f"{name}: framing must be one of {FRAMINGS}")
     if via == "host_addresses" and ("reported" in spec) == ("reported_repeat" in spec):
         raise ValueError(f"{name}: exactly one of reported and reported_repeat")
+
+
+def _check_profile(name: str, spec: dict[str, Any]) -> None:
+    """A profile of string maps, named where the pool names its profiles."""
+    profile = spec["profile"]
+    if (
+        not isinstance(profile, dict)
+        or not profile
+        or set(profile) - set(PROFILE_KEYS)
+        or not all(isinstance(profile[key], dict) for key in profile)
+    ):
+        raise ValueError(f"{name}: profile must be an object of {' and '.join(PROFILE_KEYS)}")
+    values = [*profile.get("config", {}).values()]
+    for device in profile.get("devices", {}).values():
+        values += device.values() if isinstance(device, dict) else [device]
+    if not all(isinstance(value, str) for value in values):
+        raise ValueError(f"{name}: profile config and device values must be strings")
+    in_specs = PROFILE_PLACEHOLDER in (spec.get("extra_specs", {}).get("profiles") or [])
+    # GARM's ValidatePoolInfo carries no flavor (invocation() sends it no stdin).
+    as_flavor = spec.get("bootstrap", {}).get("flavor") == PROFILE_PLACEHOLDER
+    if not in_specs and not (as_flavor and spec["via"] == "create"):
+        raise ValueError(
+            f"{name}: the pool must name its profile: {PROFILE_PLACEHOLDER} in "
+            "extra_specs.profiles, or as the bootstrap's flavor of a create"
+        )
+
+
+def _check_interrupt(name: str, spec: dict[str, Any]) -> None:
+    """A signal the command can be sent, after a line it prints, for an `image build`."""
+    interrupt = spec["interrupt"]
+    if spec["argv"][: len(IMAGE_BUILD_ARGV)] != IMAGE_BUILD_ARGV or "runner_file" in spec:
+        raise ValueError(f"{name}: interrupt is for {' '.join(IMAGE_BUILD_ARGV)} ... alone")
+    if spec["expect_exit"] != 1:
+        raise ValueError(f"{name}: an interrupted build exits 1")
+    delay = interrupt.get("delay", 0) if isinstance(interrupt, dict) else None
+    if (
+        not isinstance(interrupt, dict)
+        or set(interrupt) - {"signal", "after", "delay"}
+        or interrupt.get("signal") not in INTERRUPT_SIGNALS
+        or interrupt.get("after") not in INTERRUPT_AFTER
+        or not isinstance(delay, int | float)
+        or not 0 <= delay <= INTERRUPT_MAX_DELAY
+    ):
+        raise ValueError(
+            f"{name}: interrupt needs a signal of {INTERRUPT_SIGNALS}, after one of "
+            f"{INTERRUPT_AFTER} and a delay of 0 to {INTERRUPT_MAX_DELAY:g} s"
+        )
 
 
 def load_cases(root: Path = CORPUS, via: str = "") -> list[Case]:
@@ -183,11 +255,22 @@ def _set_path(target: dict[str, Any], dotted: str, value: object) -> None:
     target[keys[-1]] = value
 
 
-def build_bootstrap(case: Case, name: str) -> dict[str, Any]:
-    """Return the case's BootstrapInstance: the base one, its overrides and generated values."""
-    bootstrap = bootstrap_payload(name, **copy.deepcopy(case.spec.get("bootstrap", {})))
+def _named(value: Any, profile: str) -> Any:
+    """value with the made profile's name in place of {profile} wherever a string is it."""
+    if isinstance(value, dict):
+        return {key: _named(item, profile) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_named(item, profile) for item in value]
+    return profile if value == PROFILE_PLACEHOLDER else value
+
+
+def build_bootstrap(case: Case, name: str, profile: str = "") -> dict[str, Any]:
+    """Return the case's BootstrapInstance: the base one, its overrides and generated values;
+    profile is the name of the profile made for the case, in place of {profile}."""
+    overrides = _named(case.spec.get("bootstrap", {}), profile)
+    bootstrap = bootstrap_payload(name, **overrides)
     specs = dict(bootstrap.get("extra_specs") or {})
-    specs.update(copy.deepcopy(case.spec.get("extra_specs", {})))
+    specs.update(_named(case.spec.get("extra_specs", {}), profile))
     bootstrap["extra_specs"] = specs
     for dotted, parts in case.spec.get("generate", {}).items():
         _set_path(bootstrap, dotted, "".join(text * count for text, count in parts))
@@ -195,6 +278,17 @@ def build_bootstrap(case: Case, name: str) -> dict[str, Any]:
         key, value, count = shape["key"], shape["value"], shape["count"]
         _set_path(bootstrap, dotted, {key.format(i=i): value for i in range(count)})
     return bootstrap
+
+
+def profile_body(case: Case, profile: str) -> dict[str, Any]:
+    """The POST /1.0/profiles body that makes the case's profile under the given name."""
+    contents = case.spec["profile"]
+    return {
+        "name": profile,
+        "description": f"adversarial corpus: {case.name}",
+        "config": dict(contents.get("config", {})),
+        "devices": copy.deepcopy(contents.get("devices", {})),
+    }
 
 
 def write_config(case: Case, workdir: Path, socket: str) -> Path:
@@ -227,12 +321,18 @@ def write_config(case: Case, workdir: Path, socket: str) -> Path:
 
 
 def invocation(
-    case: Case, workdir: Path, socket: str, controller_id: str, runner: str = ""
+    case: Case,
+    workdir: Path,
+    socket: str,
+    controller_id: str,
+    runner: str = "",
+    profile: str = "",
 ) -> Invocation:
     """Return how to run the case: the provider's arguments, environment and stdin.
 
     An operator command runs as a person runs it, with an empty environment; {config} in its
-    argv is the case's config file, {runner} the runner the test made.
+    argv is the case's config file, {runner} the runner the test made. {profile} in a pool's
+    specs or flavor is the profile the test made (profile_body gives its contents).
     """
     name = f"adv-{uuid.uuid4().hex[:12]}"
     config = write_config(case, workdir, socket)
@@ -240,7 +340,9 @@ def invocation(
         argv = [a.replace("{config}", str(config)).replace("{runner}", runner)
                 for a in case.spec["argv"]]  # fmt: skip
         return Invocation(argv, {}, b"")
-    bootstrap = build_bootstrap(case, name)
+    if "profile" in case.spec and not profile:
+        raise ValueError(f"{case.name}: the case names a profile: make it first")
+    bootstrap = build_bootstrap(case, name, profile)
     payload = json.dumps(bootstrap, separators=(",", ":")).encode()
     if case.via == "userdata":
         return Invocation(["userdata", "--config", str(config)], {}, payload)

@@ -6,11 +6,12 @@ import json
 import secrets
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pylxd
+from adversarial_corpus import Invocation
 from conftest import LxdEnv
 
 from garm_provider_lxd.admin.image_build import BUILDER_PREFIX
@@ -40,12 +41,24 @@ def image_build(
 class RunningBuild:
     """An `image build` running in the background, its stderr read a line at a time."""
 
-    def __init__(self, provider_bin: str, config: Path, *args: str) -> None:
+    def __init__(
+        self, provider_bin: str, config: Path, *args: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Run `image build --config CONFIG ARGS...` with env (None: this process's)."""
         self.process = subprocess.Popen(
             [provider_bin, "image", "build", "--config", str(config), *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=None if env is None else dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.seen: list[str] = []
+
+    @classmethod
+    def of_case(cls, provider_bin: str, call: Invocation) -> RunningBuild:
+        """An `image build` corpus case run as the corpus says (its argv, an empty environment)."""
+        # The loader checks that such a case's argv starts `image build --config {config}`.
+        command, config, args = call.argv_tail[:3], call.argv_tail[3], call.argv_tail[4:]
+        assert command == ["image", "build", "--config"], call.argv_tail
+        return cls(provider_bin, Path(config), *args, env=call.env)
 
     def wait_for(self, text: str) -> str:
         """Read stderr up to the first line containing text; return the builder's name."""

@@ -86,9 +86,14 @@ def test_missing_profile_leaves_no_builder(
     assert builders(lxd_client) == before
 
 
+OPERATOR_CASES = load_cases(via="operator")
 IMAGE_BUILD_CASES = [
-    case for case in load_cases(via="operator") if case.spec["argv"][:2] == ["image", "build"]
+    case
+    for case in OPERATOR_CASES
+    if case.spec["argv"][:2] == ["image", "build"] and "interrupt" not in case.spec
 ]
+# The corpus's signals at points of a build (testdata/adversarial/operator).
+INTERRUPT_CASES = [case for case in OPERATOR_CASES if "interrupt" in case.spec]
 
 
 @pytest.mark.parametrize("case", IMAGE_BUILD_CASES, ids=[case.name for case in IMAGE_BUILD_CASES])
@@ -113,41 +118,36 @@ def test_unverified_runner_is_refused(
     assert not lxd_client.images.exists(alias, alias=True)
 
 
-@pytest.mark.parametrize(
-    ("signum", "after", "delay"),
-    [
-        (signal.SIGTERM, "creating builder", 0.3),  # the create request under way
-        (signal.SIGINT, "creating builder", 0.0),  # about to send it
-        (signal.SIGTERM, "waiting for cloud-init", 0.0),
-        (signal.SIGINT, "waiting for cloud-init", 0.0),
-    ],
-)
+@pytest.mark.parametrize("case", INTERRUPT_CASES, ids=[case.name for case in INTERRUPT_CASES])
 def test_interrupted_build_leaves_no_builder(
+    case: Case,
     provider_bin: str,
-    provider_config: Path,
     lxd_client: pylxd.Client,
     lxd_env: LxdEnv,
-    signum: signal.Signals,
-    after: str,
-    delay: float,
+    controller_id: str,
+    tmp_path: Path,
 ) -> None:
-    """SIGTERM or Ctrl-C at any point: exit 1, one line saying so, and no builder left.
+    """SIGTERM or Ctrl-C at any point the corpus names: exit 1, one line saying so, and no
+    builder or alias left.
 
     The busybox test image has no cloud-init, so the builder waits until it is told to stop.
     """
     before = set(builders(lxd_client))
-    build = RunningBuild(provider_bin, provider_config, "--from", lxd_env.image, "--alias", "x",
-                         *UNUSED_RUNNER)  # fmt: skip
-    build.wait_for(after)
-    time.sleep(delay)
-    out, stderr = build.finish(signum)
-    assert build.process.returncode == 1, stderr
+    call = invocation(case, tmp_path, lxd_env.socket, controller_id)
+    alias = call.argv_tail[call.argv_tail.index("--alias") + 1]
+    interrupt = case.spec["interrupt"]
+    build = RunningBuild.of_case(provider_bin, call)
+    build.wait_for(interrupt["after"])
+    time.sleep(interrupt.get("delay", 0))
+    out, stderr = build.finish(signal.Signals[interrupt["signal"]])
+    assert build.process.returncode == case.expect_exit, stderr
     assert out == ""
-    said = "interrupted by signal 15" if signum == signal.SIGTERM else "interrupted"
-    assert stderr.splitlines()[-1] == f"garm-provider-lxd: {said}"
+    problems = [line for line in stderr.splitlines() if not line.startswith("[")]
+    assert problems == [f"garm-provider-lxd: {case.expected_stderr()}"], stderr
     name = builder_name(stderr)
     assert name and not lxd_client.instances.exists(name)
     assert set(builders(lxd_client)) <= before
+    assert not lxd_client.images.exists(alias, alias=True)
 
 
 def test_fifo_in_the_builder_does_not_keep_it(
