@@ -32,7 +32,7 @@ SETTINGS = {
     "validate (profile)": ("tests/test_bad_input_corpus.py", 'if "profile" in case.spec'),
     "race": ("tests/test_reliability_concurrency.py", 'load_cases(via="race")'),
     "transport": ("tests/test_response_cap.py", 'load_cases(via="transport")'),
-    "host_addresses": ("tests/test_setup_ownership.py", 'load_cases(via="host_addresses")'),
+    "host_addresses": ("tests/test_setup_ownership_lxd.py", 'load_cases(via="host_addresses")'),
 }
 
 
