@@ -26,6 +26,7 @@ from garm_provider_lxd.admin.image_build import (
     packages,
     runner_version,
 )
+from garm_provider_lxd.admin.pylxd_client import WAIT_SLACK_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -199,7 +200,7 @@ def test_a_stuck_operation_on_the_builder_ends_at_the_deadline_with_one_line(
         "(an LXD operation on it is still running); delete it with: "
         f"lxc delete --force --project default {STUCK_BUILDER}"
     )
-    assert clock.now < 120 + 2 * image_build_module.WAIT_SLACK_SECONDS
+    assert clock.now < 120 + 2 * WAIT_SLACK_SECONDS
 
 
 def test_sigterm_during_a_poll_of_the_builders_files_ends_the_build(

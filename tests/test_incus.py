@@ -233,7 +233,7 @@ def test_runner_in_an_allowed_project_without_specs_on_incus(
     tmp_path: Path,
     version: str,
 ) -> None:
-    """test_projects_v010_lxd.py on Incus (no force delete here: stop, then delete, in the project)."""
+    """test_projects_v010_lxd.py on Incus (no force delete: stop, then delete, in the project)."""
     allowed = make_project(incus_client, "garm-v010-ok")
     other = make_project(incus_client, "garm-v010-no")
     try:

@@ -27,6 +27,7 @@ from garm_provider_lxd.instances import (
     choose_runner,
     instance_filter,
     is_garm_id,
+    listing_filter,
 )
 from garm_provider_lxd.provider import Provider
 
@@ -56,6 +57,16 @@ def test_the_filter_selects_every_tag_given() -> None:
 @pytest.mark.parametrize("value", NON_ASCII)
 def test_no_filter_for_a_value_that_is_no_garm_id(value: str) -> None:
     assert instance_filter({TAG_CONTROLLER: UUID, TAG_POOL: value}) == ""
+
+
+def test_a_listing_filter_keeps_instances_on_unreachable_members() -> None:
+    """Both programs list with this one clause: the tags, or LXD's Error entries without config
+    (an instance on a cluster member LXD cannot reach)."""
+    assert listing_filter({TAG_CONTROLLER: UUID}) == (
+        f"config.{TAG_CONTROLLER} eq {UUID} or status eq Error"
+    )
+    assert listing_filter({}) == ""
+    assert listing_filter({TAG_CONTROLLER: UUID, TAG_POOL: NON_ASCII[0]}) == ""
 
 
 @pytest.mark.lxd

@@ -14,7 +14,7 @@ from conftest import LxdEnv, RunProvider, run_operator
 from image_build_runs import UNUSED_RUNNER, RunningBuild, builder_name
 
 from garm_provider_lxd.admin.image_build import STATE_DIR
-from garm_provider_lxd.messages import for_terminal, one_line
+from garm_provider_lxd.messages import ELLIPSIS, error_line, for_terminal, one_line
 
 # An OSC 8 link, an OSC title, BEL, the C1 CSI and OSC, a bidi override and a zero-width space.
 HOSTILE = (
@@ -69,6 +69,42 @@ def test_one_line_escapes_after_redacting() -> None:
     line = one_line(f"failed: https://user:pa\x1bss@host.example/x {HOSTILE}", 500)
     assert line == f"failed: https://***@host.example/x {ESCAPED}"
     assert "pa" not in line.split("***")[0]
+
+
+# -- an exception as one line (messages.error_line, the one rule both programs use) ---------------
+
+
+class _Quiet(Exception):
+    """An exception whose text is empty."""
+
+
+def test_an_exception_without_text_is_its_class_name() -> None:
+    assert error_line(_Quiet(), 400) == "_Quiet"
+    assert error_line(_Quiet(" \n\t "), 400) == "_Quiet"
+
+
+def test_a_multi_line_exception_becomes_one_line() -> None:
+    """Every line is kept, joined by single spaces (the first-line-only copy lost the rest)."""
+    exc = RuntimeError("Failed to create instance:\n  not enough space\r\n\tin pool default ")
+    assert error_line(exc, 400) == "Failed to create instance: not enough space in pool default"
+
+
+def test_an_exceptions_url_credentials_are_redacted() -> None:
+    exc = ConnectionError("HTTPSConnectionPool: https://admin:s3cret@lxd.example:8443/1.0?x=t")
+    line = error_line(exc, 400)
+    assert line == "HTTPSConnectionPool: https://***@lxd.example:8443/1.0?***"
+    assert "admin" not in line and "s3cret" not in line
+
+
+@pytest.mark.parametrize("limit", [10, 80, 400])
+def test_an_exceptions_line_holds_its_limit(limit: int) -> None:
+    line = error_line(ValueError("word " * 1000), limit)
+    assert len(line) == limit and line.endswith(ELLIPSIS)
+    assert error_line(ValueError("short"), limit) == "short"
+
+
+def test_an_exceptions_escape_sequence_is_shown_escaped() -> None:
+    assert error_line(OSError("bad \x1b[2J name"), 400) == "bad \\x1b[2J name"
 
 
 # -- GARM commands -------------------------------------------------------------------------------

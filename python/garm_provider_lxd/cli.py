@@ -44,17 +44,12 @@ def main(
 
             return run_operator(args, streams)
         return run_garm_command(env, streams)
-    except ProviderError as exc:
-        report(streams.stderr, str(exc) or type(exc).__name__)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        report(streams.stderr, "interrupted")
-        return EXIT_ERROR
     except BaseException as exc:  # no traceback may ever reach GARM
         if isinstance(exc, SystemExit) and isinstance(exc.code, int):
             return exc.code
-        report(streams.stderr, f"internal error: {type(exc).__name__}: {exc}")
-        return EXIT_ERROR
+        code, message = _outcome(exc)
+        report(streams.stderr, message)
+        return code
 
 
 def report(stderr: IO[str], message: str) -> None:

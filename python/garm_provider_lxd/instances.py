@@ -64,6 +64,15 @@ def instance_filter(tags: Mapping[str, str]) -> str:
     return " and ".join(f"config.{key} eq {value}" for key, value in tags.items())
 
 
+def listing_filter(tags: Mapping[str, str]) -> str:
+    """LXD's filter for a runner listing by the tags given, unreachable instances included ("" if
+    there is no tag filter)."""
+    clause = instance_filter(tags)
+    # LXD lists an instance on a cluster member it cannot reach with status Error and no config,
+    # which the tag clause alone would drop (LXD evaluates the filter left to right).
+    return f"{clause} or status eq Error" if clause else ""
+
+
 class NotARunner(NotFoundError):
     """An instance of that name exists, but is not a runner of the caller's controller."""
 

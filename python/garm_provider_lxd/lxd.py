@@ -323,13 +323,11 @@ class Lxd:
         """Return the raw envelope of the instance list, filtered server-side when possible."""
         query = {"recursion": recursion}
         if filters and self.has_extension("api_filtering"):
-            from .instances import instance_filter
+            from .instances import listing_filter
 
-            clause = instance_filter(filters)
+            clause = listing_filter(filters)
             if clause:
-                # LXD lists an instance on a member it cannot reach with status Error and no
-                # config, which a config filter alone would drop (LXD evaluates left to right).
-                query["filter"] = clause + " or status eq Error"
+                query["filter"] = clause
         status, data = self.raw("GET", self.path("/1.0/instances", **query))
         if status >= 400:
             raise _error_for(_decode(data, "GET", "instances"), status, "list instances")

@@ -157,9 +157,9 @@ def inspect_before_delete(
         document = _document(lxd, name, meta, reason, evidence, (console, console_note), deadline)
         save(config, name, document)
     except Exception as exc:  # a post-mortem must never stop the delete
-        from .messages import one_line
+        from .messages import error_line
 
-        warn(f"warning: post-mortem of {name} not saved: {one_line(str(exc), 200)}")
+        warn(f"warning: post-mortem of {name} not saved: {error_line(exc, 200)}")
 
 
 def came_up_by_console(console: bytes, note: str) -> bool:
@@ -193,9 +193,9 @@ def _read_log(lxd: Lxd, name: str, deadline: float) -> Evidence:
     except LxdConnectionError:
         raise  # LXD itself is gone: one warning, and the delete reports it
     except LxdError as exc:
-        from .messages import one_line
+        from .messages import error_line
 
-        return Evidence(None, f"not read ({one_line(str(exc), 200)})", False)
+        return Evidence(None, f"not read ({error_line(exc, 200)})", False)
     if kind is None:
         return Evidence(None, "", True)
     if kind != REGULAR_FILE:

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from ..config import Config, ImageRemote, PoolPolicy, instance_projects
 from ..errors import ProviderError
-from ..messages import error_line, for_terminal, redact_url
+from ..messages import MAX_LINE, error_line, for_terminal, redact_url
 from ..specs import ExtraSpecs
 
 # The API extensions the provider branches on, and what each one changes.
@@ -60,10 +60,8 @@ class Report:
         try:
             self.ok(action())
             return True
-        except ProviderError as exc:
-            self.fail(f"{what}: {redact_url(str(exc))}")
-        except Exception as exc:  # any client error is a failed check
-            self.fail(f"{what}: {redact_url(' '.join(str(exc).split())) or type(exc).__name__}")
+        except Exception as exc:  # the provider's errors and any client error: a failed check
+            self.fail(f"{what}: {error_line(exc, MAX_LINE)}")
         return False
 
 

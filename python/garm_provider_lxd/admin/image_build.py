@@ -16,9 +16,9 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import EXIT_OK, InputError, LxdError, LxdTimeoutError, ProviderError
 from ..images import image_source
 from ..instances import user_data_key
-from ..messages import for_terminal, one_line
+from ..messages import error_line, for_terminal, one_line
 from ..userdata import RUNNER_USER, runner_user, sh_quote
-from .pylxd_client import api_node, metadata
+from .pylxd_client import api_node, metadata, wait_for_operation, wait_for_operation_id
 
 if TYPE_CHECKING:
     import pylxd
@@ -36,10 +36,11 @@ FILE_TIMEOUT = 10.0  # the longest wait for any one answer while reading one
 # The clean-up's one deadline (--cleanup-timeout): waiting for LXD's operations on the builder,
 # force-stopping and deleting it, again while LXD answers "busy", all end by then (each request
 # is cut to the time left); a builder still there then is named, with the command to delete it.
+# Its last operation wait may end up to WAIT_SLACK_SECONDS later (LXD answers when it is up).
 CLEANUP_SECONDS = 120.0
-# Room for the answer to an operation wait that LXD itself ends after the time left.
-WAIT_SLACK_SECONDS = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Room left for the prefixes of this module's messages within the CLI's 500-character line.
+MESSAGE_LIMIT = 400
 STOPPED_CONFIRMATIONS = 3
 # Image properties the build records (besides the base image's own os/release/...).
 PROPERTY_BASE = "garm_base_image"
@@ -400,9 +401,7 @@ def _publish(client: pylxd.Client, name: str, options: BuildOptions, base_finger
     }
     if options.compression:
         body["compression_algorithm"] = options.compression
-    response = client.api.images.post(json=body)
-    operation = client.operations.wait_for_operation(response.json()["operation"])
-    return str(operation.metadata["fingerprint"])
+    return str(wait_for_operation(client, client.api.images.post(json=body))["fingerprint"])
 
 
 def _move_alias(client: pylxd.Client, alias: str, fingerprint: str) -> str:
@@ -460,8 +459,8 @@ def _delete_builder(
     while True:
         try:
             outcome = _delete_once(client, name, deadline)
-        except (LXDAPIException, RequestException, _Busy) as exc:
-            outcome, why = "busy", _one_line(str(exc))
+        except (LXDAPIException, LxdError, RequestException, _Busy) as exc:
+            outcome, why = "busy", error_line(exc, MESSAGE_LIMIT)
         absent = absent + 1 if outcome == "absent" else 0
         left = deadline - time.monotonic()
         if outcome == "done" or absent == 2 or (absent and left <= 0):
@@ -478,7 +477,7 @@ def _delete_builder(
 
 
 class _Busy(Exception):
-    """LXD has not finished with the builder yet (an operation on it, or one that failed)."""
+    """LXD has not finished with the builder yet (an operation on it is still running)."""
 
 
 def _delete_once(client: pylxd.Client, name: str, deadline: float) -> str:
@@ -498,29 +497,15 @@ def _delete_once(client: pylxd.Client, name: str, deadline: float) -> str:
         return "done"  # another instance took the name: not ours to delete
     if builder.get("status") != "Stopped":
         state = api_node(client, "instances", name, "state")
-        _finish(client, state.put(json={"action": "stop", "force": True},
-                                  timeout=_time_left(deadline)), deadline)  # fmt: skip
-    _finish(client, node.delete(timeout=_time_left(deadline)), deadline)
+        stopping = state.put(json={"action": "stop", "force": True}, timeout=_time_left(deadline))
+        wait_for_operation(client, stopping, _time_left(deadline))
+    wait_for_operation(client, node.delete(timeout=_time_left(deadline)), _time_left(deadline))
     return "done"
 
 
 def _time_left(deadline: float) -> float:
     """The timeout for one request made before the deadline (at least a second)."""
     return max(1.0, deadline - time.monotonic())
-
-
-def _finish(client: pylxd.Client, response: Any, deadline: float) -> None:
-    """Wait, until the deadline at most, for the operation a request started; _Busy unless it
-    succeeded."""
-    operation = str(response.json().get("operation") or "")
-    if not operation:
-        return
-    left = _time_left(deadline)
-    node = api_node(client, "operations", operation.rstrip("/").rsplit("/", 1)[-1], "wait")
-    outcome = metadata(node.get(params={"timeout": str(int(left))},
-                                timeout=left + WAIT_SLACK_SECONDS)) or {}  # fmt: skip
-    if outcome.get("status") != "Success":
-        raise _Busy(str(outcome.get("err") or f"operation {outcome.get('status', 'unknown')}"))
 
 
 def _wait_for_operations_on(client: pylxd.Client, name: str, deadline: float) -> bool:
@@ -536,15 +521,12 @@ def _wait_for_operations_on(client: pylxd.Client, name: str, deadline: float) ->
         resources = (operation.get("resources") or {}).get("instances") or []
         if any(str(r).split("?")[0] == wanted for r in resources):
             found = True
-            left = _time_left(deadline)
-            node = api_node(client, "operations", str(operation.get("id")), "wait")
             try:
-                node.get(params={"timeout": str(int(left))}, timeout=left + WAIT_SLACK_SECONDS)
+                wait_for_operation_id(client, str(operation.get("id")), _time_left(deadline))
             except NotFound:  # finished and gone meanwhile
                 continue
     return found
 
 
 def _one_line(text: str) -> str:
-    # Room left for the prefixes above within the CLI's 500-character line.
-    return one_line(text, 400)
+    return one_line(text, MESSAGE_LIMIT)

@@ -200,10 +200,10 @@ def _console_tail(node: Any) -> Tail | str:
     from pylxd.exceptions import LXDAPIException
     from requests import RequestException
 
-    from ..messages import one_line
+    from ..messages import error_line
 
     try:
         response = node.console.get(is_api=False, stream=True)
         return read_tail(response)
     except (LXDAPIException, RequestException) as exc:
-        return one_line(str(exc), 200)
+        return error_line(exc, 200)

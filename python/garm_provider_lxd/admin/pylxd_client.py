@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LxdConnectionError, LxdError
 from ..files import read_pem
-from ..messages import error_line, one_line
+from ..messages import error_line
 
 if TYPE_CHECKING:
     import pylxd
 
     from ..config import Config
+
+# Room for the answer to an operation wait that LXD itself ends when its timeout is up.
+WAIT_SLACK_SECONDS = 5.0
 
 
 def connect(config: Config, *, trusted_only: bool = True) -> pylxd.Client:
@@ -85,9 +88,9 @@ def lxd_errors(what: str) -> Iterator[None]:
     try:
         yield
     except LXDAPIException as exc:
-        raise LxdError(f"{what}: {one_line(str(exc), 400)}") from None
+        raise LxdError(f"{what}: {error_line(exc, 400)}") from None
     except RequestException as exc:
-        raise LxdError(f"{what}: request to LXD failed: {one_line(str(exc), 400)}") from None
+        raise LxdError(f"{what}: request to LXD failed: {error_line(exc, 400)}") from None
 
 
 def pinned_session(server_cert_path: str, cert: tuple[str, str]) -> Any:
@@ -155,8 +158,30 @@ def project_api(client: pylxd.Client, project: str) -> Any:
     return type(api)(api._api_endpoint, api.session, timeout=api._timeout, project=project or None)
 
 
-def wait_for_operation(client: pylxd.Client, response: Any) -> None:
-    """Wait for the operation an async response started (pylxd raises if it failed)."""
+def wait_for_operation(
+    client: pylxd.Client, response: Any, timeout: float | None = None
+) -> dict[str, Any]:
+    """Wait for the operation an async response started; its metadata ({} for a sync one).
+
+    pylxd raises if the operation failed. With a timeout (seconds), LXD ends the wait when it is
+    up, and an operation that has not succeeded by then is an LxdError with LXD's reason.
+    """
     envelope = response.json()
-    if envelope.get("type") == "async" and envelope.get("operation"):
-        client.operations.wait_for_operation(envelope["operation"])
+    operation = str(envelope.get("operation") or "")
+    if envelope.get("type") != "async" or not operation:
+        return {}
+    if timeout is None:
+        return dict(client.operations.wait_for_operation(operation).metadata or {})
+    outcome = wait_for_operation_id(client, operation.rstrip("/").rsplit("/", 1)[-1], timeout)
+    if outcome.get("status") != "Success":
+        raise LxdError(str(outcome.get("err") or f"operation {outcome.get('status', 'unknown')}"))
+    return dict(outcome.get("metadata") or {})
+
+
+def wait_for_operation_id(
+    client: pylxd.Client, operation_id: str, timeout: float
+) -> dict[str, Any]:
+    """The operation operation_id as LXD answers after waiting up to timeout seconds for it."""
+    node = api_node(client, "operations", operation_id, "wait")
+    answer = node.get(params={"timeout": str(int(timeout))}, timeout=timeout + WAIT_SLACK_SECONDS)
+    return dict(metadata(answer) or {})

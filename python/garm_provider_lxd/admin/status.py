@@ -16,8 +16,8 @@ from ..instances import (
     REMOVE_ALL_CONCURRENCY,
     TAG_CONTROLLER,
     TAG_POOL,
-    instance_filter,
     is_garm_id,
+    listing_filter,
 )
 from ..messages import for_terminal
 from .pylxd_client import connect, lxd_errors, project_api
@@ -82,10 +82,9 @@ def list_runners(
     selective = client.has_api_extension("instances_state_selective_recursion")
     query = {"recursion": "2;fields=state.network" if addresses and selective else "1"}
     wanted = {TAG_CONTROLLER: controller_id, TAG_POOL: pool_id}
-    clause = instance_filter({key: value for key, value in wanted.items() if value})
+    clause = listing_filter({key: value for key, value in wanted.items() if value})
     if clause and client.has_api_extension("api_filtering"):
-        # Unreadable instances (FLAG_UNREACHABLE) too: LXD evaluates the filter left to right.
-        query["filter"] = clause + " or status eq Error"
+        query["filter"] = clause  # unreadable instances (FLAG_UNREACHABLE) too
     found: list[tuple[Any, str, dict[str, Any]]] = []
     for index, project in enumerate(instance_projects(config)):
         api = project_api(client, project)
