@@ -165,14 +165,9 @@ def enforce_pool_policy(
         raise _specs_error(refused) from None
     if specs.image_remote is not None:
         _check_image_remote(specs.image_remote, config)
-    if profiles and read_profile is not None:
-        _check_profiles(config, specs, profiles, read_profile)
-        return
-    try:  # no profile to replace a NIC of: every NIC of the pool's would be a new one
-        for name, device in specs.devices.items():
-            _check_new_nic(name, device, {}, policy)
-    except _Refused as refused:
-        raise _specs_error(refused) from None
+    if read_profile is None:  # no profile read: none whose device a pool's device replaces
+        profiles, read_profile = (), lambda _name: None
+    _check_profiles(config, specs, profiles, read_profile)
 
 
 def config_allowed(key: str, value: str, policy: PoolPolicy) -> bool:
